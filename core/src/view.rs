@@ -1,0 +1,87 @@
+//! What the screens and the API show: read models built from instances, shared by the server and
+//! the browser (they travel as JSON between the two).
+
+use serde::{Deserialize, Serialize};
+
+use crate::flow::Flow;
+use crate::instance::{Instance, NodeState, NodeStatus, Status};
+use crate::layout::Diagram;
+use crate::time::Millis;
+
+/// One row of the instance list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceSummary {
+    pub id: i64,
+    pub flow_id: String,
+    pub flow_version: u32,
+    pub key: String,
+    pub status: Status,
+    /// Names of the nodes the instance waits at.
+    pub waiting_at: Vec<String>,
+    pub started_at: Option<Millis>,
+    pub updated_at: Millis,
+    pub events: u32,
+}
+
+/// Everything the instance page shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceDetail {
+    pub summary: InstanceSummary,
+    pub flow_name: String,
+    pub nodes: Vec<NodeState>,
+    pub events: Vec<EventRecord>,
+    pub diagram: Diagram,
+}
+
+/// A stored event, as the timeline shows it. The payload is JSON text, rendered escaped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub id: String,
+    pub event_type: String,
+    pub time: Millis,
+    pub received_at: Millis,
+    pub data: String,
+}
+
+/// Pushed to every open page when an instance changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceChanged {
+    pub summary: InstanceSummary,
+    pub nodes: Vec<NodeState>,
+    pub event: EventRecord,
+}
+
+impl InstanceSummary {
+    /// Builds the row for `instance`; `id`, `key`, the event count and `updated_at` come from the store.
+    pub fn of(flow: &Flow, instance: &Instance, id: i64, key: &str, events: u32, updated_at: Millis) -> Self {
+        Self::with_nodes(flow, instance, &instance.nodes(flow), id, key, events, updated_at)
+    }
+
+    pub fn with_nodes(
+        flow: &Flow,
+        instance: &Instance,
+        nodes: &[NodeState],
+        id: i64,
+        key: &str,
+        events: u32,
+        updated_at: Millis,
+    ) -> Self {
+        let waiting_at = nodes
+            .iter()
+            .zip(&flow.nodes)
+            .filter(|(s, _)| s.status == NodeStatus::Active)
+            .map(|(_, n)| n.name.clone())
+            .collect();
+        InstanceSummary {
+            id,
+            flow_id: flow.id.clone(),
+            flow_version: flow.version,
+            key: key.to_string(),
+            status: instance.status(flow),
+            waiting_at,
+            started_at: instance.first_event,
+            updated_at,
+            events,
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The Flowlens server: adapters around the tracking core.
+//!
+//! Data flows one way: events come in (`ingest`, over HTTP or from the demo), the core decides what
+//! they mean, the store records it, `push` tells open pages, and the app renders it.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod ingest;
+pub mod push;
+pub mod startup;

@@ -1,0 +1,129 @@
+//! Builds the application from its settings: flows, store, ingest, push, HTTP and the web app.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use axum::Router;
+use flowlens_app::{shell, App};
+use flowlens_core::{Flow, Flows};
+use flowlens_store::Store;
+use leptos::config::{Env, LeptosOptions};
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::http::{self, ApiState};
+use crate::ingest::Ingest;
+use crate::push::Push;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("refusing to start, the flow definitions have problems:\n{}", .0.join("\n"))]
+    Flows(Vec<String>),
+    #[error("cannot open the store at {url}: {source}")]
+    Store { url: String, source: flowlens_store::StoreError },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+/// Reads and checks one flow file; problems name the file and the place.
+pub fn load_flow(path: &Path) -> Result<Flow, Vec<String>> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{name}: cannot read: {e}")])?;
+    Flow::parse_toml(&name, &text)
+}
+
+/// Every `*.toml` in `dir`, all checked before any is used.
+pub fn load_flows(dir: &Path) -> Result<Flows, Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| vec![format!("{}: cannot read the flow directory: {e}", dir.display())])?;
+    let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(vec![format!("{}: no flow definitions (*.toml) found", dir.display())]);
+    }
+    let mut flows = Vec::new();
+    let mut problems = Vec::new();
+    for path in &paths {
+        match load_flow(path) {
+            Ok(flow) => flows.push(flow),
+            Err(p) => problems.extend(p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Flows::new(flows).map_err(|e| vec![format!("{}: {e}", dir.display())])
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    ingest: Ingest,
+    settings: Settings,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let flows = load_flows(&settings.flows).map_err(StartupError::Flows)?;
+        let store = Store::open(&settings.database_url, flows)
+            .await
+            .map_err(|source| StartupError::Store { url: settings.database_url.clone(), source })?;
+        let push = Push::default();
+        let ingest = Ingest::new(store.clone(), push.clone());
+
+        let addr = SocketAddr::new(settings.host, settings.port);
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+        let options = LeptosOptions::builder()
+            .output_name("flowlens")
+            .site_root(settings.site_root.display().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(listener.local_addr().map_err(StartupError::Serve)?)
+            .env(Env::PROD)
+            .build();
+        let pages = generate_route_list(App);
+        let web: Router = Router::new()
+            .leptos_routes_with_context(&options, pages, move || provide_context(store.clone()), {
+                let options = options.clone();
+                move || shell(options.clone())
+            })
+            .fallback(leptos_axum::file_and_error_handler(shell))
+            .with_state(options);
+        let router = http::router(ApiState { ingest: ingest.clone(), push }).merge(web);
+        Ok(Application { listener, router, ingest, settings })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub async fn run(self) -> Result<(), StartupError> {
+        if self.settings.demo {
+            crate::demo::spawn(self.ingest.clone(), self.settings.demo_interval);
+        }
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(StartupError::Serve)
+    }
+}
+
+pub async fn serve(settings: Settings) -> Result<(), StartupError> {
+    let app = Application::build(settings).await?;
+    let addr = app.local_addr();
+    let demo = if app.settings.demo { " with the demo services running" } else { "" };
+    // Printed on stdout, and first, so scripts and tests can find a port chosen with --port 0.
+    println!("Flowlens is listening on http://{addr}{demo}");
+    tracing::info!(store = %app.settings.database_url, "ready");
+    app.run().await
+}

@@ -1,0 +1,218 @@
+//! Black-box tests of the HTTP API: each starts Flowlens on port 0 with a fresh SQLite file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use flowlens::config::Settings;
+use flowlens::startup::Application;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A scratch directory of this test's own, so tests share nothing and leave nothing behind that matters.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("flowlens-test-{}-{name}-{}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn settings(dir: &std::path::Path) -> Settings {
+    Settings {
+        host: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        database_url: format!("sqlite://{}", dir.join("flowlens.db").display()),
+        flows: repo().join("flows"),
+        site_root: dir.join("site"),
+        demo: false,
+        demo_interval: 1.0,
+    }
+}
+
+async fn spawn_app(name: &str) -> SocketAddr {
+    let app = Application::build(settings(&scratch(name))).await.expect("the app starts");
+    let addr = app.local_addr();
+    tokio::spawn(app.run());
+    addr
+}
+
+/// A minimal HTTP/1.1 exchange, enough for JSON requests (no client library to build).
+async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let body = body.unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+async fn post(addr: SocketAddr, body: &Value) -> (u16, Value) {
+    let (status, text) = call(addr, "POST", "/api/v1/events", Some(body.to_string().as_bytes())).await;
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let (status, text) = call(addr, "GET", path, None).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn node<'a>(detail: &'a Value, id: &str) -> &'a Value {
+    detail["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap()
+}
+
+#[tokio::test]
+async fn posted_events_become_an_instance_that_can_be_read_back() {
+    let addr = spawn_app("read-back").await;
+    let (status, report) = post(addr, &json!([
+        {"id": "e1", "type": "RegistrationRequested", "key": "cust-1", "time": "2026-11-27T08:00:00Z", "data": {"name": "Ada"}},
+        {"id": "e2", "type": "AddressCheckRequested", "key": "cust-1", "time": "2026-11-27T08:00:01Z"},
+        {"id": "e3", "type": "AddressChecked", "key": "cust-1", "time": "2026-11-27T08:00:05Z"}
+    ])).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["stored"], 3);
+    let id = report["instances"][0]["id"].as_i64().unwrap();
+
+    let (status, list) = get(addr, "/api/v1/instances?key=cust-1").await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["status"], "running");
+    assert_eq!(list[0]["events"], 3);
+
+    let (status, detail) = get(addr, &format!("/api/v1/instances/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(node(&detail, "registration")["status"], "done");
+    assert_eq!(node(&detail, "address")["status"], "done");
+    assert_eq!(node(&detail, "credit")["status"], "active");
+    assert_eq!(node(&detail, "approved")["status"], "not_reached");
+    let types: Vec<&str> = detail["events"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["RegistrationRequested", "AddressCheckRequested", "AddressChecked"]);
+    assert_eq!(detail["events"][0]["data"], r#"{"name":"Ada"}"#);
+}
+
+#[tokio::test]
+async fn a_whole_onboarding_completes_and_duplicates_change_nothing() {
+    let addr = spawn_app("complete").await;
+    let types = [
+        "RegistrationRequested", "AddressCheckRequested", "CreditCheckRequested", "CriminalRecordCheckRequested",
+        "AddressChecked", "CreditChecked", "CriminalRecordChecked", "CustomerCreated",
+    ];
+    let batch: Vec<Value> = types.iter().enumerate().map(|(i, t)| json!({"id": format!("c-{i}"), "type": t, "key": "cust-2"})).collect();
+    let (_, first) = post(addr, &Value::Array(batch.clone())).await;
+    assert_eq!((first["stored"].as_u64(), first["duplicates"].as_u64()), (Some(8), Some(0)));
+    assert_eq!(first["instances"][0]["status"], "completed");
+
+    let (status, again) = post(addr, &Value::Array(batch)).await;
+    assert_eq!(status, 200);
+    assert_eq!((again["stored"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(8)));
+    let (_, list) = get(addr, "/api/v1/instances?key=cust-2").await;
+    assert_eq!(list[0]["events"], 8, "duplicates are not stored twice");
+    assert_eq!(list[0]["status"], "completed");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_that_says_why() {
+    let addr = spawn_app("bad-input").await;
+    let cases: [(&[u8], u16, &str); 6] = [
+        (b"{not json", 400, "the body is not JSON"),
+        (b"\xff\xfe", 400, "not UTF-8"),
+        (b"[]", 400, "the batch is empty"),
+        (br#"{"key": "k"}"#, 422, "event 0: the event has no `type`"),
+        (br#"{"type": "RegistrationRequested"}"#, 422, "event 0: flow `customer-onboarding` finds the business key in the event key"),
+        (br#"[{"type": "RegistrationRequested", "key": "a"}, 7]"#, 422, "event 1: an event must be a JSON object, not a number"),
+    ];
+    for (body, expected_status, expected_text) in cases {
+        let (status, text) = call(addr, "POST", "/api/v1/events", Some(body)).await;
+        assert_eq!(status, expected_status, "{}: {text}", String::from_utf8_lossy(body));
+        assert!(text.contains(expected_text), "{}: {text}", String::from_utf8_lossy(body));
+    }
+    // A malformed batch is refused whole: the good event in it was not stored either.
+    let (_, list) = get(addr, "/api/v1/instances?key=a").await;
+    assert_eq!(list, json!([]));
+
+    let (status, text) = call(addr, "GET", "/api/v1/instances/abc", None).await;
+    assert_eq!((status, text.contains("`abc` is not an instance id")), (400, true), "{text}");
+    let (status, _) = call(addr, "GET", "/api/v1/instances/999999", None).await;
+    assert_eq!(status, 404);
+    let (status, text) = call(addr, "GET", "/api/v1/instances?status=sleeping", None).await;
+    assert_eq!((status, text.contains("unknown status `sleeping`")), (400, true), "{text}");
+}
+
+#[tokio::test]
+async fn events_no_flow_handles_are_dead_lettered_not_dropped() {
+    let addr = spawn_app("dead-letter").await;
+    let (status, report) = post(addr, &json!([
+        {"type": "InvoiceSent", "key": "x"},
+        {"type": "RegistrationRequested", "key": "cust-3"}
+    ])).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["stored"], 1);
+    assert_eq!(report["dead_lettered"][0]["index"], 0);
+    assert_eq!(report["dead_lettered"][0]["reason"], "no flow handles events of type `InvoiceSent`");
+}
+
+#[tokio::test]
+async fn changes_are_pushed_to_open_streams() {
+    let addr = spawn_app("push").await;
+    let (_, report) = post(addr, &json!({"type": "RegistrationRequested", "key": "cust-4"})).await;
+    let id = report["instances"][0]["id"].as_i64().unwrap();
+
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET /api/v1/stream?instance={id} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    // Wait for the response head, so the subscription exists before the event is posted.
+    while !seen.contains("\r\n\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    post(addr, &json!({"type": "RegistrationRequested", "key": "other"})).await;
+    post(addr, &json!({"type": "CreditCheckFailed", "key": "cust-4"})).await;
+    let pushed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if let Some(line) = seen.lines().find(|l| l.starts_with("data: {")) {
+                return serde_json::from_str::<Value>(&line["data: ".len()..]).unwrap();
+            }
+        }
+    })
+    .await
+    .expect("a change is pushed within 5 s");
+    assert_eq!(pushed["summary"]["key"], "cust-4", "the stream only carries the instance asked for");
+    assert_eq!(pushed["event"]["event_type"], "CreditCheckFailed");
+    assert!(pushed["nodes"].as_array().unwrap().iter().any(|n| n["id"] == "credit" && n["status"] == "failed"));
+}
+
+#[tokio::test]
+async fn a_bad_flow_file_stops_the_server_with_file_place_and_problem() {
+    let dir = scratch("bad-flow");
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    let good = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
+    std::fs::write(flows.join("broken.toml"), good.replace("next = [\"decision\"]", "next = [\"decide\"]")).unwrap();
+    let mut s = settings(&dir);
+    s.flows = flows;
+    let err = Application::build(s).await.err().expect("a bad flow refuses to start").to_string();
+    assert!(err.contains("broken.toml: node `checked`: `next` names `decide`, which is no node of this flow"), "{err}");
+}
+
+#[tokio::test]
+async fn health_checks_answer() {
+    let addr = spawn_app("health").await;
+    assert_eq!(call(addr, "GET", "/healthz", None).await, (200, "ok".into()));
+    assert_eq!(call(addr, "GET", "/readyz", None).await, (200, "ready".into()));
+}

@@ -1,0 +1,285 @@
+//! Where Flowlens keeps what it tracks: events, instances and dead letters, in SQLite via sqlx.
+//!
+//! The store is the only writer of instance state. It runs the core's rules inside the same
+//! transaction that records the event, so an event is either stored *and* applied, or neither.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowlens_core::{
+    layout, Diagram, Event, EventRecord, Flow, Flows, Instance, InstanceChanged, InstanceDetail, InstanceSummary,
+    Millis, Route, Status,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("could not migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored instance {0} is unreadable: {1}")]
+    Corrupt(i64, String),
+}
+
+/// An event that found its flow and instance key, ready to be stored.
+#[derive(Clone, Debug)]
+pub struct Routed {
+    pub event: Event,
+    pub route: Route,
+}
+
+/// What one ingested batch did.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    pub stored: usize,
+    pub duplicates: usize,
+    /// One entry per instance that changed, with its latest event: what the live view pushes.
+    pub changes: Vec<InstanceChanged>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub status: Option<Status>,
+    pub key: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    flows: Flows,
+    diagrams: Arc<HashMap<String, Arc<Diagram>>>,
+}
+
+/// The wall clock, for the adapters; the core itself never reads one.
+pub fn now() -> Millis {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Millis(since_epoch.as_millis() as i64)
+}
+
+/// Raw bytes kept of a dead letter; more than this is cut, and the reason says so.
+pub const DEAD_LETTER_MAX_BYTES: usize = 64 * 1024;
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `url`, e.g. `sqlite://flowlens.db`.
+    pub async fn open(url: &str, flows: Flows) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        let diagrams = flows.iter().map(|f| (f.id.clone(), Arc::new(layout(f)))).collect();
+        Ok(Store { pool, flows, diagrams: Arc::new(diagrams) })
+    }
+
+    pub fn flows(&self) -> &Flows {
+        &self.flows
+    }
+
+    /// Stores a batch of routed events in one transaction and applies them to their instances.
+    /// Events whose id was seen before are counted as duplicates and change nothing.
+    pub async fn ingest(&self, batch: Vec<Routed>, now: Millis) -> Result<Ingested, StoreError> {
+        struct Touched {
+            id: i64,
+            flow: Arc<Flow>,
+            key: String,
+            instance: Instance,
+            events: u32,
+            last: Option<EventRecord>,
+        }
+        let mut out = Ingested::default();
+        let mut touched: Vec<Touched> = Vec::new();
+        let mut tx = self.pool.begin().await?;
+        for Routed { event, route } in batch {
+            let slot = match touched.iter().position(|t| t.flow.id == route.flow.id && t.key == route.key) {
+                Some(i) => i,
+                None => {
+                    let row = sqlx::query("SELECT id, facts, events FROM instances WHERE flow_id = ? AND key = ?")
+                        .bind(&route.flow.id)
+                        .bind(&route.key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let (id, instance, events) = match row {
+                        Some(row) => {
+                            let id: i64 = row.get(0);
+                            let facts: String = row.get(1);
+                            let instance = serde_json::from_str(&facts).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+                            (id, instance, row.get::<i64, _>(2) as u32)
+                        }
+                        None => {
+                            let instance = Instance::new(&route.flow);
+                            let id: i64 = sqlx::query_scalar(
+                                "INSERT INTO instances (flow_id, flow_version, key, status, updated_at, facts)
+                                 VALUES (?, ?, ?, 'running', ?, '{}') RETURNING id",
+                            )
+                            .bind(&route.flow.id)
+                            .bind(route.flow.version)
+                            .bind(&route.key)
+                            .bind(now.0)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            (id, instance, 0)
+                        }
+                    };
+                    touched.push(Touched { id, flow: route.flow.clone(), key: route.key.clone(), instance, events, last: None });
+                    touched.len() - 1
+                }
+            };
+            let t = &mut touched[slot];
+            let time = event.time.unwrap_or(now);
+            let id = event.id.clone().expect("the adapter assigns an id before storing");
+            let data = event.data.to_string();
+            let inserted = sqlx::query(
+                "INSERT INTO events (id, instance_id, type, time, received_at, data) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(t.id)
+            .bind(&event.event_type)
+            .bind(time.0)
+            .bind(now.0)
+            .bind(&data)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                out.duplicates += 1;
+                continue;
+            }
+            out.stored += 1;
+            t.events += 1;
+            t.instance.apply(&t.flow, &event.event_type, time);
+            t.last = Some(EventRecord { id, event_type: event.event_type, time, received_at: now, data });
+        }
+        // An instance touched only by duplicates has nothing new to write or push.
+        for (t, last) in touched.into_iter().filter_map(|mut t| t.last.take().map(|last| (t, last))) {
+            let nodes = t.instance.nodes(&t.flow);
+            let summary = InstanceSummary::with_nodes(&t.flow, &t.instance, &nodes, t.id, &t.key, t.events, now);
+            let facts = serde_json::to_string(&t.instance).expect("instances serialise");
+            sqlx::query(
+                "UPDATE instances SET status = ?, waiting_at = ?, started_at = ?, updated_at = ?, events = ?, facts = ?
+                 WHERE id = ?",
+            )
+            .bind(summary.status.as_str())
+            .bind(summary.waiting_at.join("\n"))
+            .bind(summary.started_at.map(|m| m.0))
+            .bind(now.0)
+            .bind(i64::from(t.events))
+            .bind(facts)
+            .bind(t.id)
+            .execute(&mut *tx)
+            .await?;
+            out.changes.push(InstanceChanged { summary, nodes, event: last });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Keeps what could not be tracked, with the reason, so nothing is silently lost.
+    pub async fn dead_letter(&self, source: &str, reason: &str, raw: &[u8], now: Millis) -> Result<(), StoreError> {
+        let (raw, reason) = if raw.len() > DEAD_LETTER_MAX_BYTES {
+            (&raw[..DEAD_LETTER_MAX_BYTES], format!("{reason} (raw bytes cut to {DEAD_LETTER_MAX_BYTES} of {})", raw.len()))
+        } else {
+            (raw, reason.to_string())
+        };
+        sqlx::query("INSERT INTO dead_letters (received_at, source, reason, raw) VALUES (?, ?, ?, ?)")
+            .bind(now.0)
+            .bind(source)
+            .bind(reason)
+            .bind(raw)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn dead_letter_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters").fetch_one(&self.pool).await?)
+    }
+
+    /// Most recently updated instances first.
+    pub async fn list(&self, q: &ListQuery) -> Result<Vec<InstanceSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events FROM instances
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR key = ?2)
+             ORDER BY updated_at DESC, id DESC LIMIT ?3",
+        )
+        .bind(q.status.map(Status::as_str))
+        .bind(q.key.as_deref())
+        .bind(i64::from(q.limit.clamp(1, 500)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: i64 = row.get("id");
+                let status: String = row.get("status");
+                let waiting: String = row.get("waiting_at");
+                Ok(InstanceSummary {
+                    id,
+                    flow_id: row.get("flow_id"),
+                    flow_version: row.get::<i64, _>("flow_version") as u32,
+                    key: row.get("key"),
+                    status: Status::parse(&status).ok_or_else(|| StoreError::Corrupt(id, format!("status `{status}`")))?,
+                    waiting_at: waiting.split('\n').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                    started_at: row.get::<Option<i64>, _>("started_at").map(Millis),
+                    updated_at: Millis(row.get("updated_at")),
+                    events: row.get::<i64, _>("events") as u32,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn instance(&self, id: i64) -> Result<Option<InstanceDetail>, StoreError> {
+        let Some(row) = sqlx::query("SELECT flow_id, key, updated_at, events, facts FROM instances WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let flow_id: String = row.get("flow_id");
+        let Some(flow) = self.flows.get(&flow_id) else {
+            return Err(StoreError::Corrupt(id, format!("its flow `{flow_id}` is not loaded")));
+        };
+        let facts: String = row.get("facts");
+        let instance: Instance = serde_json::from_str(&facts).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+        let key: String = row.get("key");
+        let nodes = instance.nodes(flow);
+        let summary = InstanceSummary::with_nodes(
+            flow,
+            &instance,
+            &nodes,
+            id,
+            &key,
+            row.get::<i64, _>("events") as u32,
+            Millis(row.get("updated_at")),
+        );
+        let events = sqlx::query(
+            "SELECT id, type, time, received_at, data FROM events WHERE instance_id = ? ORDER BY time, received_at, id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| EventRecord {
+            id: r.get("id"),
+            event_type: r.get("type"),
+            time: Millis(r.get("time")),
+            received_at: Millis(r.get("received_at")),
+            data: r.get("data"),
+        })
+        .collect();
+        let diagram = self.diagrams.get(&flow.id).map(|d| (**d).clone()).unwrap_or_else(|| layout(flow));
+        Ok(Some(InstanceDetail { summary, flow_name: flow.name.clone(), nodes, events, diagram }))
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
