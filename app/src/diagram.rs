@@ -54,10 +54,15 @@ pub fn FlowDiagram(diagram: Diagram, nodes: Vec<NodeState>, now: ReadSignal<Mill
                 }
             };
             let tooltip = format!("{} — {}", s.label, class_of(status).replace('-', " "));
-            let label = if s.kind == ShapeKind::Task {
-                view! { <text class="label" x=x y=y - 4.0>{s.label}</text> }.into_any()
-            } else {
-                view! { <text class="label below" x=x y=y + h / 2.0 + 15.0>{s.label}</text> }.into_any()
+            let label = match s.kind {
+                ShapeKind::Task => view! { <text class="label" x=x y=y - 4.0>{s.label}</text> }.into_any(),
+                ShapeKind::Start | ShapeKind::End => {
+                    view! { <text class="label below" x=x y=y + h / 2.0 + 15.0>{s.label}</text> }.into_any()
+                }
+                // Above and to the left: edges leave and enter gateways at their corners.
+                ShapeKind::Parallel | ShapeKind::Exclusive => {
+                    view! { <text class="label aside" x=x - 10.0 y=y - h / 2.0 + 2.0>{s.label}</text> }.into_any()
+                }
             };
             // An active task shows its SLA clock: time left, or how long it has been overdue.
             let timer = due.map(|due| {

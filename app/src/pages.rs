@@ -193,10 +193,15 @@ fn Timeline(events: Vec<EventRecord>) -> impl IntoView {
                 .into_iter()
                 .map(|e| {
                     // Payloads are shown as text (escaped by the renderer), pretty-printed when JSON.
-                    let pretty = serde_json::from_str::<serde_json::Value>(&e.data)
-                        .ok()
-                        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-                        .unwrap_or(e.data);
+                    let pretty = match serde_json::from_str::<serde_json::Value>(&e.data) {
+                        Ok(serde_json::Value::Null) => None,
+                        Ok(v) => serde_json::to_string_pretty(&v).ok(),
+                        Err(_) => Some(e.data),
+                    };
+                    let payload = match pretty {
+                        Some(text) => view! { <pre class="payload">{text}</pre> }.into_any(),
+                        None => view! { <p class="muted no-data">"no data"</p> }.into_any(),
+                    };
                     let event_type = e.event_type.clone();
                     view! {
                         <li data-event-type=event_type>
@@ -205,7 +210,7 @@ fn Timeline(events: Vec<EventRecord>) -> impl IntoView {
                                 <time>{e.time.to_display()}</time>
                                 <span class="muted event-id">{e.id}</span>
                             </div>
-                            <pre class="payload">{pretty}</pre>
+                            {payload}
                         </li>
                     }
                 })

@@ -137,7 +137,21 @@ impl Instance {
             match &node.kind {
                 NodeKind::Start { .. } | NodeKind::End { .. } => done[i] = facts.done,
                 NodeKind::Parallel if node.prev.len() > 1 => done[i] = all_inputs,
-                NodeKind::Parallel | NodeKind::Exclusive => done[i] = any_input,
+                NodeKind::Parallel => done[i] = any_input,
+                // A decision is made when one of its branches shows activity; until then it is
+                // where the instance waits.
+                NodeKind::Exclusive if node.next.len() > 1 => {
+                    let taken = node.next.iter().filter_map(|&j| self.facts.get(j)).find_map(|f| f.done.or(f.requested).or(f.failed));
+                    match (taken, any_input) {
+                        (Some(at), _) => done[i] = Some(at),
+                        (None, Some(since)) if !finished => {
+                            state.status = NodeStatus::Active;
+                            state.since = Some(since);
+                        }
+                        _ => {}
+                    }
+                }
+                NodeKind::Exclusive => done[i] = any_input,
                 NodeKind::Task { .. } => {
                     done[i] = facts.done;
                     if let Some(at) = facts.failed.filter(|_| facts.done.is_none()) {
@@ -211,6 +225,8 @@ mod tests {
         assert_eq!(status_of(&flow, &inst, "criminal"), NodeStatus::Active);
         inst.apply(&flow, "CriminalRecordChecked", Millis(10));
         assert_eq!(status_of(&flow, &inst, "checked"), NodeStatus::Done);
+        assert_eq!(status_of(&flow, &inst, "decision"), NodeStatus::Active, "waits for the decision");
+        inst.apply(&flow, "CustomerCreated", Millis(11));
         assert_eq!(status_of(&flow, &inst, "decision"), NodeStatus::Done);
     }
 

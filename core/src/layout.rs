@@ -50,6 +50,19 @@ const LAYER_GAP: f32 = 70.0;
 const ROW_GAP: f32 = 34.0;
 const MARGIN: f32 = 24.0;
 const LABEL_ROOM: f32 = 22.0;
+/// Rough width of a label's character at the 12 px the app draws them; enough to keep labels apart.
+const CHAR_W: f32 = 6.8;
+
+/// Room a node needs across its layer: its shape, or its label where that is wider. Events carry
+/// their label centred below; gateways carry it up and to the left, clear of edges at their corners.
+fn span(kind: ShapeKind, label: &str) -> f32 {
+    let text = label.chars().count() as f32 * CHAR_W;
+    match kind {
+        ShapeKind::Task => size(kind).0,
+        ShapeKind::Start | ShapeKind::End => size(kind).0.max(text + 8.0),
+        ShapeKind::Parallel | ShapeKind::Exclusive => size(kind).0.max(2.0 * text + 16.0),
+    }
+}
 
 fn size(kind: ShapeKind) -> (f32, f32) {
     match kind {
@@ -115,8 +128,14 @@ pub fn layout(flow: &Flow) -> Diagram {
         }
     }
 
-    // Each layer is as wide as its widest shape; rows are stacked and centred vertically.
-    let layer_w: Vec<f32> = order.iter().map(|l| l.iter().map(|&i| size(kinds[i]).0).fold(0.0, f32::max)).collect();
+    let labels: Vec<String> = flow
+        .nodes
+        .iter()
+        .zip(&kinds)
+        .map(|(node, &kind)| if kind == ShapeKind::Task || node.name != node.id { node.name.clone() } else { String::new() })
+        .collect();
+    // Each layer is as wide as its widest node; rows are stacked and centred vertically.
+    let layer_w: Vec<f32> = order.iter().map(|l| l.iter().map(|&i| span(kinds[i], &labels[i])).fold(0.0, f32::max)).collect();
     let layer_h = |l: &Vec<usize>| l.iter().map(|&i| size(kinds[i]).1 + LABEL_ROOM + ROW_GAP).sum::<f32>() - ROW_GAP;
     let height = order.iter().map(layer_h).fold(0.0, f32::max) + 2.0 * MARGIN;
     let mut shapes: Vec<Option<Shape>> = vec![None; n];
@@ -126,9 +145,8 @@ pub fn layout(flow: &Flow) -> Diagram {
         let mut y = (height - layer_h(layer)) / 2.0;
         for &i in layer {
             let (w, h) = size(kinds[i]);
-            let node = &flow.nodes[i];
-            let label = if kinds[i] == ShapeKind::Task || node.name != node.id { node.name.clone() } else { String::new() };
-            shapes[i] = Some(Shape { id: node.id.clone(), label, kind: kinds[i], x: cx, y: y + h / 2.0, w, h });
+            let (id, label) = (flow.nodes[i].id.clone(), labels[i].clone());
+            shapes[i] = Some(Shape { id, label, kind: kinds[i], x: cx, y: y + h / 2.0, w, h });
             y += h + LABEL_ROOM + ROW_GAP;
         }
         x += layer_w[l] + LAYER_GAP;

@@ -1,0 +1,85 @@
+// Starts a real Flowlens server (port 0, fresh SQLite file) and a headless Debian Chromium.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export async function startServer() {
+  const bin = process.env.FLOWLENS_BIN || join(repo, 'target', 'debug', 'flowlens');
+  const dir = mkdtempSync(join(tmpdir(), 'flowlens-e2e-'));
+  const child = spawn(bin, [
+    'serve', '--port', '0',
+    '--database-url', `sqlite://${join(dir, 'flowlens.db')}`,
+    '--flows', join(repo, 'flows'),
+    '--site-root', process.env.FLOWLENS_SITE_ROOT || join(repo, 'target', 'site'),
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${out}${log}`)), 20000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}${log}`)));
+  });
+  return {
+    url,
+    log: () => log,
+    async stop() {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async post(events) {
+      const res = await fetch(`${url}/api/v1/events`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events),
+      });
+      const body = await res.json();
+      if (!res.ok) throw new Error(`POST /api/v1/events: ${res.status} ${JSON.stringify(body)}`);
+      return body;
+    },
+  };
+}
+
+export async function startBrowser() {
+  const profile = mkdtempSync(join(tmpdir(), 'flowlens-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1280, height: 860 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  const problems = [];
+  context.on('page', (page) => watch(page, problems));
+  context.pages().forEach((page) => watch(page, problems));
+  return {
+    context,
+    problems,
+    async newPage() { return context.pages()[0] || context.newPage(); },
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+// Errors in the browser fail the test that caused them, with the browser's own words.
+function watch(page, problems) {
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+}
+
+/// The page is hydrated (the app's code runs) and its push connection is open.
+export async function waitUntilLive(page) {
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20000 });
+  await page.waitForSelector('[data-live="open"]', { timeout: 10000 });
+}
+
+export const screenshots = join(repo, 'end2end', 'screenshots');
