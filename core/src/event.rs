@@ -1,7 +1,10 @@
 //! Events as Flowlens sees them, whatever bus they came over, and the decoder for the JSON envelope.
 //!
-//! The envelope follows CloudEvents 1.0 names (`id`, `type`, `subject`, `time`, `data`) and also
-//! takes `key` for the business key, the way a Kafka message carries it.
+//! The envelope follows CloudEvents 1.0 names (`id`, `type`, `time`, `data`, and attributes such
+//! as `source` or `subject`) and also takes `key` for the message key, the way a Kafka record
+//! carries it.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,6 +20,9 @@ pub struct Event {
     pub event_type: String,
     pub key: Option<String>,
     pub time: Option<Millis>,
+    /// Other CloudEvents attributes (`source`, `subject`, extensions), for correlation.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
     pub data: Value,
 }
 
@@ -31,6 +37,7 @@ impl std::fmt::Display for DecodeError {
 }
 
 const MAX_TEXT: usize = 256;
+const MAX_ATTRIBUTES: usize = 32;
 
 impl Event {
     pub fn decode(value: Value) -> Result<Event, DecodeError> {
@@ -53,13 +60,19 @@ impl Event {
         };
         let event_type = text("type", true)?.unwrap_or_default();
         let id = text("id", false)?;
-        let key = match text("key", false)? {
-            Some(k) => Some(k),
-            None => text("subject", false)?,
-        };
+        let key = text("key", false)?;
         let time = text("time", false)?.map(|t| Millis::parse_rfc3339(&t)).transpose().map_err(DecodeError)?;
         let data = obj.remove("data").unwrap_or(Value::Null);
-        Ok(Event { id, event_type, key, time, data })
+        let mut attributes = BTreeMap::new();
+        for (name, value) in obj {
+            // Attributes are text; anything else at the top level is not part of the envelope.
+            if let Value::String(v) = value {
+                if v.len() <= MAX_TEXT && attributes.len() < MAX_ATTRIBUTES {
+                    attributes.insert(name, v);
+                }
+            }
+        }
+        Ok(Event { id, event_type, key, time, attributes, data })
     }
 }
 
@@ -91,9 +104,11 @@ mod tests {
     }
 
     #[test]
-    fn subject_is_a_key_and_numbers_are_text() {
-        let ev = Event::decode(json!({"type": "T", "subject": 42, "id": 7})).unwrap();
+    fn attributes_are_kept_and_numbers_are_text() {
+        let ev = Event::decode(json!({"type": "T", "key": 42, "id": 7, "subject": "c-9", "specversion": "1.0"})).unwrap();
         assert_eq!((ev.key.as_deref(), ev.id.as_deref()), (Some("42"), Some("7")));
+        assert_eq!(ev.attributes.get("subject").map(String::as_str), Some("c-9"));
+        assert_eq!(ev.attributes.len(), 2);
     }
 
     #[test]

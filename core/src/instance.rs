@@ -1,30 +1,57 @@
 //! One process instance: what has been seen of it, and the state that follows.
 //!
-//! An instance stores *facts* (when each node was first reached, requested, done, failed) rather
-//! than a state machine's current state. Every fact keeps the earliest time it was seen, so applying
-//! the same event twice, or the events of an instance in any order, gives the same facts; the state
-//! shown to people is derived from the facts and the model on demand.
+//! An instance stores *facts* (when each node was first requested, done, failed) rather than a
+//! state machine's current state. Every fact keeps the earliest time it was seen, and every event
+//! id is remembered, so applying an event twice, or an instance's events in any order, gives the
+//! same facts. Everything people see (node states, status, deviations, SLA breaches) is derived
+//! from the facts and the model on demand.
+
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::flow::{Flow, NodeKind, Outcome, Trigger};
-use crate::time::Millis;
+use crate::time::{Millis, Span};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
     pub facts: Vec<NodeFacts>,
+    /// Ids of every event applied, so a redelivered event changes nothing.
+    #[serde(default)]
+    pub seen: BTreeSet<String>,
+    /// Every start event, by time then id; the first one counts, more are a deviation.
+    #[serde(default)]
+    pub starts: BTreeSet<(Millis, String)>,
+    /// Events that reached this instance but are of no type its flow maps: (time, id, type).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unmapped: BTreeSet<(Millis, String, String)>,
     pub first_event: Option<Millis>,
     pub last_event: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<Millis>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeFacts {
+    /// A start or end event reached, or a task succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done: Option<Millis>,
+    /// The earliest request of a task: when, and which event (its payload is what a retry resends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested: Option<Millis>,
+    pub requested: Option<(Millis, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<Millis>,
+}
+
+/// What applying one event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// A new event, recorded.
+    Recorded,
+    /// Its id was seen before: nothing changed.
+    Duplicate,
+    /// A new event of a type this flow does not map: kept as a deviation.
+    Unmapped,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +64,8 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 4] = [Status::Running, Status::Completed, Status::Failed, Status::Cancelled];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Running => "running",
@@ -47,7 +76,7 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Status> {
-        [Status::Running, Status::Completed, Status::Failed, Status::Cancelled].into_iter().find(|st| st.as_str() == s)
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
     }
 }
 
@@ -60,50 +89,102 @@ pub enum NodeStatus {
     Failed,
 }
 
-/// A node as it stands: its status, since when, and (when active under an SLA) when it is due.
+/// A node as it stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeState {
     pub id: String,
     pub status: NodeStatus,
-    pub since: Option<Millis>,
+    /// When the node became active (tasks and decisions).
+    pub started: Option<Millis>,
+    /// When it was done or failed.
+    pub finished: Option<Millis>,
+    /// When a task with an SLA must be finished.
     pub due: Option<Millis>,
 }
 
-fn earliest(slot: &mut Option<Millis>, t: Millis) -> bool {
-    match *slot {
-        Some(old) if old <= t => false,
-        _ => {
-            *slot = Some(t);
-            true
-        }
+impl NodeState {
+    /// Active past its SLA.
+    pub fn stuck(&self, now: Millis) -> bool {
+        self.status == NodeStatus::Active && self.due.is_some_and(|due| now > due)
+    }
+}
+
+/// Something in an instance's events that contradicts its flow model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deviation {
+    pub node: Option<String>,
+    pub problem: String,
+}
+
+/// An SLA that was or is being missed: a task's (`node`) or the whole instance's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breach {
+    pub node: Option<String>,
+    pub due: Millis,
+    pub over_by: Span,
+    /// Still open: the task or instance has not finished yet.
+    pub open: bool,
+}
+
+/// The SLA picture at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaState {
+    pub breaches: Vec<Breach>,
+    /// When the whole instance must have ended.
+    pub instance_due: Option<Millis>,
+    /// The earliest future moment at which a breach would begin: a scheduler sleeps until then.
+    pub next_deadline: Option<Millis>,
+}
+
+fn earliest<T: Ord + Clone>(slot: &mut Option<T>, value: T) {
+    if slot.as_ref().is_none_or(|old| value < *old) {
+        *slot = Some(value);
     }
 }
 
 impl Instance {
     pub fn new(flow: &Flow) -> Instance {
-        Instance { facts: vec![NodeFacts::default(); flow.nodes.len()], first_event: None, last_event: None }
+        Instance { facts: vec![NodeFacts::default(); flow.nodes.len()], ..Instance::default() }
     }
 
-    /// Records an event of this instance. Returns whether anything changed; an event whose type the
-    /// flow does not map changes nothing.
-    pub fn apply(&mut self, flow: &Flow, event_type: &str, time: Millis) -> bool {
-        let Some((node, trigger)) = flow.trigger(event_type) else { return false };
-        self.facts.resize(flow.nodes.len(), NodeFacts::default());
-        let facts = &mut self.facts[node];
-        let mut changed = match trigger {
-            Trigger::Reach | Trigger::Succeed => earliest(&mut facts.done, time),
-            Trigger::Request => earliest(&mut facts.requested, time),
-            Trigger::Fail => earliest(&mut facts.failed, time),
-        };
-        changed |= earliest(&mut self.first_event, time);
+    /// Records an event of this instance.
+    pub fn apply(&mut self, flow: &Flow, id: &str, event_type: &str, time: Millis) -> Applied {
+        if self.seen.contains(id) {
+            return Applied::Duplicate;
+        }
+        self.seen.insert(id.to_string());
+        earliest(&mut self.first_event, time);
         if self.last_event.is_none_or(|last| last < time) {
             self.last_event = Some(time);
-            changed = true;
         }
-        changed
+        let Some((node, trigger)) = flow.trigger(event_type) else {
+            self.unmapped.insert((time, id.to_string(), event_type.to_string()));
+            return Applied::Unmapped;
+        };
+        if self.facts.len() < flow.nodes.len() {
+            self.facts.resize(flow.nodes.len(), NodeFacts::default());
+        }
+        let facts = &mut self.facts[node];
+        match trigger {
+            Trigger::Reach | Trigger::Succeed => earliest(&mut facts.done, time),
+            Trigger::Request => earliest(&mut facts.requested, (time, id.to_string())),
+            Trigger::Fail => earliest(&mut facts.failed, time),
+        }
+        if matches!(flow.nodes[node].kind, NodeKind::Start { .. }) {
+            self.starts.insert((time, id.to_string()));
+        }
+        Applied::Recorded
+    }
+
+    /// The instance was cancelled at `at` (its cancel command went out).
+    pub fn mark_cancelled(&mut self, at: Millis) {
+        earliest(&mut self.cancelled, at);
     }
 
     pub fn status(&self, flow: &Flow) -> Status {
+        if self.cancelled.is_some() {
+            return Status::Cancelled;
+        }
         let mut status = Status::Running;
         for (node, facts) in flow.nodes.iter().zip(&self.facts) {
             if let (NodeKind::End { outcome, .. }, Some(_)) = (&node.kind, facts.done) {
@@ -116,23 +197,47 @@ impl Instance {
         status
     }
 
+    /// When the instance ended (an end event, or its cancellation), if it has.
+    pub fn ended(&self, flow: &Flow) -> Option<Millis> {
+        let end = flow
+            .nodes
+            .iter()
+            .zip(&self.facts)
+            .filter(|(n, _)| matches!(n.kind, NodeKind::End { .. }))
+            .filter_map(|(_, f)| f.done)
+            .min();
+        match (end, self.cancelled) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When the instance started: its first start event.
+    pub fn started(&self) -> Option<Millis> {
+        self.starts.first().map(|(t, _)| *t)
+    }
+
+    fn facts_of(&self, i: usize) -> &NodeFacts {
+        static NONE: NodeFacts = NodeFacts { done: None, requested: None, failed: None };
+        self.facts.get(i).unwrap_or(&NONE)
+    }
+
     /// The state of every node, in the flow's node order.
     pub fn nodes(&self, flow: &Flow) -> Vec<NodeState> {
         let finished = self.status(flow) != Status::Running;
-        // When each node was done, filled in dependency order so gateways can look at their inputs.
+        // When each node was done, filled in dependency order so later nodes can look at their inputs.
         let mut done: Vec<Option<Millis>> = vec![None; flow.nodes.len()];
         let mut states: Vec<NodeState> = flow
             .nodes
             .iter()
-            .map(|n| NodeState { id: n.id.clone(), status: NodeStatus::NotReached, since: None, due: None })
+            .map(|n| NodeState { id: n.id.clone(), status: NodeStatus::NotReached, started: None, finished: None, due: None })
             .collect();
-        let none = NodeFacts::default();
         for &i in &flow.topo {
             let node = &flow.nodes[i];
-            let facts = self.facts.get(i).unwrap_or(&none);
-            let inputs: Vec<Option<Millis>> = node.prev.iter().map(|&p| done[p]).collect();
-            let any_input = inputs.iter().flatten().min().copied();
-            let all_inputs = if inputs.iter().all(Option::is_some) { inputs.iter().flatten().max().copied() } else { None };
+            let facts = self.facts_of(i);
+            let inputs = node.prev.iter().map(|&p| done[p]);
+            let any_input = inputs.clone().flatten().min();
+            let all_inputs = if inputs.clone().all(|d| d.is_some()) { inputs.flatten().max() } else { None };
             let state = &mut states[i];
             match &node.kind {
                 NodeKind::Start { .. } | NodeKind::End { .. } => done[i] = facts.done,
@@ -141,138 +246,114 @@ impl Instance {
                 // A decision is made when one of its branches shows activity; until then it is
                 // where the instance waits.
                 NodeKind::Exclusive if node.next.len() > 1 => {
-                    let taken = node.next.iter().filter_map(|&j| self.facts.get(j)).find_map(|f| f.done.or(f.requested).or(f.failed));
-                    match (taken, any_input) {
-                        (Some(at), _) => done[i] = Some(at),
-                        (None, Some(since)) if !finished => {
-                            state.status = NodeStatus::Active;
-                            state.since = Some(since);
-                        }
-                        _ => {}
+                    let taken = node
+                        .next
+                        .iter()
+                        .map(|&j| self.facts_of(j))
+                        .filter_map(|f| [f.done, f.requested.as_ref().map(|r| r.0), f.failed].into_iter().flatten().min())
+                        .min();
+                    state.started = any_input;
+                    match taken {
+                        Some(at) => done[i] = Some(at),
+                        None if any_input.is_some() && !finished => state.status = NodeStatus::Active,
+                        None => {}
                     }
                 }
                 NodeKind::Exclusive => done[i] = any_input,
-                NodeKind::Task { .. } => {
+                NodeKind::Task(_) => {
+                    state.started = facts.requested.as_ref().map(|r| r.0).or(any_input);
+                    state.due = node.sla.zip(state.started).map(|(sla, since)| Millis(since.0 + sla.0));
                     done[i] = facts.done;
-                    if let Some(at) = facts.failed.filter(|_| facts.done.is_none()) {
+                    if let (Some(at), None) = (facts.failed, facts.done) {
                         state.status = NodeStatus::Failed;
-                        state.since = Some(at);
-                        continue;
-                    }
-                    if facts.done.is_none() && !finished {
-                        if let Some(since) = facts.requested.or(any_input) {
-                            state.status = NodeStatus::Active;
-                            state.since = Some(since);
-                            state.due = node.sla.map(|sla| Millis(since.0 + sla.0));
-                        }
+                        state.finished = Some(at);
+                    } else if facts.done.is_none() && state.started.is_some() && !finished {
+                        state.status = NodeStatus::Active;
                     }
                 }
             }
             if let Some(at) = done[i] {
                 state.status = NodeStatus::Done;
-                state.since = Some(at);
+                state.finished = Some(at);
             }
         }
         states
     }
+
+    /// Where the events contradict the model. Derived from the facts, so it does not depend on
+    /// the order the events came in: an outcome whose request arrives later stops being one.
+    pub fn deviations(&self, flow: &Flow) -> Vec<Deviation> {
+        let mut found = Vec::new();
+        if self.starts.len() > 1 {
+            let start = &flow.nodes[flow.start()];
+            found.push(Deviation {
+                node: Some(start.id.clone()),
+                problem: format!("{} start events; the first one counts", self.starts.len()),
+            });
+        }
+        for (i, node) in flow.nodes.iter().enumerate() {
+            let f = self.facts_of(i);
+            if let NodeKind::Task(task) = &node.kind {
+                if let (Some(request), None, true) = (&task.request, &f.requested, f.done.is_some() || f.failed.is_some()) {
+                    found.push(Deviation {
+                        node: Some(node.id.clone()),
+                        problem: format!("an outcome arrived, but `{request}` never did"),
+                    });
+                }
+                if f.done.is_some() && f.failed.is_some() {
+                    found.push(Deviation { node: Some(node.id.clone()), problem: "both succeeded and failed".into() });
+                }
+            }
+        }
+        let ends = flow.nodes.iter().zip(&self.facts).filter(|(n, f)| matches!(n.kind, NodeKind::End { .. }) && f.done.is_some()).count();
+        if ends > 1 {
+            found.push(Deviation { node: None, problem: format!("reached {ends} end events; an instance ends once") });
+        }
+        for (_, id, ty) in &self.unmapped {
+            found.push(Deviation { node: None, problem: format!("event `{id}` of type `{ty}` is not part of this flow") });
+        }
+        found
+    }
+
+    /// SLA breaches (past and open) and the next deadline, as of `now`.
+    pub fn sla(&self, flow: &Flow, now: Millis) -> SlaState {
+        self.sla_with(flow, &self.nodes(flow), now)
+    }
+
+    /// As [`Instance::sla`], reusing node states already derived.
+    pub fn sla_with(&self, flow: &Flow, nodes: &[NodeState], now: Millis) -> SlaState {
+        let mut out = SlaState::default();
+        let running = self.status(flow) == Status::Running;
+        let mut deadline = |due: Millis| {
+            if due > now {
+                earliest(&mut out.next_deadline, due);
+            }
+        };
+        let mut breaches = Vec::new();
+        for state in nodes {
+            let Some(due) = state.due else { continue };
+            let open = state.status == NodeStatus::Active;
+            let end = if open { Some(now) } else { state.finished };
+            match end {
+                Some(end) if end > due => breaches.push(Breach { node: Some(state.id.clone()), due, over_by: Span(end.0 - due.0), open }),
+                _ if open => deadline(due),
+                _ => {}
+            }
+        }
+        if let (Some(sla), Some(start)) = (flow.sla, self.started()) {
+            let due = Millis(start.0 + sla.0);
+            out.instance_due = Some(due);
+            let end = if running { now } else { self.ended(flow).unwrap_or(now) };
+            if end > due {
+                breaches.push(Breach { node: None, due, over_by: Span(end.0 - due.0), open: running });
+            } else if running {
+                deadline(due);
+            }
+        }
+        out.breaches = breaches;
+        out
+    }
 }
 
 #[cfg(all(test, feature = "files"))]
-mod tests {
-    use super::*;
-
-    fn onboarding() -> Flow {
-        Flow::parse_toml("onboarding", include_str!("../../flows/customer-onboarding.toml")).unwrap()
-    }
-
-    fn status_of(flow: &Flow, inst: &Instance, id: &str) -> NodeStatus {
-        inst.nodes(flow)[flow.node_index(id).unwrap()].status
-    }
-
-    const HAPPY: [&str; 8] = [
-        "RegistrationRequested",
-        "AddressCheckRequested",
-        "CreditCheckRequested",
-        "CriminalRecordCheckRequested",
-        "AddressChecked",
-        "CreditChecked",
-        "CriminalRecordChecked",
-        "CustomerCreated",
-    ];
-
-    #[test]
-    fn a_registration_starts_three_active_checks() {
-        let flow = onboarding();
-        let mut inst = Instance::new(&flow);
-        assert!(inst.apply(&flow, "RegistrationRequested", Millis(1_000)));
-        assert_eq!(inst.status(&flow), Status::Running);
-        for check in ["address", "credit", "criminal"] {
-            let st = &inst.nodes(&flow)[flow.node_index(check).unwrap()];
-            assert_eq!(st.status, NodeStatus::Active, "{check}");
-            assert_eq!(st.due, Some(Millis(1_000 + 600_000)), "{check} is due 10 minutes after it started");
-        }
-        assert_eq!(status_of(&flow, &inst, "approved"), NodeStatus::NotReached);
-    }
-
-    #[test]
-    fn the_join_waits_for_every_branch() {
-        let flow = onboarding();
-        let mut inst = Instance::new(&flow);
-        for (t, ev) in HAPPY[..6].iter().enumerate() {
-            inst.apply(&flow, ev, Millis(t as i64));
-        }
-        assert_eq!(status_of(&flow, &inst, "checked"), NodeStatus::NotReached);
-        assert_eq!(status_of(&flow, &inst, "criminal"), NodeStatus::Active);
-        inst.apply(&flow, "CriminalRecordChecked", Millis(10));
-        assert_eq!(status_of(&flow, &inst, "checked"), NodeStatus::Done);
-        assert_eq!(status_of(&flow, &inst, "decision"), NodeStatus::Active, "waits for the decision");
-        inst.apply(&flow, "CustomerCreated", Millis(11));
-        assert_eq!(status_of(&flow, &inst, "decision"), NodeStatus::Done);
-    }
-
-    #[test]
-    fn end_events_decide_the_status() {
-        let flow = onboarding();
-        let mut ok = Instance::new(&flow);
-        let mut no = Instance::new(&flow);
-        for (t, ev) in HAPPY.iter().enumerate() {
-            ok.apply(&flow, ev, Millis(t as i64));
-            no.apply(&flow, if *ev == "CustomerCreated" { "RegistrationRejected" } else { ev }, Millis(t as i64));
-        }
-        assert_eq!(ok.status(&flow), Status::Completed);
-        assert_eq!(no.status(&flow), Status::Failed);
-        assert_eq!(status_of(&flow, &ok, "rejected"), NodeStatus::NotReached);
-    }
-
-    #[test]
-    fn a_failed_check_is_failed_not_active() {
-        let flow = onboarding();
-        let mut inst = Instance::new(&flow);
-        inst.apply(&flow, "RegistrationRequested", Millis(0));
-        inst.apply(&flow, "CreditCheckFailed", Millis(5));
-        assert_eq!(status_of(&flow, &inst, "credit"), NodeStatus::Failed);
-    }
-
-    #[test]
-    fn duplicates_and_any_order_give_the_same_state() {
-        let flow = onboarding();
-        let mut in_order = Instance::new(&flow);
-        for (t, ev) in HAPPY.iter().enumerate() {
-            in_order.apply(&flow, ev, Millis(t as i64 * 1000));
-        }
-        let mut reversed = Instance::new(&flow);
-        for (t, ev) in HAPPY.iter().enumerate().rev().chain(HAPPY.iter().enumerate()) {
-            reversed.apply(&flow, ev, Millis(t as i64 * 1000));
-        }
-        assert_eq!(in_order, reversed);
-        assert_eq!(in_order.nodes(&flow), reversed.nodes(&flow));
-    }
-
-    #[test]
-    fn unknown_event_types_change_nothing() {
-        let flow = onboarding();
-        let mut inst = Instance::new(&flow);
-        assert!(!inst.apply(&flow, "SomethingElse", Millis(0)));
-        assert_eq!(inst, Instance::new(&flow));
-    }
-}
+mod tests;

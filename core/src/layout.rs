@@ -80,13 +80,14 @@ pub fn layout(flow: &Flow) -> Diagram {
         .map(|node| match node.kind {
             NodeKind::Start { .. } => ShapeKind::Start,
             NodeKind::End { .. } => ShapeKind::End,
-            NodeKind::Task { .. } => ShapeKind::Task,
+            NodeKind::Task(_) => ShapeKind::Task,
             NodeKind::Parallel => ShapeKind::Parallel,
             NodeKind::Exclusive => ShapeKind::Exclusive,
         })
         .collect();
 
-    let mut rank = vec![0usize; n];
+    // A layer hint from the flow file pushes a node (and so everything after it) further right.
+    let mut rank: Vec<usize> = flow.nodes.iter().map(|node| node.layer.unwrap_or(0) as usize).collect();
     for &i in &flow.topo {
         for &j in &flow.nodes[i].next {
             rank[j] = rank[j].max(rank[i] + 1);
@@ -134,6 +135,16 @@ pub fn layout(flow: &Flow) -> Diagram {
         .zip(&kinds)
         .map(|(node, &kind)| if kind == ShapeKind::Task || node.name != node.id { node.name.clone() } else { String::new() })
         .collect();
+    // Row hints win over the barycentre order within their layer.
+    for layer in &mut order {
+        if layer.iter().any(|&i| flow.nodes[i].row.is_some()) {
+            let mut keyed: Vec<(f32, usize)> =
+                layer.iter().enumerate().map(|(k, &i)| (flow.nodes[i].row.map_or(k as f32 + 0.5, |r| r as f32), i)).collect();
+            keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+            *layer = keyed.into_iter().map(|(_, i)| i).collect();
+        }
+    }
+
     // Each layer is as wide as its widest node; rows are stacked and centred vertically.
     let layer_w: Vec<f32> = order.iter().map(|l| l.iter().map(|&i| span(kinds[i], &labels[i])).fold(0.0, f32::max)).collect();
     let layer_h = |l: &Vec<usize>| l.iter().map(|&i| size(kinds[i]).1 + LABEL_ROOM + ROW_GAP).sum::<f32>() - ROW_GAP;
@@ -201,5 +212,19 @@ mod tests {
         // The three checks share a layer, one above the other.
         let xs: Vec<f32> = ["address", "credit", "criminal"].iter().map(|id| d.nodes.iter().find(|s| s.id == *id).unwrap().x).collect();
         assert!(xs.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn layout_hints_move_nodes() {
+        let text = include_str!("../../flows/customer-onboarding.toml")
+            .replace("id = \"criminal\"\n", "id = \"criminal\"\nlayout = { row = 0 }\n")
+            .replace("id = \"approved\"\n", "id = \"approved\"\nlayout = { layer = 7 }\n");
+        let flow = Flow::parse_toml("hinted", &text).unwrap();
+        let plain = layout(&Flow::parse_toml("plain", include_str!("../../flows/customer-onboarding.toml")).unwrap());
+        let d = layout(&flow);
+        let at = |d: &Diagram, id: &str| d.nodes.iter().find(|s| s.id == id).map(|s| (s.x, s.y)).unwrap();
+        assert!(at(&d, "criminal").1 < at(&d, "address").1, "row 0 puts the criminal-record check on top");
+        assert!(at(&plain, "criminal").1 > at(&plain, "address").1);
+        assert!(at(&d, "approved").0 > at(&d, "rejected").0, "layer 7 pushes the approval right");
     }
 }

@@ -1,16 +1,22 @@
 //! The set of flows a server tracks, and how an event finds its flow and its instance key.
+//!
+//! Several versions of a flow may be loaded at once: new instances start on the newest version,
+//! and an instance stays on the version it started with.
 
 use std::sync::Arc;
+
+use serde_json::Value;
 
 use crate::event::Event;
 use crate::flow::{Correlation, Flow};
 
 #[derive(Clone, Debug, Default)]
 pub struct Flows {
+    /// Sorted by id, then version.
     flows: Vec<Arc<Flow>>,
 }
 
-/// Where an event belongs: which flow, and the business key of its instance.
+/// Where an event belongs: which flow (its newest version), and the business key of its instance.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
     pub flow: Arc<Flow>,
@@ -36,42 +42,64 @@ impl std::fmt::Display for RouteError {
 
 impl Flows {
     pub fn new(flows: Vec<Flow>) -> Result<Flows, String> {
-        let flows: Vec<Arc<Flow>> = flows.into_iter().map(Arc::new).collect();
-        for (i, a) in flows.iter().enumerate() {
-            if let Some(b) = flows[..i].iter().find(|b| b.id == a.id) {
-                return Err(format!("flow `{}` is defined twice (versions {} and {})", a.id, b.version, a.version));
+        let mut flows: Vec<Arc<Flow>> = flows.into_iter().map(Arc::new).collect();
+        flows.sort_by(|a, b| (&a.id, a.version).cmp(&(&b.id, b.version)));
+        if let Some(w) = flows.windows(2).find(|w| w[0].id == w[1].id && w[0].version == w[1].version) {
+            return Err(format!("flow `{}` version {} is defined twice", w[0].id, w[0].version));
+        }
+        // Newest versions own their event types: two different flows must not share one, or an
+        // event could not tell which instance it belongs to.
+        let newest: Vec<&Arc<Flow>> = flows.iter().filter(|f| flows.iter().all(|g| g.id != f.id || g.version <= f.version)).collect();
+        for (i, a) in newest.iter().enumerate() {
+            for b in &newest[i + 1..] {
+                if let Some(ty) = a.triggers.keys().find(|t| b.handles(t)) {
+                    return Err(format!("event type `{ty}` is used by two flows, `{}` and `{}`", a.id, b.id));
+                }
             }
         }
         Ok(Flows { flows })
     }
 
+    /// Every loaded flow version.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Flow>> {
         self.flows.iter()
     }
 
-    pub fn get(&self, id: &str) -> Option<&Arc<Flow>> {
-        self.flows.iter().find(|f| f.id == id)
+    /// The newest version of each flow.
+    pub fn newest(&self) -> impl Iterator<Item = &Arc<Flow>> {
+        self.flows.iter().enumerate().filter(|(i, f)| self.flows.get(i + 1).is_none_or(|g| g.id != f.id)).map(|(_, f)| f)
+    }
+
+    pub fn latest(&self, id: &str) -> Option<&Arc<Flow>> {
+        self.flows.iter().rev().find(|f| f.id == id)
+    }
+
+    pub fn version(&self, id: &str, version: u32) -> Option<&Arc<Flow>> {
+        self.flows.iter().find(|f| f.id == id && f.version == version)
     }
 
     pub fn route(&self, event: &Event) -> Result<Route, RouteError> {
         let flow = self
-            .flows
-            .iter()
+            .newest()
             .find(|f| f.handles(&event.event_type))
             .ok_or_else(|| RouteError::NoFlow { event_type: event.event_type.clone() })?;
         let key = match &flow.correlation {
             Correlation::Key => event.key.clone(),
+            Correlation::Attribute(name) => event.attributes.get(name).cloned(),
             Correlation::Pointer(p) => event.data.pointer(p).and_then(|v| match v {
-                serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
                 _ => None,
             }),
         };
-        let looked_in = || match &flow.correlation {
-            Correlation::Key => "the event key (`key` or `subject`)".to_string(),
-            Correlation::Pointer(p) => format!("the data at `{p}`"),
-        };
-        let key = key.ok_or_else(|| RouteError::NoKey { flow: flow.id.clone(), looked_in: looked_in() })?;
+        let key = key.ok_or_else(|| RouteError::NoKey {
+            flow: flow.id.clone(),
+            looked_in: match &flow.correlation {
+                Correlation::Key => "the message key (`key`)".to_string(),
+                Correlation::Attribute(a) => format!("the attribute `{a}`"),
+                Correlation::Pointer(p) => format!("the data at `{p}`"),
+            },
+        })?;
         Ok(Route { flow: flow.clone(), key })
     }
 }

@@ -79,7 +79,7 @@ impl InstanceSummary {
             key: key.to_string(),
             status: instance.status(flow),
             waiting_at,
-            started_at: instance.first_event,
+            started_at: instance.started().or(instance.first_event),
             updated_at,
             events,
         }

@@ -1,0 +1,373 @@
+//! Flow files (TOML): parsing and every check that makes a [`Flow`] safe to track against.
+//!
+//! Problems are collected, not stopped at: a person fixing a flow file wants the whole list, each
+//! with the file, the line and column, and what is wrong.
+
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::flow::{index_triggers, CommandSpec, Correlation, Flow, Node, NodeKind, OnBreach, Outcome, Task};
+use crate::time::Span;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlowDef {
+    id: Spanned<String>,
+    name: String,
+    version: Spanned<u32>,
+    correlation: Option<CorrelationDef>,
+    sla: Option<SlaDef>,
+    cancel: Option<CommandSpecDef>,
+    #[serde(default)]
+    nodes: Vec<NodeDef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorrelationDef {
+    source: Spanned<String>,
+    attribute: Option<String>,
+    pointer: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlaDef {
+    instance: Option<Spanned<String>>,
+    #[serde(default)]
+    on_breach: OnBreach,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandSpecDef {
+    command: String,
+    topic: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayoutDef {
+    layer: Option<u32>,
+    row: Option<u32>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "snake_case")]
+enum KindDef {
+    Start,
+    Task,
+    Parallel,
+    Exclusive,
+    End,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeDef {
+    id: Spanned<String>,
+    kind: Spanned<KindDef>,
+    name: Option<String>,
+    event: Option<Spanned<String>>,
+    outcome: Option<Outcome>,
+    request: Option<Spanned<String>>,
+    success: Option<Spanned<String>>,
+    failure: Option<Spanned<String>>,
+    sla: Option<Spanned<String>>,
+    retry: Option<CommandSpecDef>,
+    compensation: Option<CommandSpecDef>,
+    #[serde(default)]
+    next: Vec<Spanned<String>>,
+    layout: Option<LayoutDef>,
+}
+
+impl From<CommandSpecDef> for CommandSpec {
+    fn from(d: CommandSpecDef) -> Self {
+        CommandSpec { command: d.command, topic: d.topic }
+    }
+}
+
+/// Collects problems with the place they were found.
+struct Problems<'a> {
+    file: &'a str,
+    text: &'a str,
+    found: Vec<String>,
+}
+
+impl Problems<'_> {
+    fn at(&mut self, span: Option<Range<usize>>, problem: impl std::fmt::Display) {
+        let place = match span {
+            Some(span) => {
+                let (line, col) = line_col(self.text, span.start);
+                format!("{}:{line}:{col}", self.file)
+            }
+            None => self.file.to_string(),
+        };
+        self.found.push(format!("{place}: {problem}"));
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+impl Flow {
+    /// Parses and checks a flow file. Every problem is reported as `file:line:column: problem`
+    /// (or `file: problem` where there is no single place).
+    pub fn parse_toml(file: &str, text: &str) -> Result<Flow, Vec<String>> {
+        let mut problems = Problems { file, text, found: Vec::new() };
+        let def: FlowDef = match toml::from_str(text) {
+            Ok(def) => def,
+            Err(e) => {
+                problems.at(e.span(), e.message().trim_end());
+                return Err(problems.found);
+            }
+        };
+        match build(def, &mut problems) {
+            Some(flow) if problems.found.is_empty() => Ok(flow),
+            _ => Err(problems.found),
+        }
+    }
+}
+
+fn duration(s: &Spanned<String>, what: &str, problems: &mut Problems) -> Option<Span> {
+    Span::parse(s.get_ref()).map_err(|e| problems.at(Some(s.span()), format!("{what}: bad duration {e}"))).ok()
+}
+
+fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
+    if def.id.get_ref().trim().is_empty() {
+        p.at(Some(def.id.span()), "the flow id is empty");
+    }
+    if *def.version.get_ref() == 0 {
+        p.at(Some(def.version.span()), "versions start at 1");
+    }
+    let correlation = match def.correlation {
+        None => {
+            p.at(None, "no correlation: say where the business key is, e.g. `correlation = { source = \"key\" }`");
+            None
+        }
+        Some(c) => match (c.source.get_ref().as_str(), c.attribute, c.pointer) {
+            ("key", None, None) => Some(Correlation::Key),
+            ("attribute", Some(a), None) if !a.is_empty() => Some(Correlation::Attribute(a)),
+            ("pointer", None, Some(ptr)) if ptr.starts_with('/') => Some(Correlation::Pointer(ptr)),
+            ("pointer", None, Some(ptr)) => {
+                p.at(Some(c.source.span()), format!("correlation pointer `{ptr}` must start with `/`, as in `/customerId`"));
+                None
+            }
+            (src @ ("key" | "attribute" | "pointer"), ..) => {
+                let needs = match src {
+                    "key" => "no other field",
+                    "attribute" => "`attribute` (a CloudEvents attribute name) and nothing else",
+                    _ => "`pointer` (a JSON pointer into the data) and nothing else",
+                };
+                p.at(Some(c.source.span()), format!("correlation source `{src}` takes {needs}"));
+                None
+            }
+            (other, ..) => {
+                p.at(Some(c.source.span()), format!("unknown correlation source `{other}`; use key, attribute or pointer"));
+                None
+            }
+        },
+    };
+    let (sla, on_breach) = match def.sla {
+        Some(s) => (s.instance.as_ref().and_then(|d| duration(d, "instance sla", p)), s.on_breach),
+        None => (None, OnBreach::Mark),
+    };
+    if on_breach == OnBreach::Cancel && def.cancel.is_none() {
+        p.at(None, "`sla.on_breach = \"cancel\"` needs a `[cancel]` command");
+    }
+
+    let ids: Vec<String> = def.nodes.iter().map(|n| n.id.get_ref().clone()).collect();
+    let index_of = |id: &str| ids.iter().position(|x| x == id);
+    for (i, n) in def.nodes.iter().enumerate() {
+        if ids[..i].contains(n.id.get_ref()) {
+            p.at(Some(n.id.span()), format!("a second node with id `{}`", n.id.get_ref()));
+        }
+    }
+
+    let mut nodes = Vec::with_capacity(def.nodes.len());
+    let mut spans = Vec::with_capacity(def.nodes.len());
+    for n in def.nodes {
+        let id = n.id.get_ref().clone();
+        let kind = *n.kind.get_ref();
+        let mut need = |field: Option<&Spanned<String>>, name: &str| -> String {
+            match field {
+                Some(v) if !v.get_ref().trim().is_empty() => v.get_ref().clone(),
+                Some(v) => {
+                    p.at(Some(v.span()), format!("node `{id}`: `{name}` is empty"));
+                    String::new()
+                }
+                None => {
+                    p.at(Some(n.kind.span()), format!("node `{id}`: a {kind:?} node needs `{name}`").to_lowercase());
+                    String::new()
+                }
+            }
+        };
+        let node_kind = match kind {
+            KindDef::Start => NodeKind::Start { event: need(n.event.as_ref(), "event") },
+            KindDef::End => NodeKind::End { event: need(n.event.as_ref(), "event"), outcome: n.outcome.unwrap_or(Outcome::Success) },
+            KindDef::Task => NodeKind::Task(Task {
+                request: n.request.as_ref().map(|r| r.get_ref().clone()),
+                success: need(n.success.as_ref(), "success"),
+                failure: n.failure.as_ref().map(|f| f.get_ref().clone()),
+                retry: n.retry.map(Into::into),
+                compensation: n.compensation.map(Into::into),
+            }),
+            KindDef::Parallel => NodeKind::Parallel,
+            KindDef::Exclusive => NodeKind::Exclusive,
+        };
+        let misplaced: [(&str, bool); 4] = [
+            ("event", n.event.is_some() && !matches!(kind, KindDef::Start | KindDef::End)),
+            ("outcome", n.outcome.is_some() && kind != KindDef::End),
+            ("request/success/failure", (n.request.is_some() || n.success.is_some() || n.failure.is_some()) && kind != KindDef::Task),
+            ("sla", n.sla.is_some() && kind != KindDef::Task),
+        ];
+        for (field, wrong) in misplaced {
+            if wrong {
+                p.at(Some(n.kind.span()), format!("node `{id}`: a {kind:?} node has no `{field}`").to_lowercase());
+            }
+        }
+        let sla = n.sla.as_ref().and_then(|d| duration(d, &format!("node `{id}` sla"), p));
+        let mut next = Vec::new();
+        for target in &n.next {
+            match index_of(target.get_ref()) {
+                Some(j) => next.push(j),
+                None => p.at(Some(target.span()), format!("node `{id}`: `next` names `{}`, which is no node of this flow", target.get_ref())),
+            }
+        }
+        // Every event type a node maps, with where it is written, to find types mapped twice.
+        let mapped: Vec<(String, Range<usize>)> = [&n.event, &n.request, &n.success, &n.failure]
+            .into_iter()
+            .flatten()
+            .map(|s| (s.get_ref().clone(), s.span()))
+            .collect();
+        spans.push((n.id.span(), mapped));
+        let (layer, row) = n.layout.map_or((None, None), |l| (l.layer, l.row));
+        nodes.push(Node { name: n.name.unwrap_or_else(|| id.clone()), id, kind: node_kind, sla, next, prev: Vec::new(), layer, row });
+    }
+    for i in 0..nodes.len() {
+        for j in nodes[i].next.clone() {
+            nodes[j].prev.push(i);
+        }
+    }
+
+    let (triggers, twice) = index_triggers(&nodes);
+    for (ty, at) in twice {
+        let names: Vec<String> = at.iter().map(|&i| format!("`{}`", nodes[i].id)).collect();
+        let second = spans[at[1]].1.iter().rev().find(|(t, _)| *t == ty).map(|(_, s)| s.clone());
+        p.at(second, format!("event type `{ty}` is mapped more than once (nodes {})", names.join(", ")));
+    }
+
+    let starts: Vec<usize> = (0..nodes.len()).filter(|&i| matches!(nodes[i].kind, NodeKind::Start { .. })).collect();
+    match starts.len() {
+        1 => {}
+        0 => p.at(None, "the flow has no start node (`kind = \"start\"`)"),
+        _ => p.at(Some(spans[starts[1]].0.clone()), format!("a second start node `{}`; a flow has exactly one", nodes[starts[1]].id)),
+    }
+    if !nodes.iter().any(|n| matches!(n.kind, NodeKind::End { .. })) {
+        p.at(None, "the flow has no end node (`kind = \"end\"`)");
+    }
+    let topo = topological_order(&nodes);
+    if topo.len() != nodes.len() {
+        let stuck = (0..nodes.len()).find(|i| !topo.contains(i)).expect("some node is left out");
+        p.at(Some(spans[stuck].0.clone()), format!("node `{}` is on a cycle; loops are not supported", nodes[stuck].id));
+        return None;
+    }
+    if let Some(&start) = starts.first() {
+        let mut seen = vec![false; nodes.len()];
+        let mut stack = vec![start];
+        while let Some(i) = stack.pop() {
+            if !std::mem::replace(&mut seen[i], true) {
+                stack.extend(&nodes[i].next);
+            }
+        }
+        for i in (0..nodes.len()).filter(|&i| !seen[i]) {
+            p.at(Some(spans[i].0.clone()), format!("node `{}` cannot be reached from the start node", nodes[i].id));
+        }
+    }
+    check_joins(&nodes, &topo, &spans, p);
+    for (i, n) in nodes.iter().enumerate() {
+        let ends = matches!(n.kind, NodeKind::End { .. });
+        if ends && !n.next.is_empty() {
+            p.at(Some(spans[i].0.clone()), format!("end node `{}` has `next`; nothing follows an end", n.id));
+        }
+        if !ends && n.next.is_empty() {
+            p.at(Some(spans[i].0.clone()), format!("node `{}` leads nowhere: give it `next` or make it an end", n.id));
+        }
+    }
+
+    Some(Flow {
+        id: def.id.into_inner(),
+        name: def.name,
+        version: def.version.into_inner(),
+        correlation: correlation?,
+        sla,
+        on_breach,
+        cancel: def.cancel.map(Into::into),
+        nodes,
+        topo,
+        triggers,
+    })
+}
+
+/// A parallel join waits for all of its branches, so they must all come from one parallel split;
+/// branches of an exclusive choice never all arrive, and such a join would wait forever.
+fn check_joins(nodes: &[Node], topo: &[usize], spans: &[(Range<usize>, Vec<(String, Range<usize>)>)], p: &mut Problems) {
+    let n = nodes.len();
+    let rank: Vec<usize> = {
+        let mut r = vec![0; n];
+        for (k, &i) in topo.iter().enumerate() {
+            r[i] = k;
+        }
+        r
+    };
+    // ancestors[i][j]: j comes before i on some path.
+    let mut ancestors = vec![vec![false; n]; n];
+    for &i in topo {
+        for &q in &nodes[i].prev {
+            let mut merged = ancestors[q].clone();
+            merged[q] = true;
+            for (a, m) in ancestors[i].iter_mut().zip(merged) {
+                *a |= m;
+            }
+        }
+    }
+    for (j, node) in nodes.iter().enumerate() {
+        if !matches!(node.kind, NodeKind::Parallel) || node.prev.len() < 2 {
+            continue;
+        }
+        // The nearest node that every incoming branch passes through (or starts at).
+        let meet = (0..n)
+            .filter(|&a| node.prev.iter().all(|&q| q == a || ancestors[q][a]))
+            .max_by_key(|&a| rank[a]);
+        let split_ok = meet.is_some_and(|a| matches!(nodes[a].kind, NodeKind::Parallel) && nodes[a].next.len() > 1);
+        if !split_ok {
+            let place = match meet {
+                Some(a) => format!("their nearest common node is `{}`, not a parallel split", nodes[a].id),
+                None => "they share no node".to_string(),
+            };
+            p.at(Some(spans[j].0.clone()), format!("parallel join `{}` has no matching parallel split: {place}", node.id));
+        }
+    }
+}
+
+fn topological_order(nodes: &[Node]) -> Vec<usize> {
+    let mut indegree: Vec<usize> = nodes.iter().map(|n| n.prev.len()).collect();
+    let mut ready: Vec<usize> = (0..nodes.len()).rev().filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some(i) = ready.pop() {
+        order.push(i);
+        for &j in nodes[i].next.iter().rev() {
+            indegree[j] -= 1;
+            if indegree[j] == 0 {
+                ready.push(j);
+            }
+        }
+    }
+    order
+}
