@@ -147,6 +147,7 @@ fn apply_change(detail: &mut InstanceDetail, change: InstanceChanged) {
     }
     detail.summary = change.summary;
     detail.nodes = change.nodes;
+    detail.deviations = change.deviations;
     if !detail.events.iter().any(|e| e.id == change.event.id) {
         let at = detail.events.partition_point(|e| (e.time, e.received_at) <= (change.event.time, change.event.received_at));
         detail.events.insert(at, change.event);
@@ -156,7 +157,23 @@ fn apply_change(detail: &mut InstanceDetail, change: InstanceChanged) {
 #[component]
 fn InstanceView(detail: InstanceDetail, now: Millis) -> impl IntoView {
     let now = clock(now);
-    let InstanceDetail { summary, flow_name, nodes, events, diagram } = detail;
+    let InstanceDetail { summary, flow_name, nodes, deviations, events, diagram } = detail;
+    let deviations = (!deviations.is_empty()).then(|| {
+        view! {
+            <section class="card deviations">
+                <h2>"Deviations from the flow"</h2>
+                <ul>
+                    {deviations
+                        .into_iter()
+                        .map(|d| {
+                            let node = d.node.map(|n| format!("{n}: ")).unwrap_or_default();
+                            view! { <li>{node}{d.problem}</li> }
+                        })
+                        .collect_view()}
+                </ul>
+            </section>
+        }
+    });
     view! {
         <div class="instance-head">
             <h1>
@@ -178,6 +195,7 @@ fn InstanceView(detail: InstanceDetail, now: Millis) -> impl IntoView {
         <section class="card">
             <FlowDiagram diagram nodes now/>
         </section>
+        {deviations}
         <section class="card">
             <h2>"Events"</h2>
             <Timeline events/>

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::flow::Flow;
-use crate::instance::{Instance, NodeState, NodeStatus, Status};
+use crate::instance::{Deviation, Instance, NodeState, NodeStatus, Status};
 use crate::layout::Diagram;
 use crate::time::Millis;
 
@@ -29,6 +29,7 @@ pub struct InstanceDetail {
     pub summary: InstanceSummary,
     pub flow_name: String,
     pub nodes: Vec<NodeState>,
+    pub deviations: Vec<Deviation>,
     pub events: Vec<EventRecord>,
     pub diagram: Diagram,
 }
@@ -48,6 +49,7 @@ pub struct EventRecord {
 pub struct InstanceChanged {
     pub summary: InstanceSummary,
     pub nodes: Vec<NodeState>,
+    pub deviations: Vec<Deviation>,
     pub event: EventRecord,
 }
 

@@ -1,9 +1,10 @@
-//! The built-in demo: the onboarding services of PRODUCT.md, simulated in-process.
+//! The built-in demo: the services of the two shipped flows, simulated in-process.
 //!
-//! Registration starts an instance every few seconds; each check service answers after a while,
+//! Registration starts an onboarding every few seconds; each check service answers after a while,
 //! sometimes slowly, sometimes with a failure, and now and then never, so the dashboard has
-//! running, completed, rejected and stuck instances. The events go through [`Ingest`], exactly as
-//! if they had been posted to `/api/v1/events`.
+//! running, completed, rejected and stuck instances. Now and then a retail order goes through its
+//! payment, warehouse and shipping services the same way. The events go through [`Ingest`],
+//! exactly as if they had been posted to `/api/v1/events`.
 
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ pub fn spawn(ingest: Ingest, interval_secs: f64) {
         loop {
             n += 1;
             tokio::spawn(customer(ingest.clone(), format!("cust-{:05}", fastrand::u32(10_000..100_000)), n));
+            if n % 3 == 0 {
+                tokio::spawn(order(ingest.clone(), format!("order-{:06}", fastrand::u32(100_000..1_000_000))));
+            }
             tokio::time::sleep(interval).await;
         }
     });
@@ -87,4 +91,37 @@ async fn customer(ingest: Ingest, key: String, n: u64) {
     tokio::time::sleep(Duration::from_millis(fastrand::u64(300..1500))).await;
     let decision = if all_passed { "CustomerCreated" } else { "RegistrationRejected" };
     send(&ingest, vec![event(decision, &key, json!({ "customerId": key }))]).await;
+}
+
+/// One retail order: placed, paid, fetched, shipped, completed; its events carry the order number
+/// in their data, where the retail flow looks for it.
+async fn order(ingest: Ingest, order_id: String) {
+    let data = |extra: Value| {
+        let mut d = json!({ "orderId": order_id });
+        if let (Some(d), Value::Object(extra)) = (d.as_object_mut(), extra) {
+            d.extend(extra);
+        }
+        d
+    };
+    let pause = || tokio::time::sleep(Duration::from_millis(fastrand::u64(1_000..6_000)));
+    let total = fastrand::u32(1..20) * 10;
+    send(&ingest, vec![json!({ "type": "OrderPlaced", "data": data(json!({ "total": total, "currency": "EUR" })) })]).await;
+    send(&ingest, vec![json!({ "type": "PaymentRequested", "data": data(json!({ "amount": total })) })]).await;
+    pause().await;
+    if fastrand::f64() < 0.1 {
+        send(&ingest, vec![json!({ "type": "PaymentFailed", "data": data(json!({ "reason": "card declined" })) })]).await;
+        pause().await;
+        send(&ingest, vec![json!({ "type": "OrderPaymentAbandoned", "data": data(json!({})) })]).await;
+        return;
+    }
+    send(&ingest, vec![json!({ "type": "PaymentReceived", "data": data(json!({ "amount": total })) })]).await;
+    for (request, done) in [("FetchGoodsRequested", "GoodsFetched"), ("ShipGoodsRequested", "GoodsShipped")] {
+        send(&ingest, vec![json!({ "type": request, "data": data(json!({})) })]).await;
+        if fastrand::f64() < 0.05 {
+            return; // this service never answers: the order is stuck here
+        }
+        pause().await;
+        send(&ingest, vec![json!({ "type": done, "data": data(json!({})) })]).await;
+    }
+    send(&ingest, vec![json!({ "type": "OrderCompleted", "data": data(json!({})) })]).await;
 }

@@ -129,7 +129,7 @@ async fn bad_input_gets_a_4xx_that_says_why() {
         (b"\xff\xfe", 400, "not UTF-8"),
         (b"[]", 400, "the batch is empty"),
         (br#"{"key": "k"}"#, 422, "event 0: the event has no `type`"),
-        (br#"{"type": "RegistrationRequested"}"#, 422, "event 0: flow `customer-onboarding` finds the business key in the event key"),
+        (br#"{"type": "RegistrationRequested"}"#, 422, "event 0: flow `customer-onboarding` finds the business key in the message key (`key`), and this event has none there"),
         (br#"[{"type": "RegistrationRequested", "key": "a"}, 7]"#, 422, "event 1: an event must be a JSON object, not a number"),
     ];
     for (body, expected_status, expected_text) in cases {
@@ -207,7 +207,8 @@ async fn a_bad_flow_file_stops_the_server_with_file_place_and_problem() {
     let mut s = settings(&dir);
     s.flows = flows;
     let err = Application::build(s).await.err().expect("a bad flow refuses to start").to_string();
-    assert!(err.contains("broken.toml: node `checked`: `next` names `decide`, which is no node of this flow"), "{err}");
+    assert!(err.contains("broken.toml:70:9: node `checked`: `next` names `decide`, which is no node of this flow"), "{err}");
+    assert!(err.contains("broken.toml:73:6: node `decision` cannot be reached from the start node"), "{err}");
 }
 
 #[tokio::test]
@@ -215,4 +216,39 @@ async fn health_checks_answer() {
     let addr = spawn_app("health").await;
     assert_eq!(call(addr, "GET", "/healthz", None).await, (200, "ok".into()));
     assert_eq!(call(addr, "GET", "/readyz", None).await, (200, "ready".into()));
+}
+
+#[tokio::test]
+async fn an_instance_stays_on_the_flow_version_it_started_with() {
+    let dir = scratch("versions");
+    let v1 = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(flows.join("onboarding-v1.toml"), &v1).unwrap();
+    let mut s = settings(&dir);
+    s.flows = flows.clone();
+    let first = Application::build(s.clone()).await.unwrap();
+    let addr = first.local_addr();
+    tokio::spawn(first.run());
+    post(addr, &json!({"type": "RegistrationRequested", "key": "old"})).await;
+
+    // Version 2 gives the checks five minutes instead of ten.
+    let v2 = v1.replace("version = 1", "version = 2").replace("sla = \"10m\"", "sla = \"5m\"");
+    std::fs::write(flows.join("onboarding-v2.toml"), v2).unwrap();
+    let second = Application::build(s).await.unwrap();
+    let addr = second.local_addr();
+    tokio::spawn(second.run());
+    post(addr, &json!([
+        {"type": "AddressCheckRequested", "key": "old", "time": "2026-11-27T10:00:00Z"},
+        {"type": "RegistrationRequested", "key": "new", "time": "2026-11-27T10:00:00Z"}
+    ]))
+    .await;
+    let (_, old) = get(addr, "/api/v1/instances?key=old").await;
+    let (_, new) = get(addr, "/api/v1/instances?key=new").await;
+    assert_eq!((old[0]["flow_version"].as_u64(), new[0]["flow_version"].as_u64()), (Some(1), Some(2)));
+    let (_, old) = get(addr, &format!("/api/v1/instances/{}", old[0]["id"])).await;
+    let (_, new) = get(addr, &format!("/api/v1/instances/{}", new[0]["id"])).await;
+    let ten_am = 1_795_773_600_000i64; // 2026-11-27T10:00:00Z
+    assert_eq!(node(&old, "address")["due"].as_i64(), Some(ten_am + 10 * 60_000), "v1's ten minutes");
+    assert_eq!(node(&new, "address")["due"].as_i64(), Some(ten_am + 5 * 60_000), "v2's five minutes");
 }

@@ -23,6 +23,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored instance {0} is unreadable: {1}")]
     Corrupt(i64, String),
+    #[error("instance {instance} runs on flow `{flow}` version {version}, which is not loaded; keep its file in the flow directory")]
+    FlowVersionMissing { instance: i64, flow: String, version: u32 },
 }
 
 /// An event that found its flow and instance key, ready to be stored.
@@ -52,7 +54,7 @@ pub struct ListQuery {
 pub struct Store {
     pool: SqlitePool,
     flows: Flows,
-    diagrams: Arc<HashMap<String, Arc<Diagram>>>,
+    diagrams: Arc<HashMap<(String, u32), Arc<Diagram>>>,
 }
 
 /// The wall clock, for the adapters; the core itself never reads one.
@@ -74,7 +76,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        let diagrams = flows.iter().map(|f| (f.id.clone(), Arc::new(layout(f)))).collect();
+        let diagrams = flows.iter().map(|f| ((f.id.clone(), f.version), Arc::new(layout(f)))).collect();
         Ok(Store { pool, flows, diagrams: Arc::new(diagrams) })
     }
 
@@ -100,17 +102,19 @@ impl Store {
             let slot = match touched.iter().position(|t| t.flow.id == route.flow.id && t.key == route.key) {
                 Some(i) => i,
                 None => {
-                    let row = sqlx::query("SELECT id, facts, events FROM instances WHERE flow_id = ? AND key = ?")
+                    let row = sqlx::query("SELECT id, facts, events, flow_version FROM instances WHERE flow_id = ? AND key = ?")
                         .bind(&route.flow.id)
                         .bind(&route.key)
                         .fetch_optional(&mut *tx)
                         .await?;
-                    let (id, instance, events) = match row {
+                    let (id, flow, instance, events) = match row {
                         Some(row) => {
                             let id: i64 = row.get(0);
                             let facts: String = row.get(1);
+                            // An instance stays on the flow version it started with.
+                            let flow = self.pinned(id, &route.flow.id, row.get::<i64, _>(3) as u32)?;
                             let instance = serde_json::from_str(&facts).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
-                            (id, instance, row.get::<i64, _>(2) as u32)
+                            (id, flow, instance, row.get::<i64, _>(2) as u32)
                         }
                         None => {
                             let instance = Instance::new(&route.flow);
@@ -124,10 +128,10 @@ impl Store {
                             .bind(now.0)
                             .fetch_one(&mut *tx)
                             .await?;
-                            (id, instance, 0)
+                            (id, route.flow.clone(), instance, 0)
                         }
                     };
-                    touched.push(Touched { id, flow: route.flow.clone(), key: route.key.clone(), instance, events, last: None });
+                    touched.push(Touched { id, flow, key: route.key.clone(), instance, events, last: None });
                     touched.len() - 1
                 }
             };
@@ -154,7 +158,7 @@ impl Store {
             }
             out.stored += 1;
             t.events += 1;
-            t.instance.apply(&t.flow, &event.event_type, time);
+            t.instance.apply(&t.flow, &id, &event.event_type, time);
             t.last = Some(EventRecord { id, event_type: event.event_type, time, received_at: now, data });
         }
         // An instance touched only by duplicates has nothing new to write or push.
@@ -175,7 +179,8 @@ impl Store {
             .bind(t.id)
             .execute(&mut *tx)
             .await?;
-            out.changes.push(InstanceChanged { summary, nodes, event: last });
+            let deviations = t.instance.deviations(&t.flow);
+            out.changes.push(InstanceChanged { summary, nodes, deviations, event: last });
         }
         tx.commit().await?;
         Ok(out)
@@ -235,7 +240,7 @@ impl Store {
     }
 
     pub async fn instance(&self, id: i64) -> Result<Option<InstanceDetail>, StoreError> {
-        let Some(row) = sqlx::query("SELECT flow_id, key, updated_at, events, facts FROM instances WHERE id = ?")
+        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, updated_at, events, facts FROM instances WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -243,9 +248,8 @@ impl Store {
             return Ok(None);
         };
         let flow_id: String = row.get("flow_id");
-        let Some(flow) = self.flows.get(&flow_id) else {
-            return Err(StoreError::Corrupt(id, format!("its flow `{flow_id}` is not loaded")));
-        };
+        let flow = self.pinned(id, &flow_id, row.get::<i64, _>("flow_version") as u32)?;
+        let flow = &flow;
         let facts: String = row.get("facts");
         let instance: Instance = serde_json::from_str(&facts).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
         let key: String = row.get("key");
@@ -274,8 +278,18 @@ impl Store {
             data: r.get("data"),
         })
         .collect();
-        let diagram = self.diagrams.get(&flow.id).map(|d| (**d).clone()).unwrap_or_else(|| layout(flow));
-        Ok(Some(InstanceDetail { summary, flow_name: flow.name.clone(), nodes, events, diagram }))
+        let diagram = self.diagrams.get(&(flow.id.clone(), flow.version)).map(|d| (**d).clone()).unwrap_or_else(|| layout(flow));
+        let deviations = instance.deviations(flow);
+        Ok(Some(InstanceDetail { summary, flow_name: flow.name.clone(), nodes, deviations, events, diagram }))
+    }
+
+    /// The flow version an instance is pinned to.
+    fn pinned(&self, instance: i64, flow: &str, version: u32) -> Result<Arc<Flow>, StoreError> {
+        self.flows.version(flow, version).cloned().ok_or_else(|| StoreError::FlowVersionMissing {
+            instance,
+            flow: flow.to_string(),
+            version,
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,42 @@
+//! The `flowlens` command itself: `validate` prints every problem and sets its exit status.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn flowlens(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flowlens")).args(args).current_dir(repo()).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn validate_accepts_the_shipped_flows() {
+    let (ok, stdout, stderr) = flowlens(&["validate", "flows/customer-onboarding.toml", "flows/retail-order.toml"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("flows/customer-onboarding.toml: ok (flow `customer-onboarding` version 1)"), "{stdout}");
+    assert!(stdout.contains("flows/retail-order.toml: ok (flow `retail-order` version 1)"), "{stdout}");
+}
+
+#[test]
+fn validate_prints_every_problem_of_every_file_and_fails() {
+    let (ok, stdout, stderr) = flowlens(&[
+        "validate",
+        "core/tests/bad-flows/bad-duration.toml",
+        "flows/retail-order.toml",
+        "core/tests/bad-flows/unknown-edge.toml",
+        "no/such/file.toml",
+    ]);
+    assert!(!ok, "a bad file makes validate fail");
+    assert!(stdout.contains("flows/retail-order.toml: ok"), "good files are still reported: {stdout}");
+    for expected in [
+        "core/tests/bad-flows/bad-duration.toml:8:12: instance sla: bad duration",
+        "core/tests/bad-flows/bad-duration.toml:20:7: node `work` sla: bad duration",
+        "core/tests/bad-flows/unknown-edge.toml:12:18: node `start`: `next` names `chek`",
+        "no/such/file.toml: cannot read:",
+    ] {
+        assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
+    }
+}
