@@ -1,7 +1,9 @@
 //! The flow diagram of one instance, as SVG: BPMN-like shapes coloured by each node's state.
 
 use flowlens_core::layout::ShapeKind;
-use flowlens_core::{Diagram, Millis, NodeState, NodeStatus, Span};
+use flowlens_core::{Diagram, Millis, NodeState, NodeStatus};
+
+use crate::pages::sla_text;
 use leptos::prelude::*;
 
 fn class_of(status: NodeStatus) -> &'static str {
@@ -65,13 +67,7 @@ pub fn FlowDiagram(diagram: Diagram, nodes: Vec<NodeState>, now: ReadSignal<Mill
                 }
             };
             // An active task shows its SLA clock: time left, or how long it has been overdue.
-            let timer = due.map(|due| {
-                let text = move || {
-                    let left = due.0 - now.get().0;
-                    if left >= 0 { format!("due in {}", Span(left).human()) } else { format!("overdue {}", Span(-left).human()) }
-                };
-                view! { <text class="timer" x=x y=y + 16.0>{text}</text> }
-            });
+            let timer = due.map(|due| view! { <text class="timer" x=x y=y + 16.0>{move || sla_text(due, now.get())}</text> });
             view! {
                 <g class=class data-node=s.id data-status=class_of(status)>
                     <title>{tooltip}</title>

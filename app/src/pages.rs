@@ -1,6 +1,6 @@
 //! The pages: the instance list and the instance page.
 
-use flowlens_core::{EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, Millis, Status};
+use flowlens_core::{EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, Millis, Span, Status};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -15,6 +15,23 @@ fn status_badge(status: Status) -> impl IntoView {
 
 fn when(t: Option<Millis>) -> String {
     t.map(Millis::to_display).unwrap_or_else(|| "—".into())
+}
+
+/// Time left until `due`, or how long it has been overdue (then the instance is stuck).
+pub fn sla_text(due: Millis, now: Millis) -> String {
+    let left = due.0 - now.0;
+    if left >= 0 { format!("due in {}", Span(left).human()) } else { format!("overdue {}", Span(-left).human()) }
+}
+
+fn sla_clock(due: Option<Millis>, now: ReadSignal<Millis>) -> impl IntoView {
+    due.map(|due| {
+        let overdue = move || now.get() > due;
+        view! {
+            <span class="sla" class:overdue=overdue data-overdue=move || overdue().to_string()>
+                {move || sla_text(due, now.get())}
+            </span>
+        }
+    })
 }
 
 /// Puts a pushed change into a list ordered by last update, newest first.
@@ -63,7 +80,7 @@ pub fn InstanceList() -> impl IntoView {
                     Ok((_, rows)) if rows.is_empty() => {
                         view! { <p class="muted empty">"No instances yet. Events that start a flow create them."</p> }.into_any()
                     }
-                    Ok((_, rows)) => view! { <InstanceTable rows/> }.into_any(),
+                    Ok((now, rows)) => view! { <InstanceTable rows now=clock(now)/> }.into_any(),
                 }
             })}
         </Transition>
@@ -71,7 +88,7 @@ pub fn InstanceList() -> impl IntoView {
 }
 
 #[component]
-fn InstanceTable(rows: Vec<InstanceSummary>) -> impl IntoView {
+fn InstanceTable(rows: Vec<InstanceSummary>, now: ReadSignal<Millis>) -> impl IntoView {
     view! {
         <table class="instances">
             <thead>
@@ -80,6 +97,7 @@ fn InstanceTable(rows: Vec<InstanceSummary>) -> impl IntoView {
                     <th>"Flow"</th>
                     <th>"Status"</th>
                     <th>"Waiting at"</th>
+                    <th>"SLA"</th>
                     <th>"Started"</th>
                     <th>"Last update"</th>
                     <th class="num">"Events"</th>
@@ -98,6 +116,7 @@ fn InstanceTable(rows: Vec<InstanceSummary>) -> impl IntoView {
                                 <td>{r.flow_id.clone()}</td>
                                 <td>{status_badge(r.status)}</td>
                                 <td>{r.waiting_at.join(", ")}</td>
+                                <td>{sla_clock(r.due, now)}</td>
                                 <td>{when(r.started_at)}</td>
                                 <td>{when(Some(r.updated_at))}</td>
                                 <td class="num">{r.events}</td>

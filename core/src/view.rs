@@ -21,6 +21,8 @@ pub struct InstanceSummary {
     pub started_at: Option<Millis>,
     pub updated_at: Millis,
     pub events: u32,
+    /// When the earliest active task is due; past it, the instance is stuck.
+    pub due: Option<Millis>,
 }
 
 /// Everything the instance page shows.
@@ -68,6 +70,7 @@ impl InstanceSummary {
         events: u32,
         updated_at: Millis,
     ) -> Self {
+        let due = nodes.iter().filter(|s| s.status == NodeStatus::Active).filter_map(|s| s.due).min();
         let waiting_at = nodes
             .iter()
             .zip(&flow.nodes)
@@ -84,6 +87,7 @@ impl InstanceSummary {
             started_at: instance.started().or(instance.first_event),
             updated_at,
             events,
+            due,
         }
     }
 }

@@ -78,3 +78,27 @@ test('payloads render as text, never as markup', async () => {
   assert.equal(await page.locator('pre.payload b').count(), 0);
   assert.equal(await page.evaluate(() => window.__owned), undefined);
 });
+
+test('a check past its SLA is shown overdue in the list and red on the diagram', async () => {
+  const key = unique('stuck');
+  const eleven = new Date(Date.now() - 11 * 60 * 1000).toISOString();
+  const res = await server.post([
+    { type: 'RegistrationRequested', key, time: eleven },
+    { type: 'AddressCheckRequested', key, time: eleven },
+    { type: 'CreditCheckRequested', key },
+    { type: 'CriminalRecordCheckRequested', key },
+  ]);
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/?status=running`);
+  await waitUntilLive(page);
+  const sla = page.locator(`tr[data-key="${key}"] .sla`);
+  assert.equal(await sla.getAttribute('data-overdue'), 'true');
+  assert.match(await sla.textContent(), /^overdue 1m \d\ds$/);
+  await page.goto(`${server.url}/instances/${res.instances[0].id}`);
+  await waitUntilLive(page);
+  assert.match(await page.getAttribute('[data-node="address"]', 'class'), /\boverdue\b/);
+  assert.doesNotMatch(await page.getAttribute('[data-node="credit"]', 'class'), /\boverdue\b/);
+  assert.match(await page.textContent('[data-node="credit"] .timer'), /^due in 9m \d\ds$/);
+  await page.screenshot({ path: join(screenshots, 'stuck.png') });
+  assert.deepEqual(browser.problems, []);
+});

@@ -167,8 +167,8 @@ impl Store {
             let summary = InstanceSummary::with_nodes(&t.flow, &t.instance, &nodes, t.id, &t.key, t.events, now);
             let facts = serde_json::to_string(&t.instance).expect("instances serialise");
             sqlx::query(
-                "UPDATE instances SET status = ?, waiting_at = ?, started_at = ?, updated_at = ?, events = ?, facts = ?
-                 WHERE id = ?",
+                "UPDATE instances SET status = ?, waiting_at = ?, started_at = ?, updated_at = ?, events = ?, facts = ?,
+                 due_at = ? WHERE id = ?",
             )
             .bind(summary.status.as_str())
             .bind(summary.waiting_at.join("\n"))
@@ -176,6 +176,7 @@ impl Store {
             .bind(now.0)
             .bind(i64::from(t.events))
             .bind(facts)
+            .bind(summary.due.map(|m| m.0))
             .bind(t.id)
             .execute(&mut *tx)
             .await?;
@@ -210,7 +211,7 @@ impl Store {
     /// Most recently updated instances first.
     pub async fn list(&self, q: &ListQuery) -> Result<Vec<InstanceSummary>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events FROM instances
+            "SELECT id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, due_at FROM instances
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR key = ?2)
              ORDER BY updated_at DESC, id DESC LIMIT ?3",
         )
@@ -234,6 +235,7 @@ impl Store {
                     started_at: row.get::<Option<i64>, _>("started_at").map(Millis),
                     updated_at: Millis(row.get("updated_at")),
                     events: row.get::<i64, _>("events") as u32,
+                    due: row.get::<Option<i64>, _>("due_at").map(Millis),
                 })
             })
             .collect()
