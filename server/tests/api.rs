@@ -1,4 +1,5 @@
-//! Black-box tests of the HTTP API: each starts Flowlens on port 0 with a fresh SQLite file.
+//! Black-box tests of the HTTP API: each starts Flowlens on port 0 with a fresh store, and runs
+//! twice: on a new SQLite file and on a new PostgreSQL database.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,11 +22,67 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn settings(dir: &std::path::Path) -> Settings {
+#[derive(Clone, Copy, Debug)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed test once per store.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Db::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Db::Postgres).await } )*
+        }
+    };
+}
+
+on_both_stores!(
+    posted_events_become_an_instance_that_can_be_read_back,
+    a_whole_onboarding_completes_and_duplicates_change_nothing,
+    bad_input_gets_a_4xx_that_says_why,
+    events_no_flow_handles_are_dead_lettered_not_dropped,
+    changes_are_pushed_to_open_streams,
+    health_checks_answer,
+    an_instance_stays_on_the_flow_version_it_started_with,
+);
+
+/// A new, empty PostgreSQL database. Databases left by test processes that are gone are dropped
+/// first, so runs do not pile them up.
+async fn fresh_postgres() -> String {
+    use sqlx::{Connection, PgConnection};
+    let admin = std::env::var("FLOWLENS_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (set FLOWLENS_TEST_POSTGRES to another): {e}"));
+    let old: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'flowlens_test_%'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    for name in old {
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        if !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await;
+        }
+    }
+    let name = format!("flowlens_test_{}_{}", std::process::id(), fastrand::u32(..));
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
+    format!("{base}/{name}")
+}
+
+async fn settings(db: Db, dir: &std::path::Path) -> Settings {
+    let database_url = match db {
+        Db::Sqlite => format!("sqlite://{}", dir.join("flowlens.db").display()),
+        Db::Postgres => fresh_postgres().await,
+    };
     Settings {
         host: "127.0.0.1".parse().unwrap(),
         port: 0,
-        database_url: format!("sqlite://{}", dir.join("flowlens.db").display()),
+        database_url,
         flows: repo().join("flows"),
         site_root: dir.join("site"),
         demo: false,
@@ -33,8 +90,8 @@ fn settings(dir: &std::path::Path) -> Settings {
     }
 }
 
-async fn spawn_app(name: &str) -> SocketAddr {
-    let app = Application::build(settings(&scratch(name))).await.expect("the app starts");
+async fn spawn_app(db: Db, name: &str) -> SocketAddr {
+    let app = Application::build(settings(db, &scratch(name)).await).await.expect("the app starts");
     let addr = app.local_addr();
     tokio::spawn(app.run());
     addr
@@ -72,9 +129,8 @@ fn node<'a>(detail: &'a Value, id: &str) -> &'a Value {
     detail["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap()
 }
 
-#[tokio::test]
-async fn posted_events_become_an_instance_that_can_be_read_back() {
-    let addr = spawn_app("read-back").await;
+async fn posted_events_become_an_instance_that_can_be_read_back(db: Db) {
+    let addr = spawn_app(db, "read-back").await;
     let (status, report) = post(addr, &json!([
         {"id": "e1", "type": "RegistrationRequested", "key": "cust-1", "time": "2026-11-27T08:00:00Z", "data": {"name": "Ada"}},
         {"id": "e2", "type": "AddressCheckRequested", "key": "cust-1", "time": "2026-11-27T08:00:01Z"},
@@ -101,9 +157,8 @@ async fn posted_events_become_an_instance_that_can_be_read_back() {
     assert_eq!(detail["events"][0]["data"], r#"{"name":"Ada"}"#);
 }
 
-#[tokio::test]
-async fn a_whole_onboarding_completes_and_duplicates_change_nothing() {
-    let addr = spawn_app("complete").await;
+async fn a_whole_onboarding_completes_and_duplicates_change_nothing(db: Db) {
+    let addr = spawn_app(db, "complete").await;
     let types = [
         "RegistrationRequested", "AddressCheckRequested", "CreditCheckRequested", "CriminalRecordCheckRequested",
         "AddressChecked", "CreditChecked", "CriminalRecordChecked", "CustomerCreated",
@@ -121,9 +176,8 @@ async fn a_whole_onboarding_completes_and_duplicates_change_nothing() {
     assert_eq!(list[0]["status"], "completed");
 }
 
-#[tokio::test]
-async fn bad_input_gets_a_4xx_that_says_why() {
-    let addr = spawn_app("bad-input").await;
+async fn bad_input_gets_a_4xx_that_says_why(db: Db) {
+    let addr = spawn_app(db, "bad-input").await;
     let cases: [(&[u8], u16, &str); 6] = [
         (b"{not json", 400, "the body is not JSON"),
         (b"\xff\xfe", 400, "not UTF-8"),
@@ -149,9 +203,8 @@ async fn bad_input_gets_a_4xx_that_says_why() {
     assert_eq!((status, text.contains("unknown status `sleeping`")), (400, true), "{text}");
 }
 
-#[tokio::test]
-async fn events_no_flow_handles_are_dead_lettered_not_dropped() {
-    let addr = spawn_app("dead-letter").await;
+async fn events_no_flow_handles_are_dead_lettered_not_dropped(db: Db) {
+    let addr = spawn_app(db, "dead-letter").await;
     let (status, report) = post(addr, &json!([
         {"type": "InvoiceSent", "key": "x"},
         {"type": "RegistrationRequested", "key": "cust-3"}
@@ -162,9 +215,8 @@ async fn events_no_flow_handles_are_dead_lettered_not_dropped() {
     assert_eq!(report["dead_lettered"][0]["reason"], "no flow handles events of type `InvoiceSent`");
 }
 
-#[tokio::test]
-async fn changes_are_pushed_to_open_streams() {
-    let addr = spawn_app("push").await;
+async fn changes_are_pushed_to_open_streams(db: Db) {
+    let addr = spawn_app(db, "push").await;
     let (_, report) = post(addr, &json!({"type": "RegistrationRequested", "key": "cust-4"})).await;
     let id = report["instances"][0]["id"].as_i64().unwrap();
 
@@ -204,28 +256,26 @@ async fn a_bad_flow_file_stops_the_server_with_file_place_and_problem() {
     std::fs::create_dir_all(&flows).unwrap();
     let good = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
     std::fs::write(flows.join("broken.toml"), good.replace("next = [\"decision\"]", "next = [\"decide\"]")).unwrap();
-    let mut s = settings(&dir);
+    let mut s = settings(Db::Sqlite, &dir).await;
     s.flows = flows;
     let err = Application::build(s).await.err().expect("a bad flow refuses to start").to_string();
     assert!(err.contains("broken.toml:70:9: node `checked`: `next` names `decide`, which is no node of this flow"), "{err}");
     assert!(err.contains("broken.toml:73:6: node `decision` cannot be reached from the start node"), "{err}");
 }
 
-#[tokio::test]
-async fn health_checks_answer() {
-    let addr = spawn_app("health").await;
+async fn health_checks_answer(db: Db) {
+    let addr = spawn_app(db, "health").await;
     assert_eq!(call(addr, "GET", "/healthz", None).await, (200, "ok".into()));
     assert_eq!(call(addr, "GET", "/readyz", None).await, (200, "ready".into()));
 }
 
-#[tokio::test]
-async fn an_instance_stays_on_the_flow_version_it_started_with() {
+async fn an_instance_stays_on_the_flow_version_it_started_with(db: Db) {
     let dir = scratch("versions");
     let v1 = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
     let flows = dir.join("flows");
     std::fs::create_dir_all(&flows).unwrap();
     std::fs::write(flows.join("onboarding-v1.toml"), &v1).unwrap();
-    let mut s = settings(&dir);
+    let mut s = settings(db, &dir).await;
     s.flows = flows.clone();
     let first = Application::build(s.clone()).await.unwrap();
     let addr = first.local_addr();

@@ -1,24 +1,28 @@
-//! Where Flowlens keeps what it tracks: events, instances and dead letters, in SQLite via sqlx.
+//! Where Flowlens keeps what it tracks: events, instances and dead letters, in SQLite (the
+//! default, a file) or PostgreSQL, through sqlx.
 //!
 //! The store is the only writer of instance state. It runs the core's rules inside the same
 //! transaction that records the event, so an event is either stored *and* applied, or neither.
+//!
+//! Both databases run the same SQL: it sticks to what both understand (`$1` parameters,
+//! `ON CONFLICT`, `RETURNING`, `CAST`), and each has its own migrations for the DDL.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use flowlens_core::{
     layout, Diagram, Event, EventRecord, Flow, Flows, Instance, InstanceChanged, InstanceDetail, InstanceSummary,
     Millis, Route, Status,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor, Row};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://...")]
+    Url(String),
     #[error("could not migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored instance {0} is unreadable: {1}")]
@@ -50,9 +54,26 @@ pub struct ListQuery {
     pub limit: u32,
 }
 
+/// Which database a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     flows: Flows,
     diagrams: Arc<HashMap<(String, u32), Arc<Diagram>>>,
 }
@@ -67,17 +88,41 @@ pub fn now() -> Millis {
 pub const DEAD_LETTER_MAX_BYTES: usize = 64 * 1024;
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `url`, e.g. `sqlite://flowlens.db`.
+    /// Opens and migrates the database at `url`: `sqlite://FILE` (created if missing) or
+    /// `postgres://USER@HOST:PORT/DB`.
     pub async fn open(url: &str, flows: Flows) -> Result<Store, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        sqlx::any::install_default_drivers();
+        let (backend, pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, AnyPoolOptions::new().max_connections(8).connect(url).await?)
+        } else if url.starts_with("sqlite:") {
+            // Create the file if missing, unless the URL says otherwise.
+            let url = if url.contains("mode=") { url.to_string() } else if url.contains('?') { format!("{url}&mode=rwc") } else { format!("{url}?mode=rwc") };
+            let pool = AnyPoolOptions::new()
+                .max_connections(4)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL lets readers go on while the writer commits; NORMAL sync is durable
+                        // across application crashes, which is what at-least-once needs here.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON").await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await?;
+            (Backend::Sqlite, pool)
+        } else {
+            return Err(StoreError::Url(url.to_string()));
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
+        }
         let diagrams = flows.iter().map(|f| ((f.id.clone(), f.version), Arc::new(layout(f)))).collect();
-        Ok(Store { pool, flows, diagrams: Arc::new(diagrams) })
+        Ok(Store { pool, backend, flows, diagrams: Arc::new(diagrams) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub fn flows(&self) -> &Flows {
@@ -102,7 +147,7 @@ impl Store {
             let slot = match touched.iter().position(|t| t.flow.id == route.flow.id && t.key == route.key) {
                 Some(i) => i,
                 None => {
-                    let row = sqlx::query("SELECT id, facts, events, flow_version FROM instances WHERE flow_id = ? AND key = ?")
+                    let row = sqlx::query("SELECT id, facts, events, flow_version FROM instances WHERE flow_id = $1 AND key = $2")
                         .bind(&route.flow.id)
                         .bind(&route.key)
                         .fetch_optional(&mut *tx)
@@ -120,10 +165,10 @@ impl Store {
                             let instance = Instance::new(&route.flow);
                             let id: i64 = sqlx::query_scalar(
                                 "INSERT INTO instances (flow_id, flow_version, key, status, updated_at, facts)
-                                 VALUES (?, ?, ?, 'running', ?, '{}') RETURNING id",
+                                 VALUES ($1, $2, $3, 'running', $4, '{}') RETURNING id",
                             )
                             .bind(&route.flow.id)
-                            .bind(route.flow.version)
+                            .bind(i64::from(route.flow.version))
                             .bind(&route.key)
                             .bind(now.0)
                             .fetch_one(&mut *tx)
@@ -140,7 +185,7 @@ impl Store {
             let id = event.id.clone().expect("the adapter assigns an id before storing");
             let data = event.data.to_string();
             let inserted = sqlx::query(
-                "INSERT INTO events (id, instance_id, type, time, received_at, data) VALUES (?, ?, ?, ?, ?, ?)
+                "INSERT INTO events (id, instance_id, type, time, received_at, data) VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(&id)
@@ -167,8 +212,8 @@ impl Store {
             let summary = InstanceSummary::with_nodes(&t.flow, &t.instance, &nodes, t.id, &t.key, t.events, now);
             let facts = serde_json::to_string(&t.instance).expect("instances serialise");
             sqlx::query(
-                "UPDATE instances SET status = ?, waiting_at = ?, started_at = ?, updated_at = ?, events = ?, facts = ?,
-                 due_at = ? WHERE id = ?",
+                "UPDATE instances SET status = $1, waiting_at = $2, started_at = $3, updated_at = $4, events = $5,
+                 facts = $6, due_at = $7 WHERE id = $8",
             )
             .bind(summary.status.as_str())
             .bind(summary.waiting_at.join("\n"))
@@ -194,11 +239,11 @@ impl Store {
         } else {
             (raw, reason.to_string())
         };
-        sqlx::query("INSERT INTO dead_letters (received_at, source, reason, raw) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO dead_letters (received_at, source, reason, raw) VALUES ($1, $2, $3, $4)")
             .bind(now.0)
             .bind(source)
             .bind(reason)
-            .bind(raw)
+            .bind(raw.to_vec())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -212,11 +257,11 @@ impl Store {
     pub async fn list(&self, q: &ListQuery) -> Result<Vec<InstanceSummary>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, due_at FROM instances
-             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR key = ?2)
-             ORDER BY updated_at DESC, id DESC LIMIT ?3",
+             WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) AND (CAST($2 AS TEXT) IS NULL OR key = $2)
+             ORDER BY updated_at DESC, id DESC LIMIT $3",
         )
-        .bind(q.status.map(Status::as_str))
-        .bind(q.key.as_deref())
+        .bind(q.status.map(|s| s.as_str().to_string()))
+        .bind(q.key.clone())
         .bind(i64::from(q.limit.clamp(1, 500)))
         .fetch_all(&self.pool)
         .await?;
@@ -242,7 +287,7 @@ impl Store {
     }
 
     pub async fn instance(&self, id: i64) -> Result<Option<InstanceDetail>, StoreError> {
-        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, updated_at, events, facts FROM instances WHERE id = ?")
+        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, updated_at, events, facts FROM instances WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -266,7 +311,7 @@ impl Store {
             Millis(row.get("updated_at")),
         );
         let events = sqlx::query(
-            "SELECT id, type, time, received_at, data FROM events WHERE instance_id = ? ORDER BY time, received_at, id",
+            "SELECT id, type, time, received_at, data FROM events WHERE instance_id = $1 ORDER BY time, received_at, id",
         )
         .bind(id)
         .fetch_all(&self.pool)

@@ -1,0 +1,41 @@
+-- One row per process instance: the core's facts as JSON, plus the columns lists filter and sort on.
+-- Times are milliseconds since the Unix epoch (UTC), as everywhere in Flowlens.
+CREATE TABLE instances (
+    id           BIGSERIAL PRIMARY KEY,
+    flow_id      TEXT   NOT NULL,
+    flow_version BIGINT NOT NULL,
+    key          TEXT   NOT NULL,
+    status       TEXT   NOT NULL,
+    waiting_at   TEXT   NOT NULL DEFAULT '',
+    started_at   BIGINT,
+    updated_at   BIGINT NOT NULL,
+    events       BIGINT NOT NULL DEFAULT 0,
+    facts        TEXT   NOT NULL,
+    -- When the earliest active task is due: past it, the instance is stuck.
+    due_at       BIGINT,
+    UNIQUE (flow_id, key)
+);
+CREATE INDEX instances_recent ON instances (updated_at DESC, id DESC);
+CREATE INDEX instances_status_recent ON instances (status, updated_at DESC, id DESC);
+CREATE INDEX instances_due ON instances (due_at) WHERE due_at IS NOT NULL;
+
+-- Every event that reached an instance, once: the id is the idempotency key.
+CREATE TABLE events (
+    id          TEXT   PRIMARY KEY,
+    instance_id BIGINT NOT NULL REFERENCES instances (id),
+    type        TEXT   NOT NULL,
+    time        BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    data        TEXT   NOT NULL
+);
+CREATE INDEX events_by_instance ON events (instance_id, time);
+
+-- What could not be tracked, and why. Raw bytes are kept (bounded) so nothing is lost.
+CREATE TABLE dead_letters (
+    id          BIGSERIAL PRIMARY KEY,
+    received_at BIGINT NOT NULL,
+    source      TEXT   NOT NULL,
+    reason      TEXT   NOT NULL,
+    raw         BYTEA  NOT NULL
+);
+CREATE INDEX dead_letters_recent ON dead_letters (received_at DESC);
