@@ -61,7 +61,14 @@ impl Event {
         let event_type = text("type", true)?.unwrap_or_default();
         let id = text("id", false)?;
         let key = text("key", false)?;
-        let time = text("time", false)?.map(|t| Millis::parse_rfc3339(&t)).transpose().map_err(DecodeError)?;
+        // RFC 3339, or milliseconds since the epoch as plain envelopes often carry them.
+        let time = text("time", false)?
+            .map(|t| match t.parse::<i64>() {
+                Ok(ms) => Ok(Millis(ms)),
+                Err(_) => Millis::parse_rfc3339(&t),
+            })
+            .transpose()
+            .map_err(DecodeError)?;
         let data = obj.remove("data").unwrap_or(Value::Null);
         let mut attributes = BTreeMap::new();
         for (name, value) in obj {

@@ -23,6 +23,8 @@ pub struct Flow {
     pub on_breach: OnBreach,
     /// The command that cancels an instance, if the flow can be cancelled.
     pub cancel: Option<CommandSpec>,
+    /// Field names of this flow's plain JSON envelope, when its events are not CloudEvents.
+    pub envelope: Option<crate::envelope::EnvelopeFields>,
     pub nodes: Vec<Node>,
     /// Node indices in an order where every node comes after all of its predecessors.
     pub topo: Vec<usize>,

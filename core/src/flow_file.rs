@@ -20,6 +20,7 @@ struct FlowDef {
     correlation: Option<CorrelationDef>,
     sla: Option<SlaDef>,
     cancel: Option<CommandSpecDef>,
+    envelope: Option<crate::envelope::EnvelopeFields>,
     #[serde(default)]
     nodes: Vec<NodeDef>,
 }
@@ -309,6 +310,7 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         sla,
         on_breach,
         cancel: def.cancel.map(Into::into),
+        envelope: def.envelope,
         nodes,
         topo,
         triggers,

@@ -6,6 +6,7 @@
 //! so everything here can be tested exhaustively and in isolation.
 
 pub mod actions;
+pub mod envelope;
 pub mod event;
 pub mod flow;
 #[cfg(feature = "files")]
@@ -17,10 +18,11 @@ pub mod time;
 pub mod view;
 
 pub use actions::{ActionError, Cause, Command};
+pub use envelope::{decode_message, EnvelopeFields, Message};
 pub use event::{DecodeError, Event};
 pub use flow::Flow;
 pub use instance::{Applied, Breach, Deviation, Instance, NodeState, NodeStatus, SlaState, Status};
 pub use layout::{layout, Diagram};
 pub use registry::{Flows, Route, RouteError};
 pub use time::{Millis, Span};
-pub use view::{EventRecord, InstanceChanged, InstanceDetail, InstanceSummary};
+pub use view::{DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary};

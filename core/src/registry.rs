@@ -70,6 +70,13 @@ impl Flows {
         self.flows.iter().enumerate().filter(|(i, f)| self.flows.get(i + 1).is_none_or(|g| g.id != f.id)).map(|(_, f)| f)
     }
 
+    /// The plain envelopes the newest flows configure, to decode bus messages with.
+    pub fn envelopes(&self) -> Vec<crate::envelope::EnvelopeFields> {
+        let mut all: Vec<_> = self.newest().filter_map(|f| f.envelope.clone()).collect();
+        all.dedup();
+        all
+    }
+
     pub fn latest(&self, id: &str) -> Option<&Arc<Flow>> {
         self.flows.iter().rev().find(|f| f.id == id)
     }

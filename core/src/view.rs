@@ -91,3 +91,15 @@ impl InstanceSummary {
         }
     }
 }
+
+/// An event that could not be tracked, kept with the reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterView {
+    pub id: i64,
+    pub received_at: Millis,
+    pub source: String,
+    pub origin: Option<String>,
+    pub reason: String,
+    /// The raw bytes as text (invalid UTF-8 replaced), for people to read.
+    pub raw: String,
+}

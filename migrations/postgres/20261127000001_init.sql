@@ -36,6 +36,9 @@ CREATE TABLE dead_letters (
     received_at BIGINT NOT NULL,
     source      TEXT   NOT NULL,
     reason      TEXT   NOT NULL,
-    raw         BYTEA  NOT NULL
+    raw         BYTEA  NOT NULL,
+    -- Where it came from (a Kafka topic/partition/offset), so a redelivered message is kept once.
+    origin      TEXT
 );
 CREATE INDEX dead_letters_recent ON dead_letters (received_at DESC);
+CREATE UNIQUE INDEX dead_letters_origin ON dead_letters (origin);

@@ -26,4 +26,26 @@ pub struct Settings {
     /// Seconds between two new demo registrations.
     #[arg(long, env = "FLOWLENS_DEMO_INTERVAL", default_value_t = 1.5)]
     pub demo_interval: f64,
+    #[command(flatten)]
+    pub kafka: KafkaSettings,
+}
+
+/// Kafka: on when brokers are given.
+#[derive(Clone, Debug, clap::Args)]
+pub struct KafkaSettings {
+    /// Kafka bootstrap servers, e.g. `127.0.0.1:9092`; without them Flowlens does not consume.
+    #[arg(long = "kafka-brokers", env = "FLOWLENS_KAFKA_BROKERS", default_value = "")]
+    pub brokers: String,
+    /// Topics to consume, comma-separated.
+    #[arg(long = "kafka-topics", env = "FLOWLENS_KAFKA_TOPICS", value_delimiter = ',', default_value = "onboarding-events")]
+    pub topics: Vec<String>,
+    /// Consumer group id; replicas share one.
+    #[arg(long = "kafka-group", env = "FLOWLENS_KAFKA_GROUP", default_value = "flowlens")]
+    pub group: String,
+}
+
+impl KafkaSettings {
+    pub fn enabled(&self) -> bool {
+        !self.brokers.trim().is_empty()
+    }
 }

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use flowlens_core::{InstanceDetail, InstanceSummary, Status};
+use flowlens_core::{DeadLetterView, InstanceDetail, InstanceSummary, Status};
 use flowlens_store::ListQuery;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
@@ -28,6 +28,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/events", post(post_events))
         .route("/api/v1/instances", get(list_instances))
         .route("/api/v1/instances/{id}", get(get_instance))
+        .route("/api/v1/dead-letters", get(dead_letters))
         .route("/api/v1/stream", get(stream))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -63,6 +64,16 @@ async fn list_instances(
 async fn get_instance(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<InstanceDetail>, ApiError> {
     let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not an instance id")))?;
     s.ingest.store().instance(id).await?.map(Json).ok_or_else(|| ApiError::NotFound(format!("no instance {id}")))
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<u32>,
+}
+
+/// Events that could not be tracked, newest first, with the reason and the raw bytes as text.
+async fn dead_letters(State(s): State<ApiState>, Query(p): Query<Limit>) -> Result<Json<Vec<DeadLetterView>>, ApiError> {
+    Ok(Json(s.ingest.store().dead_letters(p.limit.unwrap_or(100)).await?))
 }
 
 #[derive(Deserialize)]

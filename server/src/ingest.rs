@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use flowlens_core::{Event, RouteError, Status};
-use flowlens_store::{now, Routed, Store};
+use flowlens_store::{now, DeadLetter, Ingested, Routed, Store, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -54,6 +54,19 @@ impl Ingest {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Commits a decoded batch and its dead letters, then tells open pages what changed. Every
+    /// adapter ends here, so data flows one way: bus, core (in the store's transaction), store, push.
+    pub async fn store_batch(&self, routed: Vec<Routed>, dead: Vec<DeadLetter>) -> Result<Ingested, StoreError> {
+        let result = {
+            let _turn = self.write.lock().await;
+            self.store.ingest(routed, dead, now()).await?
+        };
+        for change in &result.changes {
+            self.push.publish(change.clone());
+        }
+        Ok(result)
     }
 
     /// Takes a JSON body holding one event or an array of them. A batch is all or nothing: if any
@@ -111,22 +124,17 @@ impl Ingest {
             return Err(ApiError::Invalid { message, problems });
         }
         let mut dead_lettered = Vec::new();
+        let mut dead = Vec::new();
         for (index, reason, raw) in unrouted {
-            self.store.dead_letter(source, &reason, raw.as_bytes(), now).await?;
+            dead.push(DeadLetter { source: source.to_string(), origin: None, reason: reason.clone(), raw: raw.into_bytes() });
             dead_lettered.push(Rejected { index, reason });
         }
-        let result = {
-            let _turn = self.write.lock().await;
-            self.store.ingest(routed, now).await?
-        };
+        let result = self.store_batch(routed, dead).await?;
         let instances = result
             .changes
             .iter()
             .map(|c| Touched { id: c.summary.id, flow: c.summary.flow_id.clone(), key: c.summary.key.clone(), status: c.summary.status })
             .collect();
-        for change in result.changes {
-            self.push.publish(change);
-        }
         Ok(Report { stored: result.stored, duplicates: result.duplicates, dead_lettered, instances })
     }
 }

@@ -9,5 +9,6 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod ingest;
+pub mod kafka;
 pub mod push;
 pub mod startup;

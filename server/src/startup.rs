@@ -27,6 +27,8 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server stopped: {0}")]
     Serve(std::io::Error),
+    #[error("cannot set up the Kafka consumer: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
 }
 
 pub fn init_logging() {
@@ -65,6 +67,7 @@ pub fn load_flows(dir: &Path) -> Result<Flows, Vec<String>> {
 }
 
 pub struct Application {
+    consumer: Option<rdkafka::consumer::StreamConsumer>,
     listener: TcpListener,
     router: Router,
     ingest: Ingest,
@@ -80,6 +83,7 @@ impl Application {
         let push = Push::default();
         let ingest = Ingest::new(store.clone(), push.clone());
 
+        let consumer = if settings.kafka.enabled() { Some(crate::kafka::consumer(&settings.kafka)?) } else { None };
         let addr = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
         let options = LeptosOptions::builder()
@@ -98,7 +102,7 @@ impl Application {
             .fallback(leptos_axum::file_and_error_handler(shell))
             .with_state(options);
         let router = http::router(ApiState { ingest: ingest.clone(), push }).merge(web);
-        Ok(Application { listener, router, ingest, settings })
+        Ok(Application { consumer, listener, router, ingest, settings })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -108,6 +112,9 @@ impl Application {
     pub async fn run(self) -> Result<(), StartupError> {
         if self.settings.demo {
             crate::demo::spawn(self.ingest.clone(), self.settings.demo_interval);
+        }
+        if let Some(consumer) = self.consumer {
+            tokio::spawn(crate::kafka::run(self.ingest.clone(), consumer));
         }
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async {

@@ -1,32 +1,15 @@
 //! Black-box tests of the HTTP API: each starts Flowlens on port 0 with a fresh store, and runs
 //! twice: on a new SQLite file and on a new PostgreSQL database.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+mod support;
+
 use std::time::Duration;
 
-use flowlens::config::Settings;
 use flowlens::startup::Application;
 use serde_json::{json, Value};
+use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A scratch directory of this test's own, so tests share nothing and leave nothing behind that matters.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("flowlens-test-{}-{name}-{}", std::process::id(), fastrand::u64(..)));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Db {
-    Sqlite,
-    Postgres,
-}
 
 /// Runs each listed test once per store.
 macro_rules! on_both_stores {
@@ -49,81 +32,6 @@ on_both_stores!(
     health_checks_answer,
     an_instance_stays_on_the_flow_version_it_started_with,
 );
-
-/// A new, empty PostgreSQL database. Databases left by test processes that are gone are dropped
-/// first, so runs do not pile them up.
-async fn fresh_postgres() -> String {
-    use sqlx::{Connection, PgConnection};
-    let admin = std::env::var("FLOWLENS_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (set FLOWLENS_TEST_POSTGRES to another): {e}"));
-    let old: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'flowlens_test_%'")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-    for name in old {
-        let pid = name.split('_').nth(2).unwrap_or_default();
-        if !std::path::Path::new("/proc").join(pid).exists() {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await;
-        }
-    }
-    let name = format!("flowlens_test_{}_{}", std::process::id(), fastrand::u32(..));
-    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.unwrap();
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
-    format!("{base}/{name}")
-}
-
-async fn settings(db: Db, dir: &std::path::Path) -> Settings {
-    let database_url = match db {
-        Db::Sqlite => format!("sqlite://{}", dir.join("flowlens.db").display()),
-        Db::Postgres => fresh_postgres().await,
-    };
-    Settings {
-        host: "127.0.0.1".parse().unwrap(),
-        port: 0,
-        database_url,
-        flows: repo().join("flows"),
-        site_root: dir.join("site"),
-        demo: false,
-        demo_interval: 1.0,
-    }
-}
-
-async fn spawn_app(db: Db, name: &str) -> SocketAddr {
-    let app = Application::build(settings(db, &scratch(name)).await).await.expect("the app starts");
-    let addr = app.local_addr();
-    tokio::spawn(app.run());
-    addr
-}
-
-/// A minimal HTTP/1.1 exchange, enough for JSON requests (no client library to build).
-async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let body = body.unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).to_string();
-    let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
-
-async fn post(addr: SocketAddr, body: &Value) -> (u16, Value) {
-    let (status, text) = call(addr, "POST", "/api/v1/events", Some(body.to_string().as_bytes())).await;
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let (status, text) = call(addr, "GET", path, None).await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
 
 fn node<'a>(detail: &'a Value, id: &str) -> &'a Value {
     detail["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap()

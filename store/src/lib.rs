@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use flowlens_core::{
-    layout, Diagram, Event, EventRecord, Flow, Flows, Instance, InstanceChanged, InstanceDetail, InstanceSummary,
+    layout, DeadLetterView, Diagram, Event, EventRecord, Flow, Flows, Instance, InstanceChanged, InstanceDetail, InstanceSummary,
     Millis, Route, Status,
 };
 use sqlx::any::AnyPoolOptions;
@@ -38,11 +38,24 @@ pub struct Routed {
     pub route: Route,
 }
 
+/// Something that could not be tracked, to keep with the reason.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    /// The adapter it came through: `http`, `kafka`, `demo`.
+    pub source: String,
+    /// Where exactly (a Kafka topic/partition/offset); a second dead letter from the same origin is
+    /// a redelivery and is not kept twice.
+    pub origin: Option<String>,
+    pub reason: String,
+    pub raw: Vec<u8>,
+}
+
 /// What one ingested batch did.
 #[derive(Debug, Default)]
 pub struct Ingested {
     pub stored: usize,
     pub duplicates: usize,
+    pub dead_lettered: usize,
     /// One entry per instance that changed, with its latest event: what the live view pushes.
     pub changes: Vec<InstanceChanged>,
 }
@@ -87,6 +100,14 @@ pub fn now() -> Millis {
 /// Raw bytes kept of a dead letter; more than this is cut, and the reason says so.
 pub const DEAD_LETTER_MAX_BYTES: usize = 64 * 1024;
 
+fn bounded<'a>(raw: &'a [u8], reason: &str) -> (&'a [u8], String) {
+    if raw.len() > DEAD_LETTER_MAX_BYTES {
+        (&raw[..DEAD_LETTER_MAX_BYTES], format!("{reason} (raw bytes cut to {DEAD_LETTER_MAX_BYTES} of {})", raw.len()))
+    } else {
+        (raw, reason.to_string())
+    }
+}
+
 impl Store {
     /// Opens and migrates the database at `url`: `sqlite://FILE` (created if missing) or
     /// `postgres://USER@HOST:PORT/DB`.
@@ -129,9 +150,11 @@ impl Store {
         &self.flows
     }
 
-    /// Stores a batch of routed events in one transaction and applies them to their instances.
-    /// Events whose id was seen before are counted as duplicates and change nothing.
-    pub async fn ingest(&self, batch: Vec<Routed>, now: Millis) -> Result<Ingested, StoreError> {
+    /// Stores a batch of routed events in one transaction, applies them to their instances, and
+    /// keeps the batch's dead letters in the same transaction: when it commits, everything the
+    /// batch held is safe, so the bus offsets behind it may be committed too. Events whose id was
+    /// seen before are counted as duplicates and change nothing.
+    pub async fn ingest(&self, batch: Vec<Routed>, dead: Vec<DeadLetter>, now: Millis) -> Result<Ingested, StoreError> {
         struct Touched {
             id: i64,
             flow: Arc<Flow>,
@@ -143,6 +166,21 @@ impl Store {
         let mut out = Ingested::default();
         let mut touched: Vec<Touched> = Vec::new();
         let mut tx = self.pool.begin().await?;
+        for letter in dead {
+            let (raw, reason) = bounded(&letter.raw, &letter.reason);
+            out.dead_lettered += sqlx::query(
+                "INSERT INTO dead_letters (received_at, source, reason, raw, origin) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (origin) DO NOTHING",
+            )
+            .bind(now.0)
+            .bind(letter.source)
+            .bind(reason)
+            .bind(raw.to_vec())
+            .bind(letter.origin)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize;
+        }
         for Routed { event, route } in batch {
             let slot = match touched.iter().position(|t| t.flow.id == route.flow.id && t.key == route.key) {
                 Some(i) => i,
@@ -232,21 +270,25 @@ impl Store {
         Ok(out)
     }
 
-    /// Keeps what could not be tracked, with the reason, so nothing is silently lost.
-    pub async fn dead_letter(&self, source: &str, reason: &str, raw: &[u8], now: Millis) -> Result<(), StoreError> {
-        let (raw, reason) = if raw.len() > DEAD_LETTER_MAX_BYTES {
-            (&raw[..DEAD_LETTER_MAX_BYTES], format!("{reason} (raw bytes cut to {DEAD_LETTER_MAX_BYTES} of {})", raw.len()))
-        } else {
-            (raw, reason.to_string())
-        };
-        sqlx::query("INSERT INTO dead_letters (received_at, source, reason, raw) VALUES ($1, $2, $3, $4)")
-            .bind(now.0)
-            .bind(source)
-            .bind(reason)
-            .bind(raw.to_vec())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// The most recent dead letters.
+    pub async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetterView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, received_at, source, origin, reason, raw FROM dead_letters ORDER BY received_at DESC, id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeadLetterView {
+                id: r.get("id"),
+                received_at: Millis(r.get("received_at")),
+                source: r.get("source"),
+                origin: r.get("origin"),
+                reason: r.get("reason"),
+                raw: String::from_utf8_lossy(&r.get::<Vec<u8>, _>("raw")).into_owned(),
+            })
+            .collect())
     }
 
     pub async fn dead_letter_count(&self) -> Result<i64, StoreError> {

@@ -1,0 +1,142 @@
+//! Kafka in: a consumer group whose committed offsets follow the database.
+//!
+//! Messages are taken in batches; a batch is decoded, routed and stored in one transaction
+//! together with its dead letters, and only after that transaction commits are the batch's offsets
+//! committed. A crash at any point therefore redelivers at most the last batch, and redelivered
+//! events are recognised by id. While a batch is being stored nothing more is taken, so a slow
+//! store slows consumption instead of filling memory (librdkafka's own prefetch is bounded too).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use flowlens_core::{decode_message, EnvelopeFields, Message as BusMessage};
+use flowlens_store::{DeadLetter, Routed};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::time::{sleep, timeout_at, Instant};
+
+use crate::config::KafkaSettings;
+use crate::ingest::Ingest;
+
+/// Most messages in one transaction.
+const BATCH: usize = 1000;
+/// How long a batch waits to fill once it has its first message.
+const LINGER: Duration = Duration::from_millis(20);
+
+/// One message taken apart: what to store, and where it came from.
+struct Taken {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    outcome: Result<Routed, DeadLetter>,
+}
+
+pub fn consumer(settings: &KafkaSettings) -> Result<StreamConsumer, rdkafka::error::KafkaError> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &settings.brokers)
+        .set("group.id", &settings.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        // Bounded prefetch: at most this much waits in librdkafka's queues per consumer.
+        .set("queued.max.messages.kbytes", "16384")
+        .create()?;
+    let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    Ok(consumer)
+}
+
+/// Consumes until the process ends.
+pub async fn run(ingest: Ingest, consumer: StreamConsumer) {
+    let envelopes = ingest.store().flows().envelopes();
+    loop {
+        let first = match consumer.recv().await {
+            Ok(m) => take(&ingest, &envelopes, &m),
+            Err(e) => {
+                tracing::warn!(error = %e, "kafka: receive failed; retrying");
+                sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let mut batch = vec![first];
+        let deadline = Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            match timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(m)) => batch.push(take(&ingest, &envelopes, &m)),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "kafka: receive failed");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let offsets = next_offsets(&batch);
+        let (mut routed, mut dead) = (Vec::with_capacity(batch.len()), Vec::new());
+        for t in batch {
+            match t.outcome {
+                Ok(r) => routed.push(r),
+                Err(d) => dead.push(d),
+            }
+        }
+        store_until_it_works(&ingest, routed, dead).await;
+        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+            // Not fatal: the next commit covers these offsets, and a redelivery is deduplicated.
+            tracing::warn!(error = %e, "kafka: offset commit failed");
+        }
+    }
+}
+
+/// The store may be down (a database restart): keep the batch and try again, consuming nothing
+/// more meanwhile, so nothing is lost and nothing is committed early.
+async fn store_until_it_works(ingest: &Ingest, routed: Vec<Routed>, dead: Vec<DeadLetter>) {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match ingest.store_batch(routed.clone(), dead.clone()).await {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, retry_in = ?wait, "kafka: storing a batch failed; will retry");
+                sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+fn take(ingest: &Ingest, envelopes: &[EnvelopeFields], m: &BorrowedMessage) -> Taken {
+    let origin = format!("kafka:{}/{}/{}", m.topic(), m.partition(), m.offset());
+    let headers: Vec<(&str, &[u8])> =
+        m.headers().map(|h| h.iter().filter_map(|h| h.value.map(|v| (h.key, v))).collect()).unwrap_or_default();
+    let message = BusMessage { key: m.key(), headers: &headers, payload: m.payload() };
+    let outcome = decode_message(&message, envelopes)
+        .map_err(|e| e.to_string())
+        .and_then(|mut event| {
+            // Without an id, the message's place in the log is its identity.
+            event.id.get_or_insert_with(|| origin.clone());
+            let route = ingest.store().flows().route(&event).map_err(|e| e.to_string())?;
+            Ok(Routed { event, route })
+        })
+        .map_err(|reason| DeadLetter {
+            source: "kafka".into(),
+            origin: Some(origin.clone()),
+            reason,
+            raw: m.payload().unwrap_or_default().to_vec(),
+        });
+    Taken { topic: m.topic().to_string(), partition: m.partition(), offset: m.offset(), outcome }
+}
+
+/// For each partition in the batch, the offset to resume from: one past the last message.
+fn next_offsets(batch: &[Taken]) -> TopicPartitionList {
+    let mut last: HashMap<(&str, i32), i64> = HashMap::new();
+    for t in batch {
+        let slot = last.entry((t.topic.as_str(), t.partition)).or_insert(t.offset);
+        *slot = (*slot).max(t.offset);
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), offset) in last {
+        let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset + 1));
+    }
+    list
+}

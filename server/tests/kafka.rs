@@ -1,0 +1,193 @@
+//! Kafka in, through a real Kafka-protocol broker (tansu): events become instances, offsets follow
+//! the database, malformed messages are dead-lettered without blocking their partition, and a
+//! server killed with SIGKILL while ingesting loses nothing and counts nothing twice.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use flowlens::startup::Application;
+use flowlens_core::{Flow, Instance, Millis};
+use serde_json::json;
+use support::broker::{produce, Broker, Record};
+use support::*;
+
+const STEPS: [&str; 8] = [
+    "RegistrationRequested",
+    "AddressCheckRequested",
+    "CreditCheckRequested",
+    "CriminalRecordCheckRequested",
+    "AddressChecked",
+    "CreditChecked",
+    "CriminalRecordChecked",
+    "CustomerCreated",
+];
+
+/// The whole onboarding of `customers` customers, as CloudEvents: structured mode for even
+/// customers, binary mode (attributes in headers) for odd ones; keyed by customer id.
+fn onboardings(prefix: &str, customers: usize) -> Vec<Record> {
+    let mut records = Vec::with_capacity(customers * STEPS.len());
+    for (s, ty) in STEPS.iter().enumerate() {
+        for c in 0..customers {
+            let key = format!("{prefix}-{c}");
+            let id = format!("{key}-{s}");
+            let time = Millis(1_795_770_000_000 + (s * 1000) as i64).to_rfc3339();
+            let data = json!({ "customerId": key, "step": s });
+            if c % 2 == 0 {
+                let event = json!({ "specversion": "1.0", "id": id, "type": ty, "source": "/test", "time": time, "data": data });
+                let headers = vec![("content-type".to_string(), b"application/cloudevents+json".to_vec())];
+                records.push((Some(key), headers, event.to_string().into_bytes()));
+            } else {
+                let headers = [("ce_specversion", "1.0"), ("ce_id", id.as_str()), ("ce_type", ty), ("ce_source", "/test"), ("ce_time", &time)]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                    .collect();
+                records.push((Some(key), headers, data.to_string().into_bytes()));
+            }
+        }
+    }
+    records
+}
+
+async fn kafka_app(db: Db, broker: &Broker, topic: &str, name: &str) -> std::net::SocketAddr {
+    let mut s = settings(db, &scratch(name)).await;
+    s.kafka.brokers = broker.address.clone();
+    s.kafka.topics = vec![topic.to_string()];
+    s.kafka.group = format!("flowlens-{name}");
+    let app = Application::build(s).await.expect("the app starts");
+    let addr = app.local_addr();
+    tokio::spawn(app.run());
+    addr
+}
+
+/// Polls until `check` holds, for at most `secs` seconds.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < Duration::from_secs(secs), "gave up after {secs} s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn count(addr: std::net::SocketAddr, query: &str) -> usize {
+    get(addr, &format!("/api/v1/instances?limit=500&{query}")).await.1.as_array().map_or(0, Vec::len)
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Db::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Db::Postgres).await } )*
+        }
+    };
+}
+
+on_both_stores!(events_from_kafka_become_instances, malformed_messages_are_dead_lettered_and_do_not_block_their_partition);
+
+async fn events_from_kafka_become_instances(db: Db) {
+    let broker = Broker::start().await;
+    broker.create_topic("onboarding-events", 3).await;
+    produce(&broker.producer(), "onboarding-events", &onboardings("k", 120));
+    let addr = kafka_app(db, &broker, "onboarding-events", "kafka-in").await;
+    eventually(60, "120 completed onboardings", || async { count(addr, "status=completed").await == 120 }).await;
+    let (_, rows) = get(addr, "/api/v1/instances?limit=500").await;
+    assert!(rows.as_array().unwrap().iter().all(|r| r["events"] == 8), "every event stored exactly once");
+}
+
+async fn malformed_messages_are_dead_lettered_and_do_not_block_their_partition(db: Db) {
+    let broker = Broker::start().await;
+    broker.create_topic("mixed", 1).await;
+    let good = |key: &str, id: &str| -> Record {
+        (Some(key.into()), vec![], json!({"id": id, "type": "RegistrationRequested", "data": {}}).to_string().into_bytes())
+    };
+    let bad: Vec<(Record, &str)> = vec![
+        ((Some("k".into()), vec![], b"this is not json".to_vec()), "the value is not JSON"),
+        ((Some("k".into()), vec![], b"\xff\xfe\xfd".to_vec()), "the value is not UTF-8 text"),
+        ((Some("k".into()), vec![], br#"{"id": "x1", "data": {}}"#.to_vec()), "the event has no `type`"),
+        ((None, vec![], br#"{"id": "x2", "type": "RegistrationRequested"}"#.to_vec()), "finds the business key in the message key"),
+        ((Some("k".into()), vec![], vec![b' '; 1024 * 1024 + 10]), "over the limit"),
+        ((Some("k".into()), vec![], br#"{"id": "x3", "type": "InvoicePaid"}"#.to_vec()), "no flow handles events of type `InvoicePaid`"),
+    ];
+    let mut records = vec![good("before", "g1")];
+    records.extend(bad.iter().map(|(r, _)| r.clone()));
+    records.push(good("after", "g2"));
+    produce(&broker.producer(), "mixed", &records);
+
+    let addr = kafka_app(db, &broker, "mixed", "dead-letters").await;
+    eventually(30, "the good event after the bad ones", || async { count(addr, "key=after").await == 1 }).await;
+    assert_eq!(count(addr, "key=before").await, 1);
+    let (_, letters) = get(addr, "/api/v1/dead-letters").await;
+    let letters = letters.as_array().unwrap().clone();
+    assert_eq!(letters.len(), bad.len(), "{letters:?}");
+    for (_, reason) in &bad {
+        assert!(letters.iter().any(|l| l["reason"].as_str().unwrap().contains(reason)), "no dead letter says {reason:?}: {letters:?}");
+    }
+    assert!(letters.iter().all(|l| l["source"] == "kafka" && l["origin"].as_str().unwrap().starts_with("kafka:mixed/0/")));
+    let big = letters.iter().find(|l| l["reason"].as_str().unwrap().contains("over the limit")).unwrap();
+    assert!(big["reason"].as_str().unwrap().contains("raw bytes cut to 65536"), "raw bytes are bounded: {}", big["reason"]);
+}
+
+/// Starts the real binary, so it can be killed with SIGKILL.
+fn spawn_server(broker: &Broker, database_url: &str, topic: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_flowlens"))
+        .args(["serve", "--port", "0", "--database-url", database_url, "--kafka-brokers", &broker.address, "--kafka-topics", topic])
+        .args(["--kafka-group", "crash-test", "--flows", &repo().join("flows").display().to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn stored_events(database_url: &str) -> i64 {
+    use sqlx::{Connection, SqliteConnection};
+    let Ok(mut conn) = SqliteConnection::connect(database_url).await else { return 0 };
+    sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&mut conn).await.unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_while_ingesting_loses_nothing_and_counts_nothing_twice() {
+    const CUSTOMERS: usize = 12_500; // 100 000 events
+    let broker = Broker::start().await;
+    broker.create_topic("crash", 4).await;
+    let records = onboardings("c", CUSTOMERS);
+    produce(&broker.producer(), "crash", &records);
+    let db = format!("sqlite://{}", scratch("crash").join("flowlens.db").display());
+
+    let mut server = spawn_server(&broker, &db, "crash");
+    eventually(120, "the first events to be stored", || async { stored_events(&db).await > 15_000 }).await;
+    server.kill().unwrap(); // SIGKILL: no shutdown, no last commit
+    server.wait().unwrap();
+    let at_kill = stored_events(&db).await;
+    assert!(at_kill < 100_000, "the server finished before it could be killed; make the test bigger");
+
+    let mut server = spawn_server(&broker, &db, "crash");
+    eventually(180, "all 100 000 events", || async { stored_events(&db).await >= 100_000 }).await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // anything redelivered has arrived by now
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    use sqlx::{Connection, Row, SqliteConnection};
+    let mut conn = SqliteConnection::connect(&db).await.unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(events, 100_000, "every event exactly once (killed at {at_kill})");
+    // Every instance's state equals that of a clean, in-order run through the core.
+    let flow = Flow::parse_toml("onboarding", &std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap()).unwrap();
+    let rows = sqlx::query("SELECT key, status, events, facts FROM instances").fetch_all(&mut conn).await.unwrap();
+    assert_eq!(rows.len(), CUSTOMERS);
+    for row in rows {
+        let key: String = row.get("key");
+        let mut clean = Instance::new(&flow);
+        for (s, ty) in STEPS.iter().enumerate() {
+            clean.apply(&flow, &format!("{key}-{s}"), ty, Millis(1_795_770_000_000 + (s * 1000) as i64));
+        }
+        let stored: Instance = serde_json::from_str(&row.get::<String, _>("facts")).unwrap();
+        assert_eq!(stored, clean, "instance {key}");
+        assert_eq!((row.get::<String, _>("status"), row.get::<i64, _>("events")), ("completed".to_string(), 8), "instance {key}");
+    }
+}
