@@ -167,16 +167,16 @@ fn apply_change(detail: &mut InstanceDetail, change: InstanceChanged) {
     detail.summary = change.summary;
     detail.nodes = change.nodes;
     detail.deviations = change.deviations;
-    if !detail.events.iter().any(|e| e.id == change.event.id) {
-        let at = detail.events.partition_point(|e| (e.time, e.received_at) <= (change.event.time, change.event.received_at));
-        detail.events.insert(at, change.event);
+    if let Some(event) = change.event.filter(|ev| !detail.events.iter().any(|e| e.id == ev.id)) {
+        let at = detail.events.partition_point(|e| (e.time, e.received_at) <= (event.time, event.received_at));
+        detail.events.insert(at, event);
     }
 }
 
 #[component]
 fn InstanceView(detail: InstanceDetail, now: Millis) -> impl IntoView {
     let now = clock(now);
-    let InstanceDetail { summary, flow_name, nodes, deviations, events, diagram } = detail;
+    let InstanceDetail { summary, flow_name, nodes, deviations, events, actions: _, diagram } = detail;
     let deviations = (!deviations.is_empty()).then(|| {
         view! {
             <section class="card deviations">

@@ -25,4 +25,4 @@ pub use instance::{Applied, Breach, Deviation, Instance, NodeState, NodeStatus, 
 pub use layout::{layout, Diagram};
 pub use registry::{Flows, Route, RouteError};
 pub use time::{Millis, Span};
-pub use view::{DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary};
+pub use view::{ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary};

@@ -33,6 +33,7 @@ pub struct InstanceDetail {
     pub nodes: Vec<NodeState>,
     pub deviations: Vec<Deviation>,
     pub events: Vec<EventRecord>,
+    pub actions: Vec<ActionView>,
     pub diagram: Diagram,
 }
 
@@ -52,7 +53,8 @@ pub struct InstanceChanged {
     pub summary: InstanceSummary,
     pub nodes: Vec<NodeState>,
     pub deviations: Vec<Deviation>,
-    pub event: EventRecord,
+    /// The event that changed it; none when an action did (a cancel).
+    pub event: Option<EventRecord>,
 }
 
 impl InstanceSummary {
@@ -102,4 +104,24 @@ pub struct DeadLetterView {
     pub reason: String,
     /// The raw bytes as text (invalid UTF-8 replaced), for people to read.
     pub raw: String,
+}
+
+/// One retry, cancel or compensation, as the audit trail shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionView {
+    pub id: i64,
+    pub instance_id: i64,
+    /// `retry`, `cancel` or `compensation`.
+    pub kind: String,
+    pub node: Option<String>,
+    pub command: String,
+    pub topic: String,
+    pub payload: String,
+    pub actor: String,
+    pub requested_at: Millis,
+    /// `sent`, `failed`, `took_effect` or `no_effect`.
+    pub result: String,
+    pub detail: Option<String>,
+    pub settled_at: Option<Millis>,
+    pub deadline: Option<Millis>,
 }

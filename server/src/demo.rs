@@ -125,3 +125,44 @@ async fn order(ingest: Ingest, order_id: String) {
     }
     send(&ingest, vec![json!({ "type": "OrderCompleted", "data": data(json!({})) })]).await;
 }
+
+/// What each demo service answers when a command asks it (again) for its work.
+const ANSWERS: [(&str, &str); 6] = [
+    ("CheckAddress", "AddressChecked"),
+    ("CheckCredit", "CreditChecked"),
+    ("CheckCriminalRecord", "CriminalRecordChecked"),
+    ("RetrievePayment", "PaymentReceived"),
+    ("FetchGoods", "GoodsFetched"),
+    ("ShipGoods", "GoodsShipped"),
+];
+
+/// The demo services listening for commands: a retried step is answered after a moment, so a
+/// retry visibly does something. Cancels and compensations are acknowledged in the log.
+pub fn spawn_services(ingest: Ingest, mut commands: tokio::sync::broadcast::Receiver<flowlens_core::Command>) {
+    tokio::spawn(async move {
+        loop {
+            let cmd = match commands.recv().await {
+                Ok(cmd) => cmd,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "demo services fell behind on commands");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let Some((_, answer)) = ANSWERS.iter().find(|(c, _)| *c == cmd.command_type) else {
+                tracing::info!(command = %cmd.command_type, key = %cmd.key, "demo services: acknowledged");
+                continue;
+            };
+            let ingest = ingest.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(fastrand::u64(300..1_500))).await;
+                let mut data = cmd.payload.clone();
+                if let Value::Object(d) = &mut data {
+                    d.insert("result".into(), json!("ok"));
+                    d.insert("retried".into(), json!(true));
+                }
+                send(&ingest, vec![json!({ "type": answer, "key": cmd.key, "data": data })]).await;
+            });
+        }
+    });
+}

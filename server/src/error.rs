@@ -15,6 +15,9 @@ pub enum ApiError {
     Invalid { message: String, problems: Vec<String> },
     #[error("{0}")]
     NotFound(String),
+    /// The request is understood but the instance is not in a state that allows it.
+    #[error("{0}")]
+    Conflict(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -33,6 +36,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": message, "problems": problems }))
             }
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "error": m })),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, json!({ "error": m })),
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal error; the server log has the details" }))

@@ -7,12 +7,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use flowlens_core::{DeadLetterView, InstanceDetail, InstanceSummary, Status};
+use flowlens_core::{ActionView, DeadLetterView, InstanceDetail, InstanceSummary, Status};
 use flowlens_store::ListQuery;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 
+use crate::actions::Actions;
 use crate::error::ApiError;
 use crate::ingest::{Ingest, Report};
 use crate::push::Push;
@@ -21,6 +22,7 @@ use crate::push::Push;
 pub struct ApiState {
     pub ingest: Ingest,
     pub push: Push,
+    pub actions: Actions,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -28,6 +30,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/events", post(post_events))
         .route("/api/v1/instances", get(list_instances))
         .route("/api/v1/instances/{id}", get(get_instance))
+        .route("/api/v1/instances/{id}/retry", post(retry))
+        .route("/api/v1/instances/{id}/cancel", post(cancel))
+        .route("/api/v1/instances/{id}/actions", get(actions))
         .route("/api/v1/dead-letters", get(dead_letters))
         .route("/api/v1/stream", get(stream))
         .route("/healthz", get(|| async { "ok" }))
@@ -61,8 +66,35 @@ async fn list_instances(
     Ok(Json(s.ingest.store().list(&query).await?))
 }
 
+fn instance_id(id: &str) -> Result<i64, ApiError> {
+    id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not an instance id")))
+}
+
+#[derive(Deserialize)]
+struct RetryBody {
+    node: String,
+}
+
+/// Who asked; until sign-in exists every API caller is `api`.
+const ACTOR: &str = "api";
+
+async fn retry(State(s): State<ApiState>, Path(id): Path<String>, body: Bytes) -> Result<Json<ActionView>, ApiError> {
+    let id = instance_id(&id)?;
+    let body: RetryBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("expected {{\"node\": \"<task id>\"}}: {e}")))?;
+    Ok(Json(s.actions.retry(id, &body.node, ACTOR).await?))
+}
+
+async fn cancel(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<Vec<ActionView>>, ApiError> {
+    Ok(Json(s.actions.cancel(instance_id(&id)?, ACTOR).await?))
+}
+
+async fn actions(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<Vec<ActionView>>, ApiError> {
+    Ok(Json(s.ingest.store().actions(instance_id(&id)?).await?))
+}
+
 async fn get_instance(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<InstanceDetail>, ApiError> {
-    let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not an instance id")))?;
+    let id = instance_id(&id)?;
     s.ingest.store().instance(id).await?.map(Json).ok_or_else(|| ApiError::NotFound(format!("no instance {id}")))
 }
 

@@ -56,6 +56,17 @@ impl Ingest {
         &self.store
     }
 
+    /// Marks an instance cancelled, in turn with the ingest of events so no update is lost.
+    pub async fn mark_cancelled(&self, id: i64) -> Result<(), StoreError> {
+        let change = {
+            let _turn = self.write.lock().await;
+            let Some(loaded) = self.store.load(id).await? else { return Ok(()) };
+            self.store.mark_cancelled(loaded, now()).await?
+        };
+        self.push.publish(change);
+        Ok(())
+    }
+
     /// Commits a decoded batch and its dead letters, then tells open pages what changed. Every
     /// adapter ends here, so data flows one way: bus, core (in the store's transaction), store, push.
     pub async fn store_batch(&self, routed: Vec<Routed>, dead: Vec<DeadLetter>) -> Result<Ingested, StoreError> {

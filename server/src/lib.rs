@@ -3,6 +3,7 @@
 //! Data flows one way: events come in (`ingest`, over HTTP or from the demo), the core decides what
 //! they mean, the store records it, `push` tells open pages, and the app renders it.
 
+pub mod actions;
 pub mod cli;
 pub mod config;
 pub mod demo;

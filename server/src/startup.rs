@@ -12,6 +12,7 @@ use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 
+use crate::actions::{Actions, Publisher};
 use crate::config::Settings;
 use crate::http::{self, ApiState};
 use crate::ingest::Ingest;
@@ -68,6 +69,8 @@ pub fn load_flows(dir: &Path) -> Result<Flows, Vec<String>> {
 
 pub struct Application {
     consumer: Option<rdkafka::consumer::StreamConsumer>,
+    commands: Option<tokio::sync::broadcast::Receiver<flowlens_core::Command>>,
+    actions: Actions,
     listener: TcpListener,
     router: Router,
     ingest: Ingest,
@@ -101,8 +104,17 @@ impl Application {
             })
             .fallback(leptos_axum::file_and_error_handler(shell))
             .with_state(options);
-        let router = http::router(ApiState { ingest: ingest.clone(), push }).merge(web);
-        Ok(Application { consumer, listener, router, ingest, settings })
+        let (publisher, commands) = if settings.kafka.enabled() {
+            (Publisher::kafka(&settings.kafka.brokers)?, None)
+        } else {
+            // Without Kafka, commands reach the built-in demo services, when they run.
+            // With the demo off nobody receives, and a retry says so instead of vanishing.
+            let (tx, rx) = tokio::sync::broadcast::channel(256);
+            (Publisher::Local(tx), settings.demo.then_some(rx))
+        };
+        let actions = Actions::new(ingest.clone(), publisher);
+        let router = http::router(ApiState { ingest: ingest.clone(), push, actions: actions.clone() }).merge(web);
+        Ok(Application { consumer, commands, actions, listener, router, ingest, settings })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -110,8 +122,12 @@ impl Application {
     }
 
     pub async fn run(self) -> Result<(), StartupError> {
+        self.actions.spawn_sweeper();
         if self.settings.demo {
             crate::demo::spawn(self.ingest.clone(), self.settings.demo_interval);
+            if let Some(commands) = self.commands {
+                crate::demo::spawn_services(self.ingest.clone(), commands);
+            }
         }
         if let Some(consumer) = self.consumer {
             tokio::spawn(crate::kafka::run(self.ingest.clone(), consumer));

@@ -210,3 +210,105 @@ async fn an_instance_stays_on_the_flow_version_it_started_with(db: Db) {
     assert_eq!(node(&old, "address")["due"].as_i64(), Some(ten_am + 10 * 60_000), "v1's ten minutes");
     assert_eq!(node(&new, "address")["due"].as_i64(), Some(ten_am + 5 * 60_000), "v2's five minutes");
 }
+
+mod actions {
+    use super::*;
+
+    async fn demo_app(db: Db) -> std::net::SocketAddr {
+        let mut s = settings(db, &scratch("actions")).await;
+        s.demo = true;
+        s.demo_interval = 3600.0; // the demo's own traffic stays out of the way
+        let app = Application::build(s).await.unwrap();
+        let addr = app.local_addr();
+        tokio::spawn(app.run());
+        addr
+    }
+
+    async fn start(addr: std::net::SocketAddr, key: &str) -> i64 {
+        let (_, r) = post(addr, &json!([
+            {"id": format!("{key}-0"), "type": "RegistrationRequested", "key": key},
+            {"id": format!("{key}-1"), "type": "CreditCheckRequested", "key": key, "data": {"customerId": key, "bureau": "north"}},
+            {"id": format!("{key}-2"), "type": "AddressCheckRequested", "key": key},
+            {"id": format!("{key}-3"), "type": "AddressChecked", "key": key}
+        ]))
+        .await;
+        r["instances"][0]["id"].as_i64().unwrap()
+    }
+
+    async fn retry_reaches_the_demo_service_and_takes_effect(db: Db) {
+        let addr = demo_app(db).await;
+        let id = start(addr, "r-1").await;
+        let (status, action) = call(addr, "POST", &format!("/api/v1/instances/{id}/retry"), Some(br#"{"node": "credit"}"#)).await;
+        assert_eq!(status, 200, "{action}");
+        let action: Value = serde_json::from_str(&action).unwrap();
+        assert_eq!((action["kind"].as_str(), action["command"].as_str(), action["result"].as_str()), (Some("retry"), Some("CheckCredit"), Some("sent")));
+        assert_eq!(action["payload"], r#"{"bureau":"north","customerId":"r-1"}"#, "the request's payload is sent again");
+        let mut settled = Value::Null;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            settled = get(addr, &format!("/api/v1/instances/{id}/actions")).await.1[0].clone();
+            if settled["result"] == "took_effect" {
+                break;
+            }
+        }
+        assert_eq!(settled["result"], "took_effect", "{settled}");
+        let (_, detail) = get(addr, &format!("/api/v1/instances/{id}")).await;
+        assert_eq!(node(&detail, "credit")["status"], "done");
+    }
+
+    async fn retry_and_cancel_refuse_what_makes_no_sense(db: Db) {
+        let addr = demo_app(db).await;
+        let id = start(addr, "r-2").await;
+        let cases: [(&str, &[u8], u16, &str); 5] = [
+            ("retry", br#"{"node": "address"}"#, 409, "task `address` is done; only an active task can be retried"),
+            ("retry", br#"{"node": "checks"}"#, 409, "`checks` is not a task"),
+            ("retry", br#"{"node": "nope"}"#, 409, "the flow has no node `nope`"),
+            ("retry", b"{}", 400, "missing field `node`"),
+            ("retry", br#"{"node": "credit"}"#, 200, "CheckCredit"),
+        ];
+        for (what, body, expected, text) in cases {
+            let (status, answer) = call(addr, "POST", &format!("/api/v1/instances/{id}/{what}"), Some(body)).await;
+            assert_eq!(status, expected, "{answer}");
+            assert!(answer.contains(text), "{answer}");
+        }
+        let (status, answer) = call(addr, "POST", "/api/v1/instances/999999/cancel", None).await;
+        assert_eq!((status, answer.contains("no instance 999999")), (404, true), "{answer}");
+    }
+
+    async fn cancel_publishes_compensations_and_marks_the_instance(db: Db) {
+        let addr = demo_app(db).await;
+        let id = start(addr, "c-1").await;
+        post(addr, &json!({"type": "CreditChecked", "key": "c-1"})).await;
+        let (status, answer) = call(addr, "POST", &format!("/api/v1/instances/{id}/cancel"), None).await;
+        assert_eq!(status, 200, "{answer}");
+        let actions: Value = serde_json::from_str(&answer).unwrap();
+        let kinds: Vec<(&str, &str, &str)> = actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["kind"].as_str().unwrap(), a["command"].as_str().unwrap(), a["result"].as_str().unwrap()))
+            .collect();
+        assert_eq!(kinds, [("cancel", "CancelRegistration", "sent"), ("compensation", "WithdrawCreditInquiry", "sent")]);
+        let (_, list) = get(addr, "/api/v1/instances?key=c-1").await;
+        assert_eq!(list[0]["status"], "cancelled");
+        let (status, answer) = call(addr, "POST", &format!("/api/v1/instances/{id}/cancel"), None).await;
+        assert_eq!((status, answer.contains("the instance is cancelled; only a running instance can be cancelled")), (409, true), "{answer}");
+    }
+
+    async fn without_kafka_or_demo_a_retry_fails_and_says_why(db: Db) {
+        let addr = spawn_app(db, "no-listener").await;
+        let id = start(addr, "n-1").await;
+        let (status, answer) = call(addr, "POST", &format!("/api/v1/instances/{id}/retry"), Some(br#"{"node": "credit"}"#)).await;
+        assert_eq!(status, 200, "{answer}");
+        let action: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(action["result"], "failed");
+        assert!(action["detail"].as_str().unwrap().contains("nothing listens for commands"), "{action}");
+    }
+
+    on_both_stores!(
+        retry_reaches_the_demo_service_and_takes_effect,
+        retry_and_cancel_refuse_what_makes_no_sense,
+        cancel_publishes_compensations_and_marks_the_instance,
+        without_kafka_or_demo_a_retry_fails_and_says_why,
+    );
+}

@@ -7,9 +7,14 @@
 //! Both databases run the same SQL: it sticks to what both understand (`$1` parameters,
 //! `ON CONFLICT`, `RETURNING`, `CAST`), and each has its own migrations for the DDL.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+mod actions;
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+pub use actions::{Loaded, NewAction};
+
+use flowlens_core::flow::Trigger;
 use flowlens_core::{
     layout, DeadLetterView, Diagram, Event, EventRecord, Flow, Flows, Instance, InstanceChanged, InstanceDetail, InstanceSummary,
     Millis, Route, Status,
@@ -89,6 +94,8 @@ pub struct Store {
     backend: Backend,
     flows: Flows,
     diagrams: Arc<HashMap<(String, u32), Arc<Diagram>>>,
+    /// Instances with a retry waiting for its outcome: only their outcome events need to settle one.
+    open_retries: Arc<Mutex<HashSet<i64>>>,
 }
 
 /// The wall clock, for the adapters; the core itself never reads one.
@@ -139,7 +146,11 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
         }
         let diagrams = flows.iter().map(|f| ((f.id.clone(), f.version), Arc::new(layout(f)))).collect();
-        Ok(Store { pool, backend, flows, diagrams: Arc::new(diagrams) })
+        let open: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT instance_id FROM actions WHERE result = 'sent' AND kind = 'retry'")
+            .fetch_all(&pool)
+            .await?;
+        let open_retries = Arc::new(Mutex::new(open.into_iter().collect()));
+        Ok(Store { pool, backend, flows, diagrams: Arc::new(diagrams), open_retries })
     }
 
     pub fn backend(&self) -> Backend {
@@ -242,6 +253,21 @@ impl Store {
             out.stored += 1;
             t.events += 1;
             t.instance.apply(&t.flow, &id, &event.event_type, time);
+            // The outcome of a retried step: the retry took effect.
+            if let Some((node, Trigger::Succeed | Trigger::Fail)) = t.flow.trigger(&event.event_type) {
+                if self.open_retries.lock().expect("not poisoned").contains(&t.id) {
+                    sqlx::query(
+                        "UPDATE actions SET result = 'took_effect', settled_at = $1, detail = $2
+                         WHERE instance_id = $3 AND node = $4 AND kind = 'retry' AND result = 'sent'",
+                    )
+                    .bind(now.0)
+                    .bind(format!("`{}` arrived", event.event_type))
+                    .bind(t.id)
+                    .bind(t.flow.nodes[node].id.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
             t.last = Some(EventRecord { id, event_type: event.event_type, time, received_at: now, data });
         }
         // An instance touched only by duplicates has nothing new to write or push.
@@ -264,7 +290,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let deviations = t.instance.deviations(&t.flow);
-            out.changes.push(InstanceChanged { summary, nodes, deviations, event: last });
+            out.changes.push(InstanceChanged { summary, nodes, deviations, event: Some(last) });
         }
         tx.commit().await?;
         Ok(out)
@@ -369,11 +395,12 @@ impl Store {
         .collect();
         let diagram = self.diagrams.get(&(flow.id.clone(), flow.version)).map(|d| (**d).clone()).unwrap_or_else(|| layout(flow));
         let deviations = instance.deviations(flow);
-        Ok(Some(InstanceDetail { summary, flow_name: flow.name.clone(), nodes, deviations, events, diagram }))
+        let actions = self.actions(id).await?;
+        Ok(Some(InstanceDetail { summary, flow_name: flow.name.clone(), nodes, deviations, events, actions, diagram }))
     }
 
     /// The flow version an instance is pinned to.
-    fn pinned(&self, instance: i64, flow: &str, version: u32) -> Result<Arc<Flow>, StoreError> {
+    pub(crate) fn pinned(&self, instance: i64, flow: &str, version: u32) -> Result<Arc<Flow>, StoreError> {
         self.flows.version(flow, version).cloned().ok_or_else(|| StoreError::FlowVersionMissing {
             instance,
             flow: flow.to_string(),

@@ -1,0 +1,148 @@
+//! The audit trail of retries and cancels, and what the store must do for them.
+
+use std::sync::Arc;
+
+use flowlens_core::{ActionView, Flow, Instance, InstanceChanged, InstanceSummary, Millis};
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// An instance as an action needs it: its pinned flow, key and facts.
+pub struct Loaded {
+    pub id: i64,
+    pub flow: Arc<Flow>,
+    pub key: String,
+    pub instance: Instance,
+    pub events: u32,
+}
+
+/// An action about to be published.
+pub struct NewAction {
+    pub kind: &'static str,
+    pub node: Option<String>,
+    pub command: String,
+    pub topic: String,
+    pub payload: Value,
+    pub actor: String,
+    pub deadline: Option<Millis>,
+}
+
+impl Store {
+    pub async fn load(&self, id: i64) -> Result<Option<Loaded>, StoreError> {
+        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, events, facts FROM instances WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let flow = self.pinned(id, &row.get::<String, _>("flow_id"), row.get::<i64, _>("flow_version") as u32)?;
+        let instance = serde_json::from_str(&row.get::<String, _>("facts")).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+        Ok(Some(Loaded { id, flow, key: row.get("key"), instance, events: row.get::<i64, _>("events") as u32 }))
+    }
+
+    /// The payload of a stored event, e.g. the request a retry sends again.
+    pub async fn event_data(&self, event_id: &str) -> Result<Option<Value>, StoreError> {
+        let data: Option<String> = sqlx::query_scalar("SELECT data FROM events WHERE id = $1").bind(event_id).fetch_optional(&self.pool).await?;
+        Ok(data.and_then(|d| serde_json::from_str(&d).ok()))
+    }
+
+    /// Records actions as requested, before they are published; returns their ids.
+    pub async fn record_actions(&self, instance_id: i64, actions: &[NewAction], now: Millis) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(actions.len());
+        for a in actions {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO actions (instance_id, kind, node, command, topic, payload, actor, requested_at, result, deadline)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'sent', $9) RETURNING id",
+            )
+            .bind(instance_id)
+            .bind(a.kind)
+            .bind(a.node.clone())
+            .bind(a.command.clone())
+            .bind(a.topic.clone())
+            .bind(a.payload.to_string())
+            .bind(a.actor.clone())
+            .bind(now.0)
+            .bind(a.deadline.map(|d| d.0))
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        if actions.iter().any(|a| a.kind == "retry") {
+            self.open_retries.lock().expect("not poisoned").insert(instance_id);
+        }
+        Ok(ids)
+    }
+
+    /// A publish failed: the action says so, in words.
+    pub async fn action_failed(&self, id: i64, detail: &str, now: Millis) -> Result<(), StoreError> {
+        sqlx::query("UPDATE actions SET result = 'failed', detail = $1, settled_at = $2 WHERE id = $3")
+            .bind(detail)
+            .bind(now.0)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Retries whose deadline passed without the step's outcome arriving had no effect.
+    pub async fn expire_actions(&self, now: Millis) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE actions SET result = 'no_effect', settled_at = $1,
+                    detail = 'the step had no outcome before the deadline'
+             WHERE result = 'sent' AND deadline IS NOT NULL AND deadline < $1",
+        )
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    pub async fn actions(&self, instance_id: i64) -> Result<Vec<ActionView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, instance_id, kind, node, command, topic, payload, actor, requested_at, result, detail, settled_at, deadline
+             FROM actions WHERE instance_id = $1 ORDER BY id",
+        )
+        .bind(instance_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ActionView {
+                id: r.get("id"),
+                instance_id: r.get("instance_id"),
+                kind: r.get("kind"),
+                node: r.get("node"),
+                command: r.get("command"),
+                topic: r.get("topic"),
+                payload: r.get("payload"),
+                actor: r.get("actor"),
+                requested_at: Millis(r.get("requested_at")),
+                result: r.get("result"),
+                detail: r.get("detail"),
+                settled_at: r.get::<Option<i64>, _>("settled_at").map(Millis),
+                deadline: r.get::<Option<i64>, _>("deadline").map(Millis),
+            })
+            .collect())
+    }
+
+    /// Marks an instance cancelled (its cancel went out) and returns the change to push.
+    pub async fn mark_cancelled(&self, loaded: Loaded, now: Millis) -> Result<InstanceChanged, StoreError> {
+        let Loaded { id, flow, key, mut instance, events } = loaded;
+        instance.mark_cancelled(now);
+        let nodes = instance.nodes(&flow);
+        let summary = InstanceSummary::with_nodes(&flow, &instance, &nodes, id, &key, events, now);
+        sqlx::query("UPDATE instances SET status = $1, waiting_at = '', due_at = NULL, updated_at = $2, facts = $3 WHERE id = $4")
+            .bind(summary.status.as_str())
+            .bind(now.0)
+            .bind(serde_json::to_string(&instance).expect("instances serialise"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        let deviations = instance.deviations(&flow);
+        Ok(InstanceChanged { summary, nodes, deviations, event: None })
+    }
+}
