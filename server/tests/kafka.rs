@@ -191,3 +191,78 @@ async fn a_server_killed_while_ingesting_loses_nothing_and_counts_nothing_twice(
         assert_eq!((row.get::<String, _>("status"), row.get::<i64, _>("events")), ("completed".to_string(), 8), "instance {key}");
     }
 }
+
+/// Retry through Kafka: the command goes out as a CloudEvent on the flow's command topic, with the
+/// request's payload and a reference to it; its outcome settles the action, and silence past the
+/// step's SLA settles it as "no effect".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_are_published_to_kafka_and_settled_by_what_happens_next() {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+
+    let broker = Broker::start().await;
+    broker.create_topic("onboarding-events", 1).await;
+    broker.create_topic("onboarding-commands", 1).await;
+    // The address check gets two seconds, so its "no effect" comes quickly; the others keep ten minutes.
+    let dir = scratch("kafka-retry");
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    let onboarding = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
+    let (head, tail) = onboarding.split_once("id = \"address\"").unwrap();
+    let fast = format!("{head}id = \"address\"{}", tail.replacen("sla = \"10m\"", "sla = \"2s\"", 1));
+    std::fs::write(flows.join("onboarding.toml"), fast).unwrap();
+    let mut s = settings(Db::Sqlite, &dir).await;
+    s.flows = flows;
+    s.kafka.brokers = broker.address.clone();
+    s.kafka.topics = vec!["onboarding-events".into()];
+    let app = Application::build(s).await.unwrap();
+    let addr = app.local_addr();
+    tokio::spawn(app.run());
+
+    let event = |id: &str, ty: &str, data: serde_json::Value| -> Record {
+        (Some("kr-1".into()), vec![], json!({"id": id, "type": ty, "data": data}).to_string().into_bytes())
+    };
+    let producer = broker.producer();
+    produce(&producer, "onboarding-events", &[
+        event("kr-0", "RegistrationRequested", json!({})),
+        event("kr-1", "CreditCheckRequested", json!({"customerId": "kr-1", "bureau": "east"})),
+        event("kr-2", "AddressCheckRequested", json!({"customerId": "kr-1"})),
+    ]);
+    eventually(30, "the instance", || async { count(addr, "key=kr-1").await == 1 }).await;
+    let id = get(addr, "/api/v1/instances?key=kr-1").await.1[0]["id"].as_i64().unwrap();
+
+    let commands: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("group.id", "test-commands")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    commands.subscribe(&["onboarding-commands"]).unwrap();
+
+    for node in ["credit", "address"] {
+        let (status, answer) = call(addr, "POST", &format!("/api/v1/instances/{id}/retry"), Some(format!(r#"{{"node": "{node}"}}"#).as_bytes())).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer.contains(r#""result":"sent""#), "{answer}");
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let m = tokio::time::timeout(Duration::from_secs(20), commands.recv()).await.expect("commands arrive").unwrap();
+        assert_eq!(m.key(), Some(&b"kr-1"[..]));
+        seen.push(serde_json::from_slice::<serde_json::Value>(m.payload().unwrap()).unwrap());
+    }
+    let credit = seen.iter().find(|c| c["type"] == "CheckCredit").expect("CheckCredit published");
+    assert_eq!(credit["data"], json!({"customerId": "kr-1", "bureau": "east"}));
+    assert_eq!(credit["flowlensretries"], "kr-1");
+    assert_eq!(credit["specversion"], "1.0");
+    assert!(seen.iter().any(|c| c["type"] == "CheckAddress"));
+
+    // The credit check answers; the address check stays silent past its two seconds.
+    produce(&producer, "onboarding-events", &[event("kr-3", "CreditChecked", json!({"score": 700}))]);
+    eventually(20, "both retries settled", || async {
+        let actions = get(addr, &format!("/api/v1/instances/{id}/actions")).await.1;
+        let result = |node: &str| actions.as_array().unwrap().iter().find(|a| a["node"] == node).map(|a| a["result"].clone());
+        result("credit") == Some(json!("took_effect")) && result("address") == Some(json!("no_effect"))
+    })
+    .await;
+}
