@@ -19,6 +19,9 @@ pub struct Cli {
 enum Command {
     /// Run the server: ingest events, track instances, serve the dashboard.
     Serve(Settings),
+    /// Run the demo services of the shipped flows on Kafka: they produce onboarding and order
+    /// events, and answer the retry commands Flowlens publishes.
+    Simulate(crate::simulate::SimulateSettings),
     /// Check flow definition files; prints every problem and exits non-zero if there is one.
     Validate {
         #[arg(required = true)]
@@ -35,6 +38,16 @@ impl Cli {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("flowlens: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Command::Simulate(settings) => {
+                startup::init_logging();
+                match crate::simulate::run(settings).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("flowlens simulate: {e}");
                         ExitCode::FAILURE
                     }
                 }

@@ -3,14 +3,58 @@
 //! Registration starts an onboarding every few seconds; each check service answers after a while,
 //! sometimes slowly, sometimes with a failure, and now and then never, so the dashboard has
 //! running, completed, rejected and stuck instances. Now and then a retail order goes through its
-//! payment, warehouse and shipping services the same way. The events go through [`Ingest`],
-//! exactly as if they had been posted to `/api/v1/events`.
+//! payment, warehouse and shipping services the same way.
+//!
+//! In `flowlens serve --demo` the events go through [`Ingest`], exactly as if they had been posted
+//! to `/api/v1/events`, and commands arrive over an in-process channel. In `flowlens simulate`
+//! the same services talk through Kafka: events out as CloudEvents, commands in from the flows'
+//! command topics.
 
 use std::time::Duration;
 
+use flowlens_core::Command;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 
 use crate::ingest::Ingest;
+
+/// Where the demo services' events go.
+#[derive(Clone)]
+pub enum Sink {
+    Ingest(Ingest),
+    Kafka { producer: FutureProducer, topic: String },
+}
+
+impl Sink {
+    async fn send(&self, events: Vec<Value>) {
+        match self {
+            Sink::Ingest(ingest) => {
+                if let Err(e) = ingest.submit("demo", events).await {
+                    tracing::warn!(error = %e, "demo event refused");
+                }
+            }
+            Sink::Kafka { producer, topic } => {
+                for e in events {
+                    // Keyed by the business key, so one instance's events stay in order on one partition.
+                    let key = e["key"].as_str().or_else(|| e["data"]["orderId"].as_str()).unwrap_or_default().to_string();
+                    let cloud_event = json!({
+                        "specversion": "1.0",
+                        "id": format!("sim-{:016x}", fastrand::u64(..)),
+                        "type": e["type"],
+                        "source": "flowlens-simulate",
+                        "time": flowlens_store::now().to_rfc3339(),
+                        "data": e["data"],
+                    })
+                    .to_string();
+                    let record = FutureRecord::to(topic).key(&key).payload(&cloud_event);
+                    if let Err((err, _)) = producer.send(record, Duration::from_secs(10)).await {
+                        tracing::warn!(error = %err, "simulate: could not produce an event");
+                    }
+                }
+            }
+        }
+    }
+}
 
 const CHECKS: [(&str, &str, &str, &str); 3] = [
     ("AddressCheckRequested", "AddressChecked", "AddressCheckFailed", "address"),
@@ -20,15 +64,15 @@ const CHECKS: [(&str, &str, &str, &str); 3] = [
 
 const NAMES: [&str; 10] = ["Ada", "Grace", "Alan", "Barbara", "Edsger", "Frances", "Donald", "Radia", "Ken", "Margaret"];
 
-pub fn spawn(ingest: Ingest, interval_secs: f64) {
+pub fn spawn(sink: Sink, interval_secs: f64) {
     let interval = Duration::from_secs_f64(interval_secs.max(0.05));
     tokio::spawn(async move {
         let mut n: u64 = 0;
         loop {
             n += 1;
-            tokio::spawn(customer(ingest.clone(), format!("cust-{:05}", fastrand::u32(10_000..100_000)), n));
+            tokio::spawn(customer(sink.clone(), format!("cust-{:05}", fastrand::u32(10_000..100_000)), n));
             if n % 3 == 0 {
-                tokio::spawn(order(ingest.clone(), format!("order-{:06}", fastrand::u32(100_000..1_000_000))));
+                tokio::spawn(order(sink.clone(), format!("order-{:06}", fastrand::u32(100_000..1_000_000))));
             }
             tokio::time::sleep(interval).await;
         }
@@ -39,14 +83,12 @@ fn event(ty: &str, key: &str, data: Value) -> Value {
     json!({ "type": ty, "key": key, "data": data })
 }
 
-async fn send(ingest: &Ingest, events: Vec<Value>) {
-    if let Err(e) = ingest.submit("demo", events).await {
-        tracing::warn!(error = %e, "demo event refused");
-    }
+async fn send(sink: &Sink, events: Vec<Value>) {
+    sink.send(events).await
 }
 
 /// One customer's registration, from request to decision.
-async fn customer(ingest: Ingest, key: String, n: u64) {
+async fn customer(sink: Sink, key: String, n: u64) {
     let name = NAMES[n as usize % NAMES.len()];
     let mut opening = vec![event(
         "RegistrationRequested",
@@ -56,7 +98,7 @@ async fn customer(ingest: Ingest, key: String, n: u64) {
     for (request, ..) in CHECKS {
         opening.push(event(request, &key, json!({ "customerId": key })));
     }
-    send(&ingest, opening).await;
+    send(&sink, opening).await;
 
     // Each check service answers on its own time; the slowest one decides when the join completes.
     let mut answers = Vec::new();
@@ -83,19 +125,19 @@ async fn customer(ingest: Ingest, key: String, n: u64) {
         } else {
             json!({ "customerId": key, "service": service, "result": "failed", "reason": format!("{service} check refused the customer") })
         };
-        send(&ingest, vec![event(ty, &key, data)]).await;
+        send(&sink, vec![event(ty, &key, data)]).await;
     }
     if answers.iter().any(Option::is_none) {
         return;
     }
     tokio::time::sleep(Duration::from_millis(fastrand::u64(300..1500))).await;
     let decision = if all_passed { "CustomerCreated" } else { "RegistrationRejected" };
-    send(&ingest, vec![event(decision, &key, json!({ "customerId": key }))]).await;
+    send(&sink, vec![event(decision, &key, json!({ "customerId": key }))]).await;
 }
 
 /// One retail order: placed, paid, fetched, shipped, completed; its events carry the order number
 /// in their data, where the retail flow looks for it.
-async fn order(ingest: Ingest, order_id: String) {
+async fn order(sink: Sink, order_id: String) {
     let data = |extra: Value| {
         let mut d = json!({ "orderId": order_id });
         if let (Some(d), Value::Object(extra)) = (d.as_object_mut(), extra) {
@@ -105,25 +147,25 @@ async fn order(ingest: Ingest, order_id: String) {
     };
     let pause = || tokio::time::sleep(Duration::from_millis(fastrand::u64(1_000..6_000)));
     let total = fastrand::u32(1..20) * 10;
-    send(&ingest, vec![json!({ "type": "OrderPlaced", "data": data(json!({ "total": total, "currency": "EUR" })) })]).await;
-    send(&ingest, vec![json!({ "type": "PaymentRequested", "data": data(json!({ "amount": total })) })]).await;
+    send(&sink, vec![json!({ "type": "OrderPlaced", "data": data(json!({ "total": total, "currency": "EUR" })) })]).await;
+    send(&sink, vec![json!({ "type": "PaymentRequested", "data": data(json!({ "amount": total })) })]).await;
     pause().await;
     if fastrand::f64() < 0.1 {
-        send(&ingest, vec![json!({ "type": "PaymentFailed", "data": data(json!({ "reason": "card declined" })) })]).await;
+        send(&sink, vec![json!({ "type": "PaymentFailed", "data": data(json!({ "reason": "card declined" })) })]).await;
         pause().await;
-        send(&ingest, vec![json!({ "type": "OrderPaymentAbandoned", "data": data(json!({})) })]).await;
+        send(&sink, vec![json!({ "type": "OrderPaymentAbandoned", "data": data(json!({})) })]).await;
         return;
     }
-    send(&ingest, vec![json!({ "type": "PaymentReceived", "data": data(json!({ "amount": total })) })]).await;
+    send(&sink, vec![json!({ "type": "PaymentReceived", "data": data(json!({ "amount": total })) })]).await;
     for (request, done) in [("FetchGoodsRequested", "GoodsFetched"), ("ShipGoodsRequested", "GoodsShipped")] {
-        send(&ingest, vec![json!({ "type": request, "data": data(json!({})) })]).await;
+        send(&sink, vec![json!({ "type": request, "data": data(json!({})) })]).await;
         if fastrand::f64() < 0.05 {
             return; // this service never answers: the order is stuck here
         }
         pause().await;
-        send(&ingest, vec![json!({ "type": done, "data": data(json!({})) })]).await;
+        send(&sink, vec![json!({ "type": done, "data": data(json!({})) })]).await;
     }
-    send(&ingest, vec![json!({ "type": "OrderCompleted", "data": data(json!({})) })]).await;
+    send(&sink, vec![json!({ "type": "OrderCompleted", "data": data(json!({})) })]).await;
 }
 
 /// What each demo service answers when a command asks it (again) for its work.
@@ -136,33 +178,55 @@ const ANSWERS: [(&str, &str); 6] = [
     ("ShipGoods", "GoodsShipped"),
 ];
 
-/// The demo services listening for commands: a retried step is answered after a moment, so a
-/// retry visibly does something. Cancels and compensations are acknowledged in the log.
-pub fn spawn_services(ingest: Ingest, mut commands: tokio::sync::broadcast::Receiver<flowlens_core::Command>) {
+/// Answers one command: a retried step is answered after a moment, so a retry visibly does
+/// something. Cancels and compensations are acknowledged in the log.
+fn answer(sink: &Sink, command: &str, key: String, mut data: Value) {
+    let Some((_, answer)) = ANSWERS.iter().find(|(c, _)| *c == command) else {
+        tracing::info!(command, key, "demo services: acknowledged");
+        return;
+    };
+    let sink = sink.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(300..1_500))).await;
+        if let Value::Object(d) = &mut data {
+            d.insert("result".into(), json!("ok"));
+            d.insert("retried".into(), json!(true));
+        }
+        send(&sink, vec![json!({ "type": answer, "key": key, "data": data })]).await;
+    });
+}
+
+/// The in-process demo services, listening for commands on a channel.
+pub fn spawn_services(sink: Sink, mut commands: tokio::sync::broadcast::Receiver<Command>) {
     tokio::spawn(async move {
         loop {
-            let cmd = match commands.recv().await {
-                Ok(cmd) => cmd,
+            match commands.recv().await {
+                Ok(cmd) => answer(&sink, &cmd.command_type, cmd.key, cmd.payload),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "demo services fell behind on commands");
-                    continue;
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
-            let Some((_, answer)) = ANSWERS.iter().find(|(c, _)| *c == cmd.command_type) else {
-                tracing::info!(command = %cmd.command_type, key = %cmd.key, "demo services: acknowledged");
-                continue;
-            };
-            let ingest = ingest.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(fastrand::u64(300..1_500))).await;
-                let mut data = cmd.payload.clone();
-                if let Value::Object(d) = &mut data {
-                    d.insert("result".into(), json!("ok"));
-                    d.insert("retried".into(), json!(true));
-                }
-                send(&ingest, vec![json!({ "type": answer, "key": cmd.key, "data": data })]).await;
-            });
+            }
         }
     });
+}
+
+/// The same services on Kafka: commands come in as CloudEvents on the flows' command topics.
+pub async fn serve_kafka_commands(sink: Sink, consumer: rdkafka::consumer::StreamConsumer) {
+    use rdkafka::message::Message;
+    loop {
+        let m = match consumer.recv().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "simulate: receive failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let Some(event) = m.payload().and_then(|p| serde_json::from_slice::<Value>(p).ok()) else { continue };
+        let key = m.key().and_then(|k| std::str::from_utf8(k).ok()).or(event["subject"].as_str()).unwrap_or_default();
+        let command = event["type"].as_str().unwrap_or_default();
+        tracing::info!(command, key, "simulate: command received");
+        answer(&sink, command, key.to_string(), event["data"].clone());
+    }
 }

@@ -12,4 +12,5 @@ pub mod http;
 pub mod ingest;
 pub mod kafka;
 pub mod push;
+pub mod simulate;
 pub mod startup;

@@ -124,9 +124,10 @@ impl Application {
     pub async fn run(self) -> Result<(), StartupError> {
         self.actions.spawn_sweeper();
         if self.settings.demo {
-            crate::demo::spawn(self.ingest.clone(), self.settings.demo_interval);
+            let sink = crate::demo::Sink::Ingest(self.ingest.clone());
+            crate::demo::spawn(sink.clone(), self.settings.demo_interval);
             if let Some(commands) = self.commands {
-                crate::demo::spawn_services(self.ingest.clone(), commands);
+                crate::demo::spawn_services(sink, commands);
             }
         }
         if let Some(consumer) = self.consumer {

@@ -266,3 +266,37 @@ async fn retries_are_published_to_kafka_and_settled_by_what_happens_next() {
     })
     .await;
 }
+
+/// `flowlens simulate` is the demo on Kafka: its services produce traffic that Flowlens tracks, and
+/// they answer the commands a retry publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulated_services_produce_traffic_and_answer_retries() {
+    let broker = Broker::start().await;
+    let mut simulate = std::process::Command::new(env!("CARGO_BIN_EXE_flowlens"))
+        .args(["simulate", "--kafka-brokers", &broker.address, "--interval", "0.2", "--partitions", "2"])
+        .args(["--flows", &repo().join("flows").display().to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = kafka_app(Db::Sqlite, &broker, "onboarding-events", "simulate").await;
+    eventually(60, "simulated onboardings to complete", || async { count(addr, "status=completed").await >= 3 }).await;
+
+    // An instance of our own, whose credit check nobody answers until it is retried.
+    produce(&broker.producer(), "onboarding-events", &[
+        (Some("sim-own".into()), vec![], json!({"id": "own-0", "type": "RegistrationRequested"}).to_string().into_bytes()),
+        (Some("sim-own".into()), vec![], json!({"id": "own-1", "type": "CreditCheckRequested", "data": {"customerId": "sim-own"}}).to_string().into_bytes()),
+    ]);
+    eventually(30, "our instance", || async { count(addr, "key=sim-own").await == 1 }).await;
+    let id = get(addr, "/api/v1/instances?key=sim-own").await.1[0]["id"].as_i64().unwrap();
+    let (status, answer) = call(addr, "POST", &format!("/api/v1/instances/{id}/retry"), Some(br#"{"node": "credit"}"#)).await;
+    assert_eq!(status, 200, "{answer}");
+    eventually(30, "the retry to take effect", || async {
+        get(addr, &format!("/api/v1/instances/{id}/actions")).await.1[0]["result"] == "took_effect"
+    })
+    .await;
+    let (_, detail) = get(addr, &format!("/api/v1/instances/{id}")).await;
+    assert!(detail["events"].as_array().unwrap().iter().any(|e| e["event_type"] == "CreditChecked" && e["data"].as_str().unwrap().contains("\"retried\":true")));
+    simulate.kill().unwrap();
+    simulate.wait().unwrap();
+}
