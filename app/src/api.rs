@@ -33,3 +33,28 @@ fn internal(e: flowlens_store::StoreError) -> ServerFnError {
     leptos::logging::error!("store: {e}");
     ServerFnError::new("the store could not answer; see the server log")
 }
+
+/// What the pages may ask the server to do, implemented by the server (which owns Kafka and the
+/// audit trail) and provided to server functions as context.
+#[cfg(feature = "ssr")]
+pub trait Operations: Send + Sync {
+    fn retry(&self, id: i64, node: String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<flowlens_core::ActionView, String>> + Send>>;
+    fn cancel(&self, id: i64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<flowlens_core::ActionView>, String>> + Send>>;
+}
+
+#[cfg(feature = "ssr")]
+pub type OperationsHandle = std::sync::Arc<dyn Operations>;
+
+/// Retries an active task of an instance; the error is a sentence for people.
+#[server]
+pub async fn retry_task(id: i64, node: String) -> Result<flowlens_core::ActionView, ServerFnError> {
+    let ops = expect_context::<OperationsHandle>();
+    ops.retry(id, node).await.map_err(ServerFnError::new)
+}
+
+/// Cancels an instance: its cancel command and compensations go out.
+#[server]
+pub async fn cancel_instance(id: i64) -> Result<Vec<flowlens_core::ActionView>, ServerFnError> {
+    let ops = expect_context::<OperationsHandle>();
+    ops.cancel(id).await.map_err(ServerFnError::new)
+}

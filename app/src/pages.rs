@@ -1,11 +1,11 @@
 //! The pages: the instance list and the instance page.
 
-use flowlens_core::{EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, Millis, Span, Status};
+use flowlens_core::{ActionView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, Millis, NodeStatus, Span, Status};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{get_instance, list_instances};
+use crate::api::{get_instance, list_instances, CancelInstance, RetryTask};
 use crate::diagram::FlowDiagram;
 use crate::live::{clock, subscribe};
 
@@ -141,11 +141,25 @@ pub fn InstancePage() -> impl IntoView {
     });
     let stream = id().map(|id| format!("/api/v1/stream?instance={id}")).unwrap_or_else(|| "/api/v1/stream".into());
     subscribe(stream, move || data.refetch(), move |change: InstanceChanged| {
+        let mut pending = false;
         data.update(|d| {
             if let Some(Ok((_, Some(detail)))) = d {
+                pending = detail.actions.iter().any(|a| a.result == "sent");
                 apply_change(detail, change);
             }
-        })
+        });
+        // A pushed change may settle a retry: read the audit trail again, only while one is open.
+        if pending {
+            data.refetch();
+        }
+    });
+    let ops = Ops { retry: ServerAction::<RetryTask>::new(), cancel: ServerAction::<CancelInstance>::new(), ask: RwSignal::new(None) };
+    provide_context(ops);
+    // Once an action is done, the audit trail (and for a cancel, the state) has changed.
+    Effect::new(move |_| {
+        if ops.retry.value().with(Option::is_some) || ops.cancel.value().with(Option::is_some) {
+            data.refetch();
+        }
     });
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -176,7 +190,14 @@ fn apply_change(detail: &mut InstanceDetail, change: InstanceChanged) {
 #[component]
 fn InstanceView(detail: InstanceDetail, now: Millis) -> impl IntoView {
     let now = clock(now);
-    let InstanceDetail { summary, flow_name, nodes, deviations, events, actions: _, diagram } = detail;
+    let InstanceDetail { summary, flow_name, nodes, deviations, events, actions, retryable, cancellable, diagram } = detail;
+    let retry_targets: Vec<(String, String)> = nodes
+        .iter()
+        .filter(|n| n.status == NodeStatus::Active && retryable.contains(&n.id))
+        .map(|n| (n.id.clone(), diagram.nodes.iter().find(|s| s.id == n.id).map_or(n.id.clone(), |s| s.label.clone())))
+        .collect();
+    let can_cancel = cancellable && summary.status == Status::Running;
+    let id = summary.id;
     let deviations = (!deviations.is_empty()).then(|| {
         view! {
             <section class="card deviations">
@@ -215,11 +236,153 @@ fn InstanceView(detail: InstanceDetail, now: Millis) -> impl IntoView {
             <FlowDiagram diagram nodes now/>
         </section>
         {deviations}
+        <OperationsPanel id retry_targets can_cancel/>
         <section class="card">
             <h2>"Events"</h2>
             <Timeline events/>
         </section>
+        <section class="card">
+            <h2>"Actions"</h2>
+            <AuditTrail actions/>
+        </section>
     }
+}
+
+/// What the operator is about to do, waiting for confirmation.
+#[derive(Clone, Debug, PartialEq)]
+enum Ask {
+    Retry { node: String, label: String },
+    Cancel,
+}
+
+#[derive(Clone, Copy)]
+struct Ops {
+    retry: ServerAction<RetryTask>,
+    cancel: ServerAction<CancelInstance>,
+    ask: RwSignal<Option<Ask>>,
+}
+
+fn sentence(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Retry buttons for the active tasks that can be retried, and cancel; each asks for confirmation
+/// first, then shows what came of it.
+#[component]
+fn OperationsPanel(id: i64, retry_targets: Vec<(String, String)>, can_cancel: bool) -> impl IntoView {
+    let ops = expect_context::<Ops>();
+    if retry_targets.is_empty() && !can_cancel {
+        return None;
+    }
+    let busy = move || ops.retry.pending().get() || ops.cancel.pending().get();
+    let buttons = retry_targets
+        .into_iter()
+        .map(|(node, label)| {
+            let ask = Ask::Retry { node: node.clone(), label: label.clone() };
+            view! {
+                <button class="op" data-retry=node disabled=busy on:click=move |_| ops.ask.set(Some(ask.clone()))>
+                    {format!("Retry {label}")}
+                </button>
+            }
+        })
+        .collect_view();
+    let confirm = move || {
+        ops.ask.get().map(|ask| {
+            let question = match &ask {
+                Ask::Retry { label, .. } => format!("Publish the retry command of “{label}” again?"),
+                Ask::Cancel => "Cancel this instance? Its cancel command and the compensations of completed steps are published.".to_string(),
+            };
+            let go = move |_| {
+                match ask.clone() {
+                    Ask::Retry { node, .. } => {
+                        ops.retry.dispatch(RetryTask { id, node });
+                    }
+                    Ask::Cancel => {
+                        ops.cancel.dispatch(CancelInstance { id });
+                    }
+                }
+                ops.ask.set(None);
+            };
+            view! {
+                <div class="confirm" role="alertdialog">
+                    <span>{question}</span>
+                    <button class="op primary" data-confirm="yes" on:click=go>"Confirm"</button>
+                    <button class="op" on:click=move |_| ops.ask.set(None)>"Keep as is"</button>
+                </div>
+            }
+        })
+    };
+    let outcome = move || {
+        let retried = ops.retry.value().get().map(|r| match r {
+            Ok(a) if a.result == "failed" => (false, format!("The retry could not be sent: {}", a.detail.unwrap_or_default())),
+            Ok(a) => (true, format!("{} sent to {}; waiting for its effect.", a.command, a.topic)),
+            Err(e) => (false, sentence(&e)),
+        });
+        let cancelled = ops.cancel.value().get().map(|r| match r {
+            Ok(all) if all.iter().any(|a| a.result == "failed") => (false, "Some commands could not be sent; see the actions below.".to_string()),
+            Ok(all) => (true, format!("Cancelled: {} command(s) sent.", all.len())),
+            Err(e) => (false, sentence(&e)),
+        });
+        retried.or(cancelled).map(|(ok, text)| view! { <p class=if ok { "outcome ok" } else { "outcome error" }>{text}</p> })
+    };
+    Some(view! {
+        <section class="card operations">
+            <h2>"Operate"</h2>
+            <div class="buttons">
+                {buttons}
+                {can_cancel.then(|| view! {
+                    <button class="op danger" data-cancel="" disabled=busy on:click=move |_| ops.ask.set(Some(Ask::Cancel))>"Cancel instance"</button>
+                })}
+            </div>
+            {confirm}
+            {outcome}
+        </section>
+    })
+}
+
+#[component]
+fn AuditTrail(actions: Vec<ActionView>) -> impl IntoView {
+    if actions.is_empty() {
+        return view! { <p class="muted">"No retries or cancels yet."</p> }.into_any();
+    }
+    view! {
+        <table class="audit">
+            <thead>
+                <tr>
+                    <th>"When"</th>
+                    <th>"Who"</th>
+                    <th>"What"</th>
+                    <th>"Result"</th>
+                    <th>"Detail"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {actions
+                    .into_iter()
+                    .map(|a| {
+                        let what = match &a.node {
+                            Some(node) => format!("{} {} ({node}) → {}", a.kind, a.command, a.topic),
+                            None => format!("{} {} → {}", a.kind, a.command, a.topic),
+                        };
+                        let result = a.result.clone();
+                        view! {
+                            <tr data-action=a.kind.clone() data-result=result.clone()>
+                                <td>{a.requested_at.to_display()}</td>
+                                <td>{a.actor}</td>
+                                <td>{what}</td>
+                                <td><span class=format!("badge result {result}")>{result.replace('_', " ")}</span></td>
+                                <td>{a.detail.unwrap_or_default()}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
 }
 
 #[component]

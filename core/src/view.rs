@@ -34,6 +34,10 @@ pub struct InstanceDetail {
     pub deviations: Vec<Deviation>,
     pub events: Vec<EventRecord>,
     pub actions: Vec<ActionView>,
+    /// Tasks whose flow gives them a retry command.
+    pub retryable: Vec<String>,
+    /// Whether the flow has a cancel command.
+    pub cancellable: bool,
     pub diagram: Diagram,
 }
 

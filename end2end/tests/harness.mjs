@@ -8,7 +8,7 @@ import { chromium } from 'playwright-core';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export async function startServer() {
+export async function startServer({ demo = false } = {}) {
   const bin = process.env.FLOWLENS_BIN || join(repo, 'target', 'debug', 'flowlens');
   const dir = mkdtempSync(join(tmpdir(), 'flowlens-e2e-'));
   const child = spawn(bin, [
@@ -16,6 +16,8 @@ export async function startServer() {
     '--database-url', `sqlite://${join(dir, 'flowlens.db')}`,
     '--flows', join(repo, 'flows'),
     '--site-root', process.env.FLOWLENS_SITE_ROOT || join(repo, 'target', 'site'),
+    // The demo services answer retries; their own traffic is held back to one registration an hour.
+    ...(demo ? ['--demo', '--demo-interval', '3600'] : []),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });

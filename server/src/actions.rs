@@ -152,3 +152,16 @@ impl Actions {
         });
     }
 }
+
+/// The pages' view of actions: the same retry and cancel as the API, errors as sentences.
+impl flowlens_app::api::Operations for Actions {
+    fn retry(&self, id: i64, node: String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ActionView, String>> + Send>> {
+        let this = self.clone();
+        Box::pin(async move { this.retry(id, &node, "web").await.map_err(|e| e.to_string()) })
+    }
+
+    fn cancel(&self, id: i64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<ActionView>, String>> + Send>> {
+        let this = self.clone();
+        Box::pin(async move { this.cancel(id, "web").await.map_err(|e| e.to_string()) })
+    }
+}

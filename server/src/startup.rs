@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use axum::Router;
+use flowlens_app::api::OperationsHandle;
 use flowlens_app::{shell, App};
 use flowlens_core::{Flow, Flows};
 use flowlens_store::Store;
@@ -96,23 +97,31 @@ impl Application {
             .site_addr(listener.local_addr().map_err(StartupError::Serve)?)
             .env(Env::PROD)
             .build();
+        let (publisher, commands) = if settings.kafka.enabled() {
+            (Publisher::kafka(&settings.kafka.brokers)?, None)
+        } else {
+            // Without Kafka, commands reach the built-in demo services, when they run. With the
+            // demo off nobody receives, and a retry says so instead of vanishing.
+            let (tx, rx) = tokio::sync::broadcast::channel(256);
+            (Publisher::Local(tx), settings.demo.then_some(rx))
+        };
+        let actions = Actions::new(ingest.clone(), publisher);
+        let operations: OperationsHandle = std::sync::Arc::new(actions.clone());
         let pages = generate_route_list(App);
+        let page_context = {
+            let store = store.clone();
+            move || {
+                provide_context(store.clone());
+                provide_context(operations.clone());
+            }
+        };
         let web: Router = Router::new()
-            .leptos_routes_with_context(&options, pages, move || provide_context(store.clone()), {
+            .leptos_routes_with_context(&options, pages, page_context, {
                 let options = options.clone();
                 move || shell(options.clone())
             })
             .fallback(leptos_axum::file_and_error_handler(shell))
             .with_state(options);
-        let (publisher, commands) = if settings.kafka.enabled() {
-            (Publisher::kafka(&settings.kafka.brokers)?, None)
-        } else {
-            // Without Kafka, commands reach the built-in demo services, when they run.
-            // With the demo off nobody receives, and a retry says so instead of vanishing.
-            let (tx, rx) = tokio::sync::broadcast::channel(256);
-            (Publisher::Local(tx), settings.demo.then_some(rx))
-        };
-        let actions = Actions::new(ingest.clone(), publisher);
         let router = http::router(ApiState { ingest: ingest.clone(), push, actions: actions.clone() }).merge(web);
         Ok(Application { consumer, commands, actions, listener, router, ingest, settings })
     }

@@ -396,7 +396,23 @@ impl Store {
         let diagram = self.diagrams.get(&(flow.id.clone(), flow.version)).map(|d| (**d).clone()).unwrap_or_else(|| layout(flow));
         let deviations = instance.deviations(flow);
         let actions = self.actions(id).await?;
-        Ok(Some(InstanceDetail { summary, flow_name: flow.name.clone(), nodes, deviations, events, actions, diagram }))
+        let retryable = flow
+            .nodes
+            .iter()
+            .filter(|n| matches!(&n.kind, flowlens_core::flow::NodeKind::Task(t) if t.retry.is_some()))
+            .map(|n| n.id.clone())
+            .collect();
+        Ok(Some(InstanceDetail {
+            summary,
+            flow_name: flow.name.clone(),
+            nodes,
+            deviations,
+            events,
+            actions,
+            retryable,
+            cancellable: flow.cancel.is_some(),
+            diagram,
+        }))
     }
 
     /// The flow version an instance is pinned to.

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod traffic;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
