@@ -13,8 +13,11 @@ CREATE TABLE instances (
     facts        TEXT   NOT NULL,
     -- When the earliest active task is due: past it, the instance is stuck.
     due_at       BIGINT,
+    -- When a running instance passes its SLA and its flow cancels on breach: the scheduler acts then.
+    escalate_at  BIGINT,
     UNIQUE (flow_id, key)
 );
+CREATE INDEX instances_escalate ON instances (escalate_at) WHERE escalate_at IS NOT NULL;
 CREATE INDEX instances_recent ON instances (updated_at DESC, id DESC);
 CREATE INDEX instances_status_recent ON instances (status, updated_at DESC, id DESC);
 CREATE INDEX instances_due ON instances (due_at) WHERE due_at IS NOT NULL;

@@ -135,21 +135,48 @@ impl Actions {
         Ok(actions.into_iter().filter(|a| ids.contains(&a.id)).collect())
     }
 
-    /// Settles retries whose deadline passed without an outcome, every second, even with no
-    /// browser open.
+    /// Every second, even with no browser open: settles retries whose deadline passed without an
+    /// outcome, and cancels instances past their SLA when their flow says so.
     pub fn spawn_sweeper(&self) {
-        let store = self.ingest.store().clone();
+        let this = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
+                let store = this.ingest.store();
                 match store.expire_actions(now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(count = n, "retries had no effect before their deadline"),
                     Err(e) => tracing::warn!(error = %e, "could not settle expired retries"),
                 }
+                match store.due_escalations(now()).await {
+                    Ok(ids) => {
+                        for id in ids {
+                            this.escalate(id).await;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not read due escalations"),
+                }
             }
         });
+    }
+
+    /// An instance passed its SLA and its flow cancels on breach: cancel it, as `sla`.
+    async fn escalate(&self, id: i64) {
+        let store = self.ingest.store();
+        let due = match store.load(id).await {
+            Ok(Some(l)) => l.instance.escalation(&l.flow, &l.key, now()).is_some(),
+            _ => false,
+        };
+        if due {
+            match self.cancel(id, "sla").await {
+                Ok(_) => tracing::info!(instance = id, "instance SLA breached: cancelled"),
+                Err(e) => tracing::warn!(instance = id, error = %e, "instance SLA breached, and the cancel failed"),
+            }
+        }
+        if let Err(e) = store.escalated(id).await {
+            tracing::warn!(instance = id, error = %e, "could not record the escalation");
+        }
     }
 }
 

@@ -312,3 +312,49 @@ mod actions {
         without_kafka_or_demo_a_retry_fails_and_says_why,
     );
 }
+
+mod escalation {
+    use super::*;
+
+    /// A flow whose instances must end within a second, and are cancelled when they do not.
+    async fn impatient_app(db: Db) -> std::net::SocketAddr {
+        let dir = scratch("escalation");
+        let flows = dir.join("flows");
+        std::fs::create_dir_all(&flows).unwrap();
+        let onboarding = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
+        std::fs::write(flows.join("onboarding.toml"), onboarding.replace("instance = \"4h\"", "instance = \"1s\"")).unwrap();
+        let mut s = settings(db, &dir).await;
+        s.flows = flows;
+        s.demo = true;
+        s.demo_interval = 3600.0;
+        let app = Application::build(s).await.unwrap();
+        let addr = app.local_addr();
+        tokio::spawn(app.run());
+        addr
+    }
+
+    async fn an_instance_past_its_sla_is_cancelled_by_the_scheduler(db: Db) {
+        let addr = impatient_app(db).await;
+        let (_, r) = post(addr, &json!([
+            {"type": "RegistrationRequested", "key": "slow"},
+            {"type": "CreditCheckRequested", "key": "slow"},
+            {"type": "CreditChecked", "key": "slow"}
+        ]))
+        .await;
+        let id = r["instances"][0]["id"].as_i64().unwrap();
+        let mut status = Value::Null;
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            status = get(addr, "/api/v1/instances?key=slow").await.1[0]["status"].clone();
+            if status == "cancelled" {
+                break;
+            }
+        }
+        assert_eq!(status, "cancelled");
+        let (_, actions) = get(addr, &format!("/api/v1/instances/{id}/actions")).await;
+        let rows: Vec<(&str, &str)> = actions.as_array().unwrap().iter().map(|a| (a["kind"].as_str().unwrap(), a["actor"].as_str().unwrap())).collect();
+        assert_eq!(rows, [("cancel", "sla"), ("compensation", "sla")], "{actions}");
+    }
+
+    on_both_stores!(an_instance_past_its_sla_is_cancelled_by_the_scheduler);
+}

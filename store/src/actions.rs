@@ -88,6 +88,20 @@ impl Store {
         Ok(())
     }
 
+    /// Running instances whose SLA has passed and whose flow cancels on breach.
+    pub async fn due_escalations(&self, now: Millis) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM instances WHERE escalate_at IS NOT NULL AND escalate_at < $1 ORDER BY escalate_at LIMIT 100")
+            .bind(now.0)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The scheduler acted on this instance (whatever came of it, the audit trail says): not again.
+    pub async fn escalated(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE instances SET escalate_at = NULL WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Retries whose deadline passed without the step's outcome arriving had no effect.
     pub async fn expire_actions(&self, now: Millis) -> Result<u64, StoreError> {
         Ok(sqlx::query(
@@ -135,7 +149,10 @@ impl Store {
         instance.mark_cancelled(now);
         let nodes = instance.nodes(&flow);
         let summary = InstanceSummary::with_nodes(&flow, &instance, &nodes, id, &key, events, now);
-        sqlx::query("UPDATE instances SET status = $1, waiting_at = '', due_at = NULL, updated_at = $2, facts = $3 WHERE id = $4")
+        sqlx::query(
+            "UPDATE instances SET status = $1, waiting_at = '', due_at = NULL, escalate_at = NULL, updated_at = $2, facts = $3
+             WHERE id = $4",
+        )
             .bind(summary.status.as_str())
             .bind(now.0)
             .bind(serde_json::to_string(&instance).expect("instances serialise"))

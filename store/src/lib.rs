@@ -98,6 +98,14 @@ pub struct Store {
     open_retries: Arc<Mutex<HashSet<i64>>>,
 }
 
+/// When the scheduler must act on an instance: its SLA deadline, if it is running and its flow
+/// cancels on breach.
+fn escalate_at(flow: &Flow, instance: &Instance, nodes: &[flowlens_core::NodeState]) -> Option<Millis> {
+    let cancels = flow.on_breach == flowlens_core::flow::OnBreach::Cancel;
+    let running = instance.status(flow) == Status::Running;
+    (cancels && running).then(|| instance.sla_with(flow, nodes, Millis(0)).instance_due).flatten()
+}
+
 /// The wall clock, for the adapters; the core itself never reads one.
 pub fn now() -> Millis {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -277,7 +285,7 @@ impl Store {
             let facts = serde_json::to_string(&t.instance).expect("instances serialise");
             sqlx::query(
                 "UPDATE instances SET status = $1, waiting_at = $2, started_at = $3, updated_at = $4, events = $5,
-                 facts = $6, due_at = $7 WHERE id = $8",
+                 facts = $6, due_at = $7, escalate_at = $8 WHERE id = $9",
             )
             .bind(summary.status.as_str())
             .bind(summary.waiting_at.join("\n"))
@@ -286,6 +294,7 @@ impl Store {
             .bind(i64::from(t.events))
             .bind(facts)
             .bind(summary.due.map(|m| m.0))
+            .bind(escalate_at(&t.flow, &t.instance, &nodes).map(|m| m.0))
             .bind(t.id)
             .execute(&mut *tx)
             .await?;

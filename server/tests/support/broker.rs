@@ -1,5 +1,5 @@
-//! A real Kafka-protocol broker (tansu, in memory) for one test: started on a free port on
-//! 127.0.0.1, killed when dropped.
+//! A real Kafka-protocol broker (tansu) for one test: started on a free port on 127.0.0.1, killed
+//! when dropped. In memory by default; on SQLite storage for tests that restart it.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -12,36 +12,72 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 pub struct Broker {
     child: Child,
     pub address: String,
+    /// Where a persistent broker keeps its SQLite storage; `None` for a memory broker.
+    storage: Option<std::path::PathBuf>,
 }
 
+fn tools() -> String {
+    std::env::var("FLOWLENS_TOOLS").unwrap_or_else(|_| format!("{}/.cache/flowlens/tools", std::env::var("HOME").unwrap_or_default()))
+}
+
+/// The prebuilt tansu from PyPI: memory storage only.
 fn tansu() -> String {
-    if let Ok(path) = std::env::var("TANSU") {
-        return path;
-    }
-    let tools = std::env::var("FLOWLENS_TOOLS")
-        .unwrap_or_else(|_| format!("{}/.cache/flowlens/tools", std::env::var("HOME").unwrap_or_default()));
-    format!("{tools}/bin/tansu")
+    std::env::var("TANSU").unwrap_or_else(|_| format!("{}/bin/tansu", tools()))
+}
+
+/// tansu built with its SQLite storage engine (scripts/setup builds it once).
+fn tansu_sqlite() -> String {
+    std::env::var("TANSU_SQLITE").unwrap_or_else(|_| format!("{}/tansu-sqlite/bin/tansu", tools()))
 }
 
 impl Broker {
     pub async fn start() -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Broker::launch(free_port(), None).await
+    }
+
+    /// A broker that keeps topics, data and committed offsets across restarts.
+    pub async fn start_persistent(dir: &std::path::Path) -> Broker {
+        Broker::launch(free_port(), Some(dir.to_path_buf())).await
+    }
+
+    /// Kills the broker with SIGKILL and starts it again on the same port and storage.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port: u16 = self.address.rsplit(':').next().unwrap().parse().unwrap();
+        let again = Broker::launch(port, self.storage.take()).await;
+        let old = std::mem::replace(self, again);
+        std::mem::forget(old); // its process is already gone
+    }
+
+    async fn launch(port: u16, storage: Option<std::path::PathBuf>) -> Broker {
         let url = format!("tcp://127.0.0.1:{port}");
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("tansu-{port}.log"))).unwrap();
-        let child = Command::new(tansu())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(std::env::temp_dir().join(format!("tansu-{port}.log")))
+            .unwrap();
+        let (program, engine) = match &storage {
+            None => (tansu(), "memory://tansu/".to_string()),
+            Some(_) => (tansu_sqlite(), "sqlite://tansu.db".to_string()),
+        };
+        let mut command = Command::new(&program);
+        command
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", &engine])
             .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start tansu at {} (scripts/setup installs it): {e}", tansu()));
-        let broker = Broker { child, address: format!("127.0.0.1:{port}") };
-        for _ in 0..100 {
+            .stderr(Stdio::from(log));
+        if let Some(dir) = &storage {
+            command.current_dir(dir);
+        }
+        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start tansu at {program} (scripts/setup installs it): {e}"));
+        let broker = Broker { child, address: format!("127.0.0.1:{port}"), storage };
+        for _ in 0..200 {
             if std::net::TcpStream::connect(&broker.address).is_ok() {
                 return broker;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("tansu did not listen on {} within 5 s", broker.address);
+        panic!("tansu did not listen on {} within 10 s", broker.address);
     }
 
     pub async fn create_topic(&self, name: &str, partitions: i32) {
@@ -63,6 +99,10 @@ impl Broker {
             .create()
             .unwrap()
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// One message to produce: key, headers, value.
