@@ -58,3 +58,10 @@ pub async fn cancel_instance(id: i64) -> Result<Vec<flowlens_core::ActionView>, 
     let ops = expect_context::<OperationsHandle>();
     ops.cancel(id).await.map_err(ServerFnError::new)
 }
+
+/// Events that could not be tracked, newest first.
+#[server]
+pub async fn list_dead_letters() -> Result<Vec<flowlens_core::DeadLetterView>, ServerFnError> {
+    let store = expect_context::<flowlens_store::Store>();
+    store.dead_letters(200).await.map_err(internal)
+}

@@ -1,11 +1,11 @@
 //! The pages: the instance list and the instance page.
 
-use flowlens_core::{ActionView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, Millis, NodeStatus, Span, Status};
+use flowlens_core::{ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, Millis, NodeStatus, Span, Status};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{get_instance, list_instances, CancelInstance, RetryTask};
+use crate::api::{get_instance, list_dead_letters, list_instances, CancelInstance, RetryTask};
 use crate::diagram::FlowDiagram;
 use crate::live::{clock, subscribe};
 
@@ -416,6 +416,58 @@ fn Timeline(events: Vec<EventRecord>) -> impl IntoView {
                 })
                 .collect_view()}
         </ol>
+    }
+}
+
+/// Events Flowlens could not track, with the reason: nothing is dropped silently.
+#[component]
+pub fn DeadLetters() -> impl IntoView {
+    let data = Resource::new(|| (), |_| list_dead_letters());
+    view! {
+        <h1>"Dead letters"</h1>
+        <p class="muted">"Events that could not be tracked: malformed, without a key, or of a type no flow knows. They are kept with the reason and their raw bytes (the first 64 KiB)."</p>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <p class="error">{sentence(&e)}</p> }.into_any(),
+                    Ok(letters) if letters.is_empty() => view! { <p class="muted empty">"No dead letters. Everything that came in was tracked."</p> }.into_any(),
+                    Ok(letters) => view! { <DeadLetterTable letters/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn DeadLetterTable(letters: Vec<DeadLetterView>) -> impl IntoView {
+    view! {
+        <table class="instances dead-letters">
+            <thead>
+                <tr>
+                    <th>"Received"</th>
+                    <th>"Source"</th>
+                    <th>"Reason"</th>
+                    <th>"Raw"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {letters
+                    .into_iter()
+                    .map(|l| {
+                        let raw: String = l.raw.chars().take(300).collect();
+                        let origin = l.origin.unwrap_or_default();
+                        view! {
+                            <tr>
+                                <td>{l.received_at.to_display()}</td>
+                                <td>{l.source}<br/><span class="muted event-id">{origin}</span></td>
+                                <td class="reason">{l.reason}</td>
+                                <td><pre class="payload">{raw}</pre></td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
     }
 }
 

@@ -6,7 +6,7 @@ use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
 use crate::live::Connection;
-use crate::pages::{InstanceList, InstancePage, NotFound};
+use crate::pages::{DeadLetters, InstanceList, InstancePage, NotFound};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -48,6 +48,7 @@ pub fn App() -> impl IntoView {
                 </A>
                 <nav>
                     <A href="/">"Instances"</A>
+                    <A href="/dead-letters">"Dead letters"</A>
                 </nav>
                 <span class="live" data-live=move || if connected.get() { "open" } else { "closed" }>
                     {move || if connected.get() { "● live" } else { "○ connecting…" }}
@@ -57,6 +58,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=InstanceList/>
                     <Route path=path!("/instances/:id") view=InstancePage/>
+                    <Route path=path!("/dead-letters") view=DeadLetters/>
                 </Routes>
             </main>
         </Router>

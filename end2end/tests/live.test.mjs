@@ -102,3 +102,17 @@ test('a check past its SLA is shown overdue in the list and red on the diagram',
   await page.screenshot({ path: join(screenshots, 'stuck.png') });
   assert.deepEqual(browser.problems, []);
 });
+
+test('dead letters are listed with their reason, raw bytes escaped', async () => {
+  await server.post({ type: 'InvoiceSent', key: 'x', data: { note: '<img src=x onerror="window.__owned=1">' } });
+  const page = await browser.newPage();
+  await page.goto(server.url);
+  await waitUntilLive(page);
+  await page.click('a[href="/dead-letters"]');
+  await page.waitForSelector('.dead-letters td.reason');
+  assert.match(await page.textContent('.dead-letters td.reason'), /no flow handles events of type `InvoiceSent`/);
+  assert.match(await page.textContent('.dead-letters pre.payload'), /<img src=x onerror=/);
+  assert.equal(await page.locator('.dead-letters img').count(), 0);
+  assert.equal(await page.evaluate(() => window.__owned), undefined);
+  assert.deepEqual(browser.problems, []);
+});

@@ -69,7 +69,7 @@ impl Ingest {
 
     /// Commits a decoded batch and its dead letters, then tells open pages what changed. Every
     /// adapter ends here, so data flows one way: bus, core (in the store's transaction), store, push.
-    pub async fn store_batch(&self, routed: Vec<Routed>, dead: Vec<DeadLetter>) -> Result<Ingested, StoreError> {
+    pub async fn store_batch(&self, routed: &[Routed], dead: &[DeadLetter]) -> Result<Ingested, StoreError> {
         let result = {
             let _turn = self.write.lock().await;
             self.store.ingest(routed, dead, now()).await?
@@ -140,7 +140,7 @@ impl Ingest {
             dead.push(DeadLetter { source: source.to_string(), origin: None, reason: reason.clone(), raw: raw.into_bytes() });
             dead_lettered.push(Rejected { index, reason });
         }
-        let result = self.store_batch(routed, dead).await?;
+        let result = self.store_batch(&routed, &dead).await?;
         let instances = result
             .changes
             .iter()

@@ -94,7 +94,7 @@ pub async fn run(ingest: Ingest, consumer: StreamConsumer) {
 async fn store_until_it_works(ingest: &Ingest, routed: Vec<Routed>, dead: Vec<DeadLetter>) {
     let mut wait = Duration::from_millis(100);
     loop {
-        match ingest.store_batch(routed.clone(), dead.clone()).await {
+        match ingest.store_batch(&routed, &dead).await {
             Ok(_) => return,
             Err(e) => {
                 tracing::error!(error = %e, retry_in = ?wait, "kafka: storing a batch failed; will retry");

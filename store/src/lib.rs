@@ -8,13 +8,13 @@
 //! `ON CONFLICT`, `RETURNING`, `CAST`), and each has its own migrations for the DDL.
 
 mod actions;
+mod ingest;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 pub use actions::{Loaded, NewAction};
 
-use flowlens_core::flow::Trigger;
 use flowlens_core::{
     layout, DeadLetterView, Diagram, Event, EventRecord, Flow, Flows, Instance, InstanceChanged, InstanceDetail, InstanceSummary,
     Millis, Route, Status,
@@ -100,7 +100,7 @@ pub struct Store {
 
 /// When the scheduler must act on an instance: its SLA deadline, if it is running and its flow
 /// cancels on breach.
-fn escalate_at(flow: &Flow, instance: &Instance, nodes: &[flowlens_core::NodeState]) -> Option<Millis> {
+pub(crate) fn escalate_at(flow: &Flow, instance: &Instance, nodes: &[flowlens_core::NodeState]) -> Option<Millis> {
     let cancels = flow.on_breach == flowlens_core::flow::OnBreach::Cancel;
     let running = instance.status(flow) == Status::Running;
     (cancels && running).then(|| instance.sla_with(flow, nodes, Millis(0)).instance_due).flatten()
@@ -115,7 +115,7 @@ pub fn now() -> Millis {
 /// Raw bytes kept of a dead letter; more than this is cut, and the reason says so.
 pub const DEAD_LETTER_MAX_BYTES: usize = 64 * 1024;
 
-fn bounded<'a>(raw: &'a [u8], reason: &str) -> (&'a [u8], String) {
+pub(crate) fn bounded<'a>(raw: &'a [u8], reason: &str) -> (&'a [u8], String) {
     if raw.len() > DEAD_LETTER_MAX_BYTES {
         (&raw[..DEAD_LETTER_MAX_BYTES], format!("{reason} (raw bytes cut to {DEAD_LETTER_MAX_BYTES} of {})", raw.len()))
     } else {
@@ -167,142 +167,6 @@ impl Store {
 
     pub fn flows(&self) -> &Flows {
         &self.flows
-    }
-
-    /// Stores a batch of routed events in one transaction, applies them to their instances, and
-    /// keeps the batch's dead letters in the same transaction: when it commits, everything the
-    /// batch held is safe, so the bus offsets behind it may be committed too. Events whose id was
-    /// seen before are counted as duplicates and change nothing.
-    pub async fn ingest(&self, batch: Vec<Routed>, dead: Vec<DeadLetter>, now: Millis) -> Result<Ingested, StoreError> {
-        struct Touched {
-            id: i64,
-            flow: Arc<Flow>,
-            key: String,
-            instance: Instance,
-            events: u32,
-            last: Option<EventRecord>,
-        }
-        let mut out = Ingested::default();
-        let mut touched: Vec<Touched> = Vec::new();
-        let mut tx = self.pool.begin().await?;
-        for letter in dead {
-            let (raw, reason) = bounded(&letter.raw, &letter.reason);
-            out.dead_lettered += sqlx::query(
-                "INSERT INTO dead_letters (received_at, source, reason, raw, origin) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (origin) DO NOTHING",
-            )
-            .bind(now.0)
-            .bind(letter.source)
-            .bind(reason)
-            .bind(raw.to_vec())
-            .bind(letter.origin)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected() as usize;
-        }
-        for Routed { event, route } in batch {
-            let slot = match touched.iter().position(|t| t.flow.id == route.flow.id && t.key == route.key) {
-                Some(i) => i,
-                None => {
-                    let row = sqlx::query("SELECT id, facts, events, flow_version FROM instances WHERE flow_id = $1 AND key = $2")
-                        .bind(&route.flow.id)
-                        .bind(&route.key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let (id, flow, instance, events) = match row {
-                        Some(row) => {
-                            let id: i64 = row.get(0);
-                            let facts: String = row.get(1);
-                            // An instance stays on the flow version it started with.
-                            let flow = self.pinned(id, &route.flow.id, row.get::<i64, _>(3) as u32)?;
-                            let instance = serde_json::from_str(&facts).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
-                            (id, flow, instance, row.get::<i64, _>(2) as u32)
-                        }
-                        None => {
-                            let instance = Instance::new(&route.flow);
-                            let id: i64 = sqlx::query_scalar(
-                                "INSERT INTO instances (flow_id, flow_version, key, status, updated_at, facts)
-                                 VALUES ($1, $2, $3, 'running', $4, '{}') RETURNING id",
-                            )
-                            .bind(&route.flow.id)
-                            .bind(i64::from(route.flow.version))
-                            .bind(&route.key)
-                            .bind(now.0)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            (id, route.flow.clone(), instance, 0)
-                        }
-                    };
-                    touched.push(Touched { id, flow, key: route.key.clone(), instance, events, last: None });
-                    touched.len() - 1
-                }
-            };
-            let t = &mut touched[slot];
-            let time = event.time.unwrap_or(now);
-            let id = event.id.clone().expect("the adapter assigns an id before storing");
-            let data = event.data.to_string();
-            let inserted = sqlx::query(
-                "INSERT INTO events (id, instance_id, type, time, received_at, data) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&id)
-            .bind(t.id)
-            .bind(&event.event_type)
-            .bind(time.0)
-            .bind(now.0)
-            .bind(&data)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                out.duplicates += 1;
-                continue;
-            }
-            out.stored += 1;
-            t.events += 1;
-            t.instance.apply(&t.flow, &id, &event.event_type, time);
-            // The outcome of a retried step: the retry took effect.
-            if let Some((node, Trigger::Succeed | Trigger::Fail)) = t.flow.trigger(&event.event_type) {
-                if self.open_retries.lock().expect("not poisoned").contains(&t.id) {
-                    sqlx::query(
-                        "UPDATE actions SET result = 'took_effect', settled_at = $1, detail = $2
-                         WHERE instance_id = $3 AND node = $4 AND kind = 'retry' AND result = 'sent'",
-                    )
-                    .bind(now.0)
-                    .bind(format!("`{}` arrived", event.event_type))
-                    .bind(t.id)
-                    .bind(t.flow.nodes[node].id.clone())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-            t.last = Some(EventRecord { id, event_type: event.event_type, time, received_at: now, data });
-        }
-        // An instance touched only by duplicates has nothing new to write or push.
-        for (t, last) in touched.into_iter().filter_map(|mut t| t.last.take().map(|last| (t, last))) {
-            let nodes = t.instance.nodes(&t.flow);
-            let summary = InstanceSummary::with_nodes(&t.flow, &t.instance, &nodes, t.id, &t.key, t.events, now);
-            let facts = serde_json::to_string(&t.instance).expect("instances serialise");
-            sqlx::query(
-                "UPDATE instances SET status = $1, waiting_at = $2, started_at = $3, updated_at = $4, events = $5,
-                 facts = $6, due_at = $7, escalate_at = $8 WHERE id = $9",
-            )
-            .bind(summary.status.as_str())
-            .bind(summary.waiting_at.join("\n"))
-            .bind(summary.started_at.map(|m| m.0))
-            .bind(now.0)
-            .bind(i64::from(t.events))
-            .bind(facts)
-            .bind(summary.due.map(|m| m.0))
-            .bind(escalate_at(&t.flow, &t.instance, &nodes).map(|m| m.0))
-            .bind(t.id)
-            .execute(&mut *tx)
-            .await?;
-            let deviations = t.instance.deviations(&t.flow);
-            out.changes.push(InstanceChanged { summary, nodes, deviations, event: Some(last) });
-        }
-        tx.commit().await?;
-        Ok(out)
     }
 
     /// The most recent dead letters.

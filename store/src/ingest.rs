@@ -1,0 +1,209 @@
+//! Storing a batch of events, in one transaction and a handful of statements whatever its size:
+//! one to load the instances it touches, one to create the new ones, one to record the events
+//! (which also tells which ones are new), one to write the instances back.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use flowlens_core::flow::Trigger;
+use flowlens_core::{EventRecord, Flow, Instance, InstanceChanged, InstanceSummary, Millis};
+use sqlx::Row;
+
+use crate::{bounded, escalate_at, DeadLetter, Ingested, Routed, Store, StoreError};
+
+/// Rows per multi-row statement: keeps bind parameters well under both databases' limits.
+const CHUNK: usize = 400;
+
+/// `($1, $2), ($3, $4), ...`: `rows` tuples of `cols` parameters.
+fn tuples(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", (1..=cols).map(|c| format!("${}", r * cols + c)).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An instance the batch touches, as it is being updated.
+struct Touched {
+    id: i64,
+    flow: Arc<Flow>,
+    key: String,
+    instance: Instance,
+    events: u32,
+    last: Option<EventRecord>,
+}
+
+impl Store {
+    /// Stores a batch of routed events in one transaction, applies them to their instances, and
+    /// keeps the batch's dead letters in the same transaction: when it commits, everything the
+    /// batch held is safe, so the bus offsets behind it may be committed too. Events whose id was
+    /// seen before are counted as duplicates and change nothing.
+    pub async fn ingest(&self, batch: &[Routed], dead: &[DeadLetter], now: Millis) -> Result<Ingested, StoreError> {
+        let mut out = Ingested::default();
+        let mut tx = self.pool.begin().await?;
+        for letter in dead {
+            let (raw, reason) = bounded(&letter.raw, &letter.reason);
+            out.dead_lettered += sqlx::query(
+                "INSERT INTO dead_letters (received_at, source, reason, raw, origin) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (origin) DO NOTHING",
+            )
+            .bind(now.0)
+            .bind(letter.source.clone())
+            .bind(reason)
+            .bind(raw.to_vec())
+            .bind(letter.origin.clone())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize;
+        }
+        if batch.is_empty() {
+            tx.commit().await?;
+            return Ok(out);
+        }
+
+        // The instances this batch touches, in order of first appearance.
+        let mut slot: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut wanted: Vec<&Routed> = Vec::new();
+        for r in batch {
+            slot.entry((r.route.flow.id.as_str(), r.route.key.as_str())).or_insert_with(|| {
+                wanted.push(r);
+                wanted.len() - 1
+            });
+        }
+        let mut touched: Vec<Option<Touched>> = (0..wanted.len()).map(|_| None).collect();
+        for chunk in wanted.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT id, flow_id, key, flow_version, events, facts FROM instances WHERE (flow_id, key) IN ({})",
+                tuples(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q.bind(r.route.flow.id.clone()).bind(r.route.key.clone());
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                let id: i64 = row.get("id");
+                let (flow_id, key): (String, String) = (row.get("flow_id"), row.get("key"));
+                // An instance stays on the flow version it started with.
+                let flow = self.pinned(id, &flow_id, row.get::<i64, _>("flow_version") as u32)?;
+                let instance = serde_json::from_str(&row.get::<String, _>("facts")).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+                let i = slot[&(flow_id.as_str(), key.as_str())];
+                touched[i] = Some(Touched { id, flow, key, instance, events: row.get::<i64, _>("events") as u32, last: None });
+            }
+        }
+        let missing: Vec<usize> = (0..wanted.len()).filter(|&i| touched[i].is_none()).collect();
+        for chunk in missing.chunks(CHUNK) {
+            let rows: Vec<String> =
+                (0..chunk.len()).map(|r| format!("(${}, ${}, ${}, 'running', ${}, '{{}}')", 4 * r + 1, 4 * r + 2, 4 * r + 3, 4 * r + 4)).collect();
+            let sql = format!(
+                "INSERT INTO instances (flow_id, flow_version, key, status, updated_at, facts) VALUES {} RETURNING id, flow_id, key",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for &i in chunk {
+                let r = wanted[i];
+                q = q.bind(r.route.flow.id.clone()).bind(i64::from(r.route.flow.version)).bind(r.route.key.clone()).bind(now.0);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                let (flow_id, key): (String, String) = (row.get("flow_id"), row.get("key"));
+                let i = slot[&(flow_id.as_str(), key.as_str())];
+                let flow = wanted[i].route.flow.clone();
+                let instance = Instance::new(&flow);
+                touched[i] = Some(Touched { id: row.get("id"), flow, key, instance, events: 0, last: None });
+            }
+        }
+        let mut touched: Vec<Touched> = touched.into_iter().map(|t| t.expect("every instance loaded or created")).collect();
+
+        // Record the events; the ones the database did not have yet come back.
+        let mut new_ids: HashSet<String> = HashSet::with_capacity(batch.len());
+        let id_of = |r: &Routed| r.event.id.clone().expect("the adapter assigns an id before storing");
+        for chunk in batch.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO events (id, instance_id, type, time, received_at, data) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+                tuples(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                let t = &touched[slot[&(r.route.flow.id.as_str(), r.route.key.as_str())]];
+                q = q
+                    .bind(id_of(r))
+                    .bind(t.id)
+                    .bind(r.event.event_type.clone())
+                    .bind(r.event.time.unwrap_or(now).0)
+                    .bind(now.0)
+                    .bind(r.event.data.to_string());
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                new_ids.insert(row.get::<String, _>("id"));
+            }
+        }
+
+        // Apply the new events to their instances, in the order they came.
+        let mut settle: Vec<(i64, String, String)> = Vec::new();
+        for r in batch {
+            let id = id_of(r);
+            if !new_ids.remove(&id) {
+                out.duplicates += 1;
+                continue;
+            }
+            out.stored += 1;
+            let t = &mut touched[slot[&(r.route.flow.id.as_str(), r.route.key.as_str())]];
+            let time = r.event.time.unwrap_or(now);
+            t.events += 1;
+            t.instance.apply(&t.flow, &id, &r.event.event_type, time);
+            // The outcome of a retried step: the retry took effect.
+            if let Some((node, Trigger::Succeed | Trigger::Fail)) = t.flow.trigger(&r.event.event_type) {
+                if self.open_retries.lock().expect("not poisoned").contains(&t.id) {
+                    settle.push((t.id, t.flow.nodes[node].id.clone(), r.event.event_type.clone()));
+                }
+            }
+            t.last = Some(EventRecord { id, event_type: r.event.event_type.clone(), time, received_at: now, data: r.event.data.to_string() });
+        }
+        for (instance, node, event_type) in settle {
+            sqlx::query(
+                "UPDATE actions SET result = 'took_effect', settled_at = $1, detail = $2
+                 WHERE instance_id = $3 AND node = $4 AND kind = 'retry' AND result = 'sent'",
+            )
+            .bind(now.0)
+            .bind(format!("`{event_type}` arrived"))
+            .bind(instance)
+            .bind(node)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        // Write back the instances that changed, and say what changed for the live view.
+        let changed: Vec<(&Touched, &EventRecord)> = touched.iter().filter_map(|t| t.last.as_ref().map(|l| (t, l))).collect();
+        for chunk in changed.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO instances (id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at, escalate_at)
+                 VALUES {} ON CONFLICT (id) DO UPDATE SET status = excluded.status, waiting_at = excluded.waiting_at,
+                 started_at = excluded.started_at, updated_at = excluded.updated_at, events = excluded.events,
+                 facts = excluded.facts, due_at = excluded.due_at, escalate_at = excluded.escalate_at",
+                tuples(chunk.len(), 12)
+            );
+            let mut q = sqlx::query(&sql);
+            for (t, last) in chunk {
+                let nodes = t.instance.nodes(&t.flow);
+                let summary = InstanceSummary::with_nodes(&t.flow, &t.instance, &nodes, t.id, &t.key, t.events, now);
+                q = q
+                    .bind(t.id)
+                    .bind(t.flow.id.clone())
+                    .bind(i64::from(t.flow.version))
+                    .bind(t.key.clone())
+                    .bind(summary.status.as_str())
+                    .bind(summary.waiting_at.join("\n"))
+                    .bind(summary.started_at.map(|m| m.0))
+                    .bind(now.0)
+                    .bind(i64::from(t.events))
+                    .bind(serde_json::to_string(&t.instance).expect("instances serialise"))
+                    .bind(summary.due.map(|m| m.0))
+                    .bind(escalate_at(&t.flow, &t.instance, &nodes).map(|m| m.0));
+                let deviations = t.instance.deviations(&t.flow);
+                out.changes.push(InstanceChanged { summary, nodes, deviations, event: Some((*last).clone()) });
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+}
+
