@@ -25,6 +25,9 @@ fn main() {
 }
 
 async fn run() {
+    if std::env::var("RUST_LOG").is_ok() {
+        flowlens::startup::init_logging();
+    }
     let events: usize = std::env::var("FLOWLENS_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let broker = Broker::start().await;
     broker.create_topic(TOPIC, 4).await;

@@ -81,7 +81,10 @@ pub async fn run(ingest: Ingest, consumer: StreamConsumer) {
                 Err(d) => dead.push(d),
             }
         }
+        let started = Instant::now();
+        let taken = routed.len() + dead.len();
         store_until_it_works(&ingest, routed, dead).await;
+        tracing::debug!(messages = taken, store_ms = started.elapsed().as_millis() as u64, "kafka: batch stored");
         if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
             // Not fatal: the next commit covers these offsets, and a redelivery is deduplicated.
             tracing::warn!(error = %e, "kafka: offset commit failed");

@@ -52,7 +52,11 @@ macro_rules! on_both_stores {
     };
 }
 
-on_both_stores!(events_from_kafka_become_instances, malformed_messages_are_dead_lettered_and_do_not_block_their_partition);
+on_both_stores!(
+    events_from_kafka_become_instances,
+    malformed_messages_are_dead_lettered_and_do_not_block_their_partition,
+    a_server_killed_while_ingesting_loses_nothing_and_counts_nothing_twice,
+);
 
 async fn events_from_kafka_become_instances(db: Db) {
     let broker = Broker::start().await;
@@ -98,10 +102,10 @@ async fn malformed_messages_are_dead_lettered_and_do_not_block_their_partition(d
 }
 
 /// Starts the real binary, so it can be killed with SIGKILL.
-fn spawn_server(broker: &Broker, database_url: &str, topic: &str) -> std::process::Child {
+fn spawn_server(broker: &Broker, database_url: &str, topic: &str, group: &str) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_flowlens"))
         .args(["serve", "--port", "0", "--database-url", database_url, "--kafka-brokers", &broker.address, "--kafka-topics", topic])
-        .args(["--kafka-group", "crash-test", "--flows", &repo().join("flows").display().to_string()])
+        .args(["--kafka-group", group, "--flows", &repo().join("flows").display().to_string()])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -109,35 +113,36 @@ fn spawn_server(broker: &Broker, database_url: &str, topic: &str) -> std::proces
 }
 
 async fn stored_events(database_url: &str) -> i64 {
-    use sqlx::{Connection, SqliteConnection};
-    let Ok(mut conn) = SqliteConnection::connect(database_url).await else { return 0 };
+    use sqlx::{AnyConnection, Connection};
+    sqlx::any::install_default_drivers();
+    let Ok(mut conn) = AnyConnection::connect(database_url).await else { return 0 };
     sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&mut conn).await.unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_killed_while_ingesting_loses_nothing_and_counts_nothing_twice() {
+async fn a_server_killed_while_ingesting_loses_nothing_and_counts_nothing_twice(store: Db) {
     const CUSTOMERS: usize = 12_500; // 100 000 events
     let broker = Broker::start().await;
     broker.create_topic("crash", 4).await;
     let records = onboardings("c", CUSTOMERS);
     produce(&broker.producer(), "crash", &records);
-    let db = format!("sqlite://{}", scratch("crash").join("flowlens.db").display());
+    let db = settings(store, &scratch("crash")).await.database_url;
+    let group = format!("crash-{}", fastrand::u32(..));
 
-    let mut server = spawn_server(&broker, &db, "crash");
+    let mut server = spawn_server(&broker, &db, "crash", &group);
     eventually(120, "the first events to be stored", || async { stored_events(&db).await > 15_000 }).await;
     server.kill().unwrap(); // SIGKILL: no shutdown, no last commit
     server.wait().unwrap();
     let at_kill = stored_events(&db).await;
     assert!(at_kill < 100_000, "the server finished before it could be killed; make the test bigger");
 
-    let mut server = spawn_server(&broker, &db, "crash");
+    let mut server = spawn_server(&broker, &db, "crash", &group);
     eventually(180, "all 100 000 events", || async { stored_events(&db).await >= 100_000 }).await;
     tokio::time::sleep(Duration::from_secs(2)).await; // anything redelivered has arrived by now
     server.kill().unwrap();
     server.wait().unwrap();
 
-    use sqlx::{Connection, Row, SqliteConnection};
-    let mut conn = SqliteConnection::connect(&db).await.unwrap();
+    use sqlx::{AnyConnection, Connection, Row};
+    let mut conn = AnyConnection::connect(&db).await.unwrap();
     let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&mut conn).await.unwrap();
     assert_eq!(events, 100_000, "every event exactly once (killed at {at_kill})");
     // Every instance's state equals that of a clean, in-order run through the core.
@@ -229,6 +234,18 @@ async fn retries_are_published_to_kafka_and_settled_by_what_happens_next() {
         result("credit") == Some(json!("took_effect")) && result("address") == Some(json!("no_effect"))
     })
     .await;
+
+    // Cancel: the cancel command and the completed credit check's compensation go out, in that order.
+    let (status, answer) = call(addr, "POST", &format!("/api/v1/instances/{id}/cancel"), None).await;
+    assert_eq!(status, 200, "{answer}");
+    let mut types = Vec::new();
+    while types.len() < 2 {
+        let m = tokio::time::timeout(Duration::from_secs(20), commands.recv()).await.expect("commands arrive").unwrap();
+        let command: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+        types.push(command["type"].as_str().unwrap().to_string());
+    }
+    assert_eq!(types, ["CancelRegistration", "WithdrawCreditInquiry"]);
+    assert_eq!(get(addr, "/api/v1/instances?key=kr-1").await.1[0]["status"], "cancelled");
 }
 
 /// `flowlens simulate` is the demo on Kafka: its services produce traffic that Flowlens tracks, and
