@@ -1,6 +1,7 @@
 //! Black-box tests of the HTTP API: each starts Flowlens on port 0 with a fresh store, and runs
 //! twice: on a new SQLite file and on a new PostgreSQL database.
 
+#[macro_use]
 mod support;
 
 use std::time::Duration;
@@ -11,17 +12,6 @@ use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Runs each listed test once per store.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Db::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Db::Postgres).await } )*
-        }
-    };
-}
 
 on_both_stores!(
     posted_events_become_an_instance_that_can_be_read_back,

@@ -2,6 +2,7 @@
 //! the database, malformed messages are dead-lettered without blocking their partition, and a
 //! server killed with SIGKILL while ingesting loses nothing and counts nothing twice.
 
+#[macro_use]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -41,16 +42,6 @@ async fn count(addr: std::net::SocketAddr, query: &str) -> usize {
     get(addr, &format!("/api/v1/instances?limit=500&{query}")).await.1.as_array().map_or(0, Vec::len)
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Db::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Db::Postgres).await } )*
-        }
-    };
-}
 
 on_both_stores!(
     events_from_kafka_become_instances,

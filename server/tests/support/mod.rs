@@ -1,6 +1,19 @@
 //! What the black-box tests share: scratch directories, fresh stores, settings, a tiny HTTP client.
 #![allow(dead_code)]
 
+/// Runs each listed test once per store: `mod sqlite { fn test() }` and `mod postgres { fn test() }`
+/// calling `test(Db::Sqlite)` and `test(Db::Postgres)`.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Db::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Db::Postgres).await } )*
+        }
+    };
+}
+
 pub mod broker;
 pub mod traffic;
 
