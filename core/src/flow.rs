@@ -131,11 +131,6 @@ impl Flow {
     pub fn start(&self) -> usize {
         self.nodes.iter().position(|n| matches!(n.kind, NodeKind::Start { .. })).expect("a checked flow has a start")
     }
-
-    /// Rebuilds the event index after deserialising a flow (it is not serialised).
-    pub fn reindex(&mut self) {
-        self.triggers = index_triggers(&self.nodes).0;
-    }
 }
 
 /// Maps every event type to its node; also returns the types mapped more than once, with the

@@ -77,10 +77,6 @@ impl Flows {
         all
     }
 
-    pub fn latest(&self, id: &str) -> Option<&Arc<Flow>> {
-        self.flows.iter().rev().find(|f| f.id == id)
-    }
-
     pub fn version(&self, id: &str, version: u32) -> Option<&Arc<Flow>> {
         self.flows.iter().find(|f| f.id == id && f.version == version)
     }

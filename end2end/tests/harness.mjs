@@ -85,3 +85,6 @@ export async function waitUntilLive(page) {
 }
 
 export const screenshots = join(repo, 'end2end', 'screenshots');
+
+/// A key no earlier test or run used, so tests share nothing.
+export const unique = (prefix) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;

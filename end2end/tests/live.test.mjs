@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, startBrowser, waitUntilLive, screenshots } from './harness.mjs';
+import { startServer, startBrowser, waitUntilLive, screenshots, unique } from './harness.mjs';
 
 let server, browser;
 before(async () => {
@@ -16,8 +16,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-const unique = (prefix) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
 
 test('the instance page redraws its diagram when the next event arrives, without a reload', async () => {
   const key = unique('e2e');

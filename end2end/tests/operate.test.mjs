@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, startBrowser, waitUntilLive, screenshots } from './harness.mjs';
+import { startServer, startBrowser, waitUntilLive, screenshots, unique } from './harness.mjs';
 
 let server, browser;
 before(async () => {
@@ -15,8 +15,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-const unique = (prefix) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
 
 async function stuckOnboarding() {
   const key = unique('op');

@@ -190,9 +190,6 @@ impl Store {
             .collect())
     }
 
-    pub async fn dead_letter_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters").fetch_one(&self.pool).await?)
-    }
 
     /// Most recently updated instances first.
     pub async fn list(&self, q: &ListQuery) -> Result<Vec<InstanceSummary>, StoreError> {
