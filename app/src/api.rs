@@ -9,10 +9,7 @@ use leptos::prelude::*;
 pub async fn list_instances(status: Option<String>) -> Result<(Millis, Vec<InstanceSummary>), ServerFnError> {
     use flowlens_core::Status;
     let store = expect_context::<flowlens_store::Store>();
-    let status = match status.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(Status::parse(s).ok_or_else(|| ServerFnError::new(format!("unknown status `{s}`")))?),
-    };
+    let status = Status::parse_filter(status.as_deref()).map_err(ServerFnError::new)?;
     let query = flowlens_store::ListQuery { status, key: None, limit: 100 };
     let rows = store.list(&query).await.map_err(internal)?;
     Ok((flowlens_store::now(), rows))

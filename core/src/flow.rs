@@ -135,6 +135,7 @@ impl Flow {
 
 /// Maps every event type to its node; also returns the types mapped more than once, with the
 /// nodes they are mapped to.
+#[cfg(feature = "files")]
 pub(crate) fn index_triggers(nodes: &[Node]) -> (HashMap<String, (usize, Trigger)>, Vec<(String, Vec<usize>)>) {
     let mut map: HashMap<String, (usize, Trigger)> = HashMap::new();
     let mut twice: Vec<(String, Vec<usize>)> = Vec::new();

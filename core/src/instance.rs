@@ -78,6 +78,16 @@ impl Status {
     pub fn parse(s: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|st| st.as_str() == s)
     }
+
+    /// A status filter as a request gives it: empty or absent means any status.
+    pub fn parse_filter(s: Option<&str>) -> Result<Option<Status>, String> {
+        match s.filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => Status::parse(s)
+                .map(Some)
+                .ok_or_else(|| format!("unknown status `{s}`; use running, completed, failed or cancelled")),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -62,11 +62,8 @@ pub struct InstanceChanged {
 }
 
 impl InstanceSummary {
-    /// Builds the row for `instance`; `id`, `key`, the event count and `updated_at` come from the store.
-    pub fn of(flow: &Flow, instance: &Instance, id: i64, key: &str, events: u32, updated_at: Millis) -> Self {
-        Self::with_nodes(flow, instance, &instance.nodes(flow), id, key, events, updated_at)
-    }
-
+    /// Builds the row for `instance` from node states already derived; `id`, `key`, the event
+    /// count and `updated_at` come from the store.
     pub fn with_nodes(
         flow: &Flow,
         instance: &Instance,

@@ -83,9 +83,6 @@ fn event(ty: &str, key: &str, data: Value) -> Value {
     json!({ "type": ty, "key": key, "data": data })
 }
 
-async fn send(sink: &Sink, events: Vec<Value>) {
-    sink.send(events).await
-}
 
 /// One customer's registration, from request to decision.
 async fn customer(sink: Sink, key: String, n: u64) {
@@ -98,7 +95,7 @@ async fn customer(sink: Sink, key: String, n: u64) {
     for (request, ..) in CHECKS {
         opening.push(event(request, &key, json!({ "customerId": key })));
     }
-    send(&sink, opening).await;
+    sink.send(opening).await;
 
     // Each check service answers on its own time; the slowest one decides when the join completes.
     let mut answers = Vec::new();
@@ -125,14 +122,14 @@ async fn customer(sink: Sink, key: String, n: u64) {
         } else {
             json!({ "customerId": key, "service": service, "result": "failed", "reason": format!("{service} check refused the customer") })
         };
-        send(&sink, vec![event(ty, &key, data)]).await;
+        sink.send(vec![event(ty, &key, data)]).await;
     }
     if answers.iter().any(Option::is_none) {
         return;
     }
     tokio::time::sleep(Duration::from_millis(fastrand::u64(300..1500))).await;
     let decision = if all_passed { "CustomerCreated" } else { "RegistrationRejected" };
-    send(&sink, vec![event(decision, &key, json!({ "customerId": key }))]).await;
+    sink.send(vec![event(decision, &key, json!({ "customerId": key }))]).await;
 }
 
 /// One retail order: placed, paid, fetched, shipped, completed; its events carry the order number
@@ -147,25 +144,25 @@ async fn order(sink: Sink, order_id: String) {
     };
     let pause = || tokio::time::sleep(Duration::from_millis(fastrand::u64(1_000..6_000)));
     let total = fastrand::u32(1..20) * 10;
-    send(&sink, vec![json!({ "type": "OrderPlaced", "data": data(json!({ "total": total, "currency": "EUR" })) })]).await;
-    send(&sink, vec![json!({ "type": "PaymentRequested", "data": data(json!({ "amount": total })) })]).await;
+    sink.send(vec![json!({ "type": "OrderPlaced", "data": data(json!({ "total": total, "currency": "EUR" })) })]).await;
+    sink.send(vec![json!({ "type": "PaymentRequested", "data": data(json!({ "amount": total })) })]).await;
     pause().await;
     if fastrand::f64() < 0.1 {
-        send(&sink, vec![json!({ "type": "PaymentFailed", "data": data(json!({ "reason": "card declined" })) })]).await;
+        sink.send(vec![json!({ "type": "PaymentFailed", "data": data(json!({ "reason": "card declined" })) })]).await;
         pause().await;
-        send(&sink, vec![json!({ "type": "OrderPaymentAbandoned", "data": data(json!({})) })]).await;
+        sink.send(vec![json!({ "type": "OrderPaymentAbandoned", "data": data(json!({})) })]).await;
         return;
     }
-    send(&sink, vec![json!({ "type": "PaymentReceived", "data": data(json!({ "amount": total })) })]).await;
+    sink.send(vec![json!({ "type": "PaymentReceived", "data": data(json!({ "amount": total })) })]).await;
     for (request, done) in [("FetchGoodsRequested", "GoodsFetched"), ("ShipGoodsRequested", "GoodsShipped")] {
-        send(&sink, vec![json!({ "type": request, "data": data(json!({})) })]).await;
+        sink.send(vec![json!({ "type": request, "data": data(json!({})) })]).await;
         if fastrand::f64() < 0.05 {
             return; // this service never answers: the order is stuck here
         }
         pause().await;
-        send(&sink, vec![json!({ "type": done, "data": data(json!({})) })]).await;
+        sink.send(vec![json!({ "type": done, "data": data(json!({})) })]).await;
     }
-    send(&sink, vec![json!({ "type": "OrderCompleted", "data": data(json!({})) })]).await;
+    sink.send(vec![json!({ "type": "OrderCompleted", "data": data(json!({})) })]).await;
 }
 
 /// What each demo service answers when a command asks it (again) for its work.
@@ -192,7 +189,7 @@ fn answer(sink: &Sink, command: &str, key: String, mut data: Value) {
             d.insert("result".into(), json!("ok"));
             d.insert("retried".into(), json!(true));
         }
-        send(&sink, vec![json!({ "type": answer, "key": key, "data": data })]).await;
+        sink.send(vec![json!({ "type": answer, "key": key, "data": data })]).await;
     });
 }
 

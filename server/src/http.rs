@@ -56,12 +56,7 @@ async fn list_instances(
     State(s): State<ApiState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Vec<InstanceSummary>>, ApiError> {
-    let status = match p.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(Status::parse(s).ok_or_else(|| {
-            ApiError::BadRequest(format!("unknown status `{s}`; use running, completed, failed or cancelled"))
-        })?),
-    };
+    let status = Status::parse_filter(p.status.as_deref()).map_err(ApiError::BadRequest)?;
     let query = ListQuery { status, key: p.key, limit: p.limit.unwrap_or(100) };
     Ok(Json(s.ingest.store().list(&query).await?))
 }

@@ -15,6 +15,7 @@ pub struct Loaded {
     pub key: String,
     pub instance: Instance,
     pub events: u32,
+    pub updated_at: Millis,
 }
 
 /// An action about to be published.
@@ -30,7 +31,7 @@ pub struct NewAction {
 
 impl Store {
     pub async fn load(&self, id: i64) -> Result<Option<Loaded>, StoreError> {
-        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, events, facts FROM instances WHERE id = $1")
+        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, events, facts, updated_at FROM instances WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -39,7 +40,14 @@ impl Store {
         };
         let flow = self.pinned(id, &row.get::<String, _>("flow_id"), row.get::<i64, _>("flow_version") as u32)?;
         let instance = serde_json::from_str(&row.get::<String, _>("facts")).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
-        Ok(Some(Loaded { id, flow, key: row.get("key"), instance, events: row.get::<i64, _>("events") as u32 }))
+        Ok(Some(Loaded {
+            id,
+            flow,
+            key: row.get("key"),
+            instance,
+            events: row.get::<i64, _>("events") as u32,
+            updated_at: Millis(row.get("updated_at")),
+        }))
     }
 
     /// The payload of a stored event, e.g. the request a retry sends again.
@@ -145,7 +153,7 @@ impl Store {
 
     /// Marks an instance cancelled (its cancel went out) and returns the change to push.
     pub async fn mark_cancelled(&self, loaded: Loaded, now: Millis) -> Result<InstanceChanged, StoreError> {
-        let Loaded { id, flow, key, mut instance, events } = loaded;
+        let Loaded { id, flow, key, mut instance, events, .. } = loaded;
         instance.mark_cancelled(now);
         let nodes = instance.nodes(&flow);
         let summary = InstanceSummary::with_nodes(&flow, &instance, &nodes, id, &key, events, now);

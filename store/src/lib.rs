@@ -225,29 +225,12 @@ impl Store {
     }
 
     pub async fn instance(&self, id: i64) -> Result<Option<InstanceDetail>, StoreError> {
-        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, updated_at, events, facts FROM instances WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-        else {
+        let Some(Loaded { flow, key, instance, events, updated_at, .. }) = self.load(id).await? else {
             return Ok(None);
         };
-        let flow_id: String = row.get("flow_id");
-        let flow = self.pinned(id, &flow_id, row.get::<i64, _>("flow_version") as u32)?;
         let flow = &flow;
-        let facts: String = row.get("facts");
-        let instance: Instance = serde_json::from_str(&facts).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
-        let key: String = row.get("key");
         let nodes = instance.nodes(flow);
-        let summary = InstanceSummary::with_nodes(
-            flow,
-            &instance,
-            &nodes,
-            id,
-            &key,
-            row.get::<i64, _>("events") as u32,
-            Millis(row.get("updated_at")),
-        );
+        let summary = InstanceSummary::with_nodes(flow, &instance, &nodes, id, &key, events, updated_at);
         let events = sqlx::query(
             "SELECT id, type, time, received_at, data FROM events WHERE instance_id = $1 ORDER BY time, received_at, id",
         )
