@@ -1,6 +1,6 @@
 //! The flow diagram of one instance, as SVG: BPMN-like shapes coloured by each node's state.
 
-use flowlens_core::layout::ShapeKind;
+use flowlens_core::layout::{Shape, ShapeKind};
 use flowlens_core::{Diagram, Millis, NodeState, NodeStatus};
 
 use crate::pages::sla_text;
@@ -39,33 +39,9 @@ pub fn FlowDiagram(diagram: Diagram, nodes: Vec<NodeState>, now: ReadSignal<Mill
             let due = state.as_ref().and_then(|n| n.due).filter(|_| status == NodeStatus::Active);
             let overdue = move || due.is_some_and(|d| now.get() > d);
             let class = move || format!("node {} {}{}", shape_class(kind), class_of(status), if overdue() { " overdue" } else { "" });
-            let (x, y, w, h) = (s.x, s.y, s.w, s.h);
-            let body = match s.kind {
-                ShapeKind::Start | ShapeKind::End => view! { <circle cx=x cy=y r=w / 2.0/> }.into_any(),
-                ShapeKind::Task => {
-                    view! { <rect x=x - w / 2.0 y=y - h / 2.0 width=w height=h rx="10"/> }.into_any()
-                }
-                ShapeKind::Parallel | ShapeKind::Exclusive => {
-                    let (l, r, t, b) = (x - w / 2.0, x + w / 2.0, y - h / 2.0, y + h / 2.0);
-                    let mark = if s.kind == ShapeKind::Parallel { "+" } else { "×" };
-                    view! {
-                        <polygon points=format!("{x},{t} {r},{y} {x},{b} {l},{y}")/>
-                        <text class="mark" x=x y=y + 7.0>{mark}</text>
-                    }
-                    .into_any()
-                }
-            };
+            let (x, y) = (s.x, s.y);
             let tooltip = format!("{} — {}", s.label, class_of(status).replace('-', " "));
-            let label = match s.kind {
-                ShapeKind::Task => view! { <text class="label" x=x y=y - 4.0>{s.label}</text> }.into_any(),
-                ShapeKind::Start | ShapeKind::End => {
-                    view! { <text class="label below" x=x y=y + h / 2.0 + 15.0>{s.label}</text> }.into_any()
-                }
-                // Above and to the left: edges leave and enter gateways at their corners.
-                ShapeKind::Parallel | ShapeKind::Exclusive => {
-                    view! { <text class="label aside" x=x - 10.0 y=y - h / 2.0 + 2.0>{s.label}</text> }.into_any()
-                }
-            };
+            let (body, label) = shape(&s);
             // An active task shows its SLA clock: time left, or how long it has been overdue.
             let timer = due.map(|due| view! { <text class="timer" x=x y=y + 16.0>{move || sla_text(due, now.get())}</text> });
             view! {
@@ -78,6 +54,10 @@ pub fn FlowDiagram(diagram: Diagram, nodes: Vec<NodeState>, now: ReadSignal<Mill
             }
         })
         .collect_view();
+    frame(width, height, edges, shapes)
+}
+
+fn frame(width: f32, height: f32, edges: impl IntoView, shapes: impl IntoView) -> impl IntoView {
     view! {
         <svg class="diagram" viewBox=format!("0 0 {width} {height}") width=width role="img">
             <defs>
@@ -89,6 +69,75 @@ pub fn FlowDiagram(diagram: Diagram, nodes: Vec<NodeState>, now: ReadSignal<Mill
             {shapes}
         </svg>
     }
+}
+
+/// A BPMN-like shape and its label: circles for events, rounded boxes for tasks, diamonds for
+/// gateways.
+fn shape(s: &Shape) -> (AnyView, AnyView) {
+    let (x, y, w, h) = (s.x, s.y, s.w, s.h);
+    let body = match s.kind {
+        ShapeKind::Start | ShapeKind::End => view! { <circle cx=x cy=y r=w / 2.0/> }.into_any(),
+        ShapeKind::Task => view! { <rect x=x - w / 2.0 y=y - h / 2.0 width=w height=h rx="10"/> }.into_any(),
+        ShapeKind::Parallel | ShapeKind::Exclusive => {
+            let (l, r, t, b) = (x - w / 2.0, x + w / 2.0, y - h / 2.0, y + h / 2.0);
+            let mark = if s.kind == ShapeKind::Parallel { "+" } else { "×" };
+            view! {
+                <polygon points=format!("{x},{t} {r},{y} {x},{b} {l},{y}")/>
+                <text class="mark" x=x y=y + 7.0>{mark}</text>
+            }
+            .into_any()
+        }
+    };
+    let text = s.label.clone();
+    let label = match s.kind {
+        ShapeKind::Task => view! { <text class="label" x=x y=y - 4.0>{text}</text> }.into_any(),
+        ShapeKind::Start | ShapeKind::End => view! { <text class="label below" x=x y=y + h / 2.0 + 15.0>{text}</text> }.into_any(),
+        // Above and to the left: edges leave and enter gateways at their corners.
+        ShapeKind::Parallel | ShapeKind::Exclusive => view! { <text class="label aside" x=x - 10.0 y=y - h / 2.0 + 2.0>{text}</text> }.into_any(),
+    };
+    (body, label)
+}
+
+/// The flow with a heat overlay: each node tinted from cool to hot by `value / max`, with the
+/// figure written on it. Nodes without a figure stay plain.
+#[component]
+pub fn HeatDiagram(diagram: Diagram, values: Vec<(String, Option<f64>, String)>) -> impl IntoView {
+    let max = values.iter().filter_map(|v| v.1).fold(0.0f64, f64::max);
+    let edges = diagram
+        .edges
+        .iter()
+        .map(|e| {
+            let points = e.points.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ");
+            view! { <polyline class="edge" points=points marker-end="url(#arrow)"/> }
+        })
+        .collect_view();
+    let shapes = diagram
+        .nodes
+        .iter()
+        .map(|s| {
+            let found = values.iter().find(|v| v.0 == s.id);
+            let value = found.and_then(|v| v.1);
+            let text = found.map(|v| v.2.clone()).unwrap_or_default();
+            let level = value.map(|v| if max > 0.0 { v / max } else { 0.0 });
+            // From pale blue (little) through amber to red (most).
+            let fill = level.map(|l| {
+                let hue = 210.0 - 210.0 * l;
+                format!("fill: hsl({hue:.0}, 85%, {:.0}%)", 92.0 - 30.0 * l)
+            });
+            let (body, label) = shape(s);
+            let (x, y, h) = (s.x, s.y, s.h);
+            let figure_y = if s.kind == ShapeKind::Task { y + 16.0 } else { y + h / 2.0 + 29.0 };
+            view! {
+                <g class=format!("node heat {}", shape_class(s.kind)) data-node=s.id.clone() data-heat=value.map(|v| v.to_string()).unwrap_or_default() style=fill.unwrap_or_default()>
+                    <title>{format!("{}: {text}", s.label)}</title>
+                    {body}
+                    {label}
+                    <text class="figure" x=x y=figure_y>{text.clone()}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    frame(diagram.width, diagram.height, edges, shapes)
 }
 
 fn shape_class(kind: ShapeKind) -> &'static str {

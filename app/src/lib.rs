@@ -1,10 +1,14 @@
 //! The Flowlens web app: rendered on the server (feature `ssr`), hydrated in the browser
 //! (feature `hydrate`), kept live by server push.
 
+mod admin;
 pub mod api;
 mod diagram;
+mod list;
 mod live;
+mod overview;
 mod pages;
+mod session;
 mod shell;
 
 pub use shell::{shell, App};

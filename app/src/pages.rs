@@ -1,19 +1,20 @@
 //! The pages: the instance list and the instance page.
 
-use flowlens_core::{ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, Millis, NodeStatus, Span, Status};
+use flowlens_core::{ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, Millis, NodeStatus, Role, Span, Status};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{get_instance, list_dead_letters, list_instances, CancelInstance, RetryTask};
+use crate::api::{embed_instance, get_instance, list_dead_letters, CancelInstance, RetryTask};
 use crate::diagram::FlowDiagram;
 use crate::live::{clock, subscribe};
+use crate::session::{can, Session};
 
-fn status_badge(status: Status) -> impl IntoView {
+pub(crate) fn status_badge(status: Status) -> impl IntoView {
     view! { <span class=format!("badge {}", status.as_str()) data-status=status.as_str()>{status.as_str()}</span> }
 }
 
-fn when(t: Option<Millis>) -> String {
+pub(crate) fn when(t: Option<Millis>) -> String {
     t.map(Millis::to_display).unwrap_or_else(|| "—".into())
 }
 
@@ -23,7 +24,7 @@ pub fn sla_text(due: Millis, now: Millis) -> String {
     if left >= 0 { format!("due in {}", Span(left).human()) } else { format!("overdue {}", Span(-left).human()) }
 }
 
-fn sla_clock(due: Option<Millis>, now: ReadSignal<Millis>) -> impl IntoView {
+pub(crate) fn sla_clock(due: Option<Millis>, now: ReadSignal<Millis>) -> impl IntoView {
     due.map(|due| {
         let overdue = move || now.get() > due;
         view! {
@@ -32,101 +33,6 @@ fn sla_clock(due: Option<Millis>, now: ReadSignal<Millis>) -> impl IntoView {
             </span>
         }
     })
-}
-
-/// Puts a pushed change into a list ordered by last update, newest first.
-fn upsert(rows: &mut Vec<InstanceSummary>, changed: InstanceSummary, status_filter: Option<Status>) {
-    rows.retain(|r| r.id != changed.id);
-    if status_filter.is_none_or(|s| s == changed.status) {
-        rows.insert(0, changed);
-        rows.truncate(100);
-    }
-}
-
-#[component]
-pub fn InstanceList() -> impl IntoView {
-    let query = use_query_map();
-    let status = move || query.read().get("status").filter(|s| !s.is_empty());
-    let data = Resource::new(status, list_instances);
-    subscribe(
-        "/api/v1/stream".into(),
-        move || data.refetch(),
-        move |change: InstanceChanged| {
-            let filter = status().as_deref().and_then(Status::parse);
-            data.update(|d| {
-                if let Some(Ok((_, rows))) = d {
-                    upsert(rows, change.summary, filter);
-                }
-            })
-        },
-    );
-    let tab = move |label: &'static str, value: &'static str| {
-        let href = if value.is_empty() { "/".to_string() } else { format!("/?status={value}") };
-        let current = move || status().unwrap_or_default() == value;
-        view! { <A href=href attr:class=move || if current() { "tab current" } else { "tab" }>{label}</A> }
-    };
-    view! {
-        <h1>"Instances"</h1>
-        <div class="tabs">
-            {tab("All", "")}
-            {tab("Running", "running")}
-            {tab("Completed", "completed")}
-            {tab("Failed", "failed")}
-        </div>
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                    Ok((_, rows)) if rows.is_empty() => {
-                        view! { <p class="muted empty">"No instances yet. Events that start a flow create them."</p> }.into_any()
-                    }
-                    Ok((now, rows)) => view! { <InstanceTable rows now=clock(now)/> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
-}
-
-#[component]
-fn InstanceTable(rows: Vec<InstanceSummary>, now: ReadSignal<Millis>) -> impl IntoView {
-    view! {
-        <table class="instances">
-            <thead>
-                <tr>
-                    <th>"Key"</th>
-                    <th>"Flow"</th>
-                    <th>"Status"</th>
-                    <th>"Waiting at"</th>
-                    <th>"SLA"</th>
-                    <th>"Started"</th>
-                    <th>"Last update"</th>
-                    <th class="num">"Events"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {rows
-                    .into_iter()
-                    .map(|r| {
-                        let key = r.key.clone();
-                        view! {
-                            <tr data-key=key>
-                                <td>
-                                    <A href=format!("/instances/{}", r.id)>{r.key.clone()}</A>
-                                </td>
-                                <td>{r.flow_id.clone()}</td>
-                                <td>{status_badge(r.status)}</td>
-                                <td>{r.waiting_at.join(", ")}</td>
-                                <td>{sla_clock(r.due, now)}</td>
-                                <td>{when(r.started_at)}</td>
-                                <td>{when(Some(r.updated_at))}</td>
-                                <td class="num">{r.events}</td>
-                            </tr>
-                        }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
-    }
 }
 
 #[component]
@@ -153,6 +59,7 @@ pub fn InstancePage() -> impl IntoView {
             data.refetch();
         }
     });
+    let session = expect_context::<Session>();
     let ops = Ops { retry: ServerAction::<RetryTask>::new(), cancel: ServerAction::<CancelInstance>::new(), ask: RwSignal::new(None) };
     provide_context(ops);
     // Once an action is done, the audit trail (and for a cancel, the state) has changed.
@@ -164,10 +71,12 @@ pub fn InstancePage() -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let me = session.me().await;
+                let operator = can(&me, Role::Operator).then(|| me.map(|m| m.csrf).unwrap_or_default());
                 match data.await {
-                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <p class="error">{sentence(&e)}</p> }.into_any(),
                     Ok((_, None)) => view! { <NotFound/> }.into_any(),
-                    Ok((now, Some(detail))) => view! { <InstanceView detail now/> }.into_any(),
+                    Ok((now, Some(detail))) => view! { <InstanceView detail now operator/> }.into_any(),
                 }
             })}
         </Transition>
@@ -187,8 +96,39 @@ fn apply_change(detail: &mut InstanceDetail, change: InstanceChanged) {
     }
 }
 
+/// `/embed/instances/:id?token=…`: the live diagram and timeline, read-only, for a wiki iframe.
 #[component]
-fn InstanceView(detail: InstanceDetail, now: Millis) -> impl IntoView {
+pub fn EmbedInstance() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let token = move || query.read().get("token").unwrap_or_default();
+    let data = Resource::new(move || (token(), id()), |(t, id)| embed_instance(t, id));
+    subscribe(format!("/api/v1/stream?instance={}&token={}", id(), token()), move || data.refetch(), move |change: InstanceChanged| {
+        data.update(|d| {
+            if let Some(Ok((_, Some(detail)))) = d {
+                apply_change(detail, change);
+            }
+        });
+    });
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <p class="error">{sentence(&e)}</p> }.into_any(),
+                    Ok((_, None)) => view! { <p class="muted">"No such instance."</p> }.into_any(),
+                    Ok((now, Some(detail))) => view! { <InstanceView detail now operator=None/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// `operator`: the CSRF token when the viewer may retry and cancel; none shows no buttons (a
+/// viewer, an embed).
+#[component]
+fn InstanceView(detail: InstanceDetail, now: Millis, operator: Option<String>) -> impl IntoView {
+    let read_only = operator.is_none();
     let now = clock(now);
     let InstanceDetail { summary, flow_name, nodes, deviations, events, actions, retryable, cancellable, diagram } = detail;
     let retry_targets: Vec<(String, String)> = nodes
@@ -236,15 +176,17 @@ fn InstanceView(detail: InstanceDetail, now: Millis) -> impl IntoView {
             <FlowDiagram diagram nodes now/>
         </section>
         {deviations}
-        <OperationsPanel id retry_targets can_cancel/>
+        {operator.map(|csrf| view! { <OperationsPanel id retry_targets can_cancel csrf/> })}
         <section class="card">
             <h2>"Events"</h2>
             <Timeline events/>
         </section>
-        <section class="card">
-            <h2>"Actions"</h2>
-            <AuditTrail actions/>
-        </section>
+        {(!read_only).then(|| view! {
+            <section class="card">
+                <h2>"Actions"</h2>
+                <AuditTrail actions/>
+            </section>
+        })}
     }
 }
 
@@ -262,7 +204,7 @@ struct Ops {
     ask: RwSignal<Option<Ask>>,
 }
 
-fn sentence(e: &ServerFnError) -> String {
+pub(crate) fn sentence(e: &ServerFnError) -> String {
     match e {
         ServerFnError::ServerError(m) => m.clone(),
         other => other.to_string(),
@@ -272,7 +214,7 @@ fn sentence(e: &ServerFnError) -> String {
 /// Retry buttons for the active tasks that can be retried, and cancel; each asks for confirmation
 /// first, then shows what came of it.
 #[component]
-fn OperationsPanel(id: i64, retry_targets: Vec<(String, String)>, can_cancel: bool) -> impl IntoView {
+fn OperationsPanel(id: i64, retry_targets: Vec<(String, String)>, can_cancel: bool, csrf: String) -> impl IntoView {
     let ops = expect_context::<Ops>();
     if retry_targets.is_empty() && !can_cancel {
         return None;
@@ -290,18 +232,20 @@ fn OperationsPanel(id: i64, retry_targets: Vec<(String, String)>, can_cancel: bo
         })
         .collect_view();
     let confirm = move || {
+        let csrf = csrf.clone();
         ops.ask.get().map(|ask| {
             let question = match &ask {
                 Ask::Retry { label, .. } => format!("Publish the retry command of “{label}” again?"),
                 Ask::Cancel => "Cancel this instance? Its cancel command and the compensations of completed steps are published.".to_string(),
             };
             let go = move |_| {
+                let csrf = csrf.clone();
                 match ask.clone() {
                     Ask::Retry { node, .. } => {
-                        ops.retry.dispatch(RetryTask { id, node });
+                        ops.retry.dispatch(RetryTask { id, node, csrf: csrf.clone() });
                     }
                     Ask::Cancel => {
-                        ops.cancel.dispatch(CancelInstance { id });
+                        ops.cancel.dispatch(CancelInstance { id, csrf: csrf.clone() });
                     }
                 }
                 ops.ask.set(None);
@@ -475,6 +419,6 @@ fn DeadLetterTable(letters: Vec<DeadLetterView>) -> impl IntoView {
 pub fn NotFound() -> impl IntoView {
     view! {
         <h1>"Not found"</h1>
-        <p>"There is nothing here. " <A href="/">"Back to the instances"</A></p>
+        <p>"There is nothing here. " <A href="/instances">"Back to the instances"</A></p>
     }
 }

@@ -3,10 +3,15 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::hooks::use_location;
 use leptos_router::path;
 
+use crate::admin::Admin;
+use crate::list::InstanceList;
 use crate::live::Connection;
-use crate::pages::{DeadLetters, InstanceList, InstancePage, NotFound};
+use crate::overview::{EmbedOverview, OverviewPage};
+use crate::pages::{DeadLetters, EmbedInstance, InstancePage, NotFound};
+use crate::session::{Session, SignIn, StatusStrip, WhoAmI};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -31,6 +36,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let connected = RwSignal::new(false);
     provide_context(Connection(connected));
+    provide_context(Session::new());
     // Tests (and curious people) can tell a hydrated page from a server-rendered one.
     Effect::new(move |_| {
         if let Some(body) = document().body() {
@@ -41,26 +47,58 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/flowlens.css"/>
         <Title text="Flowlens"/>
         <Router>
-            <header class="top">
-                <A href="/" attr:class="brand">
-                    <span class="logo">"◇"</span>
-                    " Flowlens"
-                </A>
-                <nav>
-                    <A href="/">"Instances"</A>
-                    <A href="/dead-letters">"Dead letters"</A>
-                </nav>
-                <span class="live" data-live=move || if connected.get() { "open" } else { "closed" }>
-                    {move || if connected.get() { "● live" } else { "○ connecting…" }}
-                </span>
-            </header>
+            <Chrome connected/>
             <main>
                 <Routes fallback=|| view! { <NotFound/> }>
-                    <Route path=path!("/") view=InstanceList/>
+                    <Route path=path!("/") view=OverviewPage/>
+                    <Route path=path!("/instances") view=InstanceList/>
                     <Route path=path!("/instances/:id") view=InstancePage/>
                     <Route path=path!("/dead-letters") view=DeadLetters/>
+                    <Route path=path!("/admin") view=Admin/>
+                    <Route path=path!("/login") view=SignIn/>
+                    <Route path=path!("/embed/flows/:flow") view=EmbedOverview/>
+                    <Route path=path!("/embed/instances/:id") view=EmbedInstance/>
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// Header and status strip; embeds get a one-line brand instead, and sign-in gets no strip.
+#[component]
+fn Chrome(connected: RwSignal<bool>) -> impl IntoView {
+    let location = use_location();
+    let embed = move || location.pathname.get().starts_with("/embed/");
+    let signing_in = move || location.pathname.get() == "/login";
+    let live = move || {
+        view! {
+            <span class="live" data-live=move || if connected.get() { "open" } else { "closed" }>
+                {move || if connected.get() { "● live" } else { "○ connecting…" }}
+            </span>
+        }
+    };
+    move || {
+        if embed() {
+            view! { <div class="embed-bar"><span class="logo">"◇"</span>" Flowlens · read-only " {live()}</div> }.into_any()
+        } else {
+            view! {
+                <header class="top">
+                    <A href="/" attr:class="brand">
+                        <span class="logo">"◇"</span>
+                        " Flowlens"
+                    </A>
+                    <nav>
+                        <A href="/" exact=true>"Overview"</A>
+                        <A href="/instances">"Instances"</A>
+                        <A href="/dead-letters">"Dead letters"</A>
+                        <A href="/admin">"Embeds"</A>
+                    </nav>
+                    <WhoAmI/>
+                    {live()}
+                </header>
+                {(!signing_in()).then(|| view! { <StatusStrip/> })}
+            }
+            .into_any()
+        }
     }
 }

@@ -21,6 +21,9 @@ pub struct Flow {
     pub sla: Option<Span>,
     /// What happens when the instance SLA passes.
     pub on_breach: OnBreach,
+    /// Where to POST a JSON alert when the instance SLA passes (`http://…`), besides `on_breach`.
+    #[serde(default)]
+    pub webhook: Option<String>,
     /// The command that cancels an instance, if the flow can be cancelled.
     pub cancel: Option<CommandSpec>,
     /// Field names of this flow's plain JSON envelope, when its events are not CloudEvents.

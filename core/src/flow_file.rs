@@ -39,6 +39,7 @@ struct SlaDef {
     instance: Option<Spanned<String>>,
     #[serde(default)]
     on_breach: OnBreach,
+    webhook: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -175,10 +176,21 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
             }
         },
     };
-    let (sla, on_breach) = match def.sla {
-        Some(s) => (s.instance.as_ref().and_then(|d| duration(d, "instance sla", p)), s.on_breach),
-        None => (None, OnBreach::Mark),
+    let (sla, on_breach, webhook) = match def.sla {
+        Some(s) => (s.instance.as_ref().and_then(|d| duration(d, "instance sla", p)), s.on_breach, s.webhook),
+        None => (None, OnBreach::Mark, None),
     };
+    if let Some(url) = &webhook {
+        let text = url.get_ref();
+        let ok = text.strip_prefix("http://").is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace));
+        if !ok {
+            p.at(Some(url.span()), &format!("`sla.webhook = \"{text}\"` must be an http:// URL (for HTTPS, point it at a local relay)"));
+        }
+        if sla.is_none() {
+            p.at(Some(url.span()), "`sla.webhook` needs `sla.instance`: the alert goes out when that SLA passes");
+        }
+    }
+    let webhook = webhook.map(|w| w.into_inner());
     if on_breach == OnBreach::Cancel && def.cancel.is_none() {
         p.at(None, "`sla.on_breach = \"cancel\"` needs a `[cancel]` command");
     }
@@ -309,6 +321,7 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         correlation: correlation?,
         sla,
         on_breach,
+        webhook,
         cancel: def.cancel.map(Into::into),
         envelope: def.envelope,
         nodes,

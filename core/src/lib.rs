@@ -5,6 +5,7 @@
 //! Adapters (Kafka, HTTP, SQL, the UI) feed it events and times and store or show what it returns,
 //! so everything here can be tested exhaustively and in isolation.
 
+pub mod access;
 pub mod actions;
 pub mod envelope;
 pub mod event;
@@ -13,16 +14,21 @@ pub mod flow;
 mod flow_file;
 pub mod instance;
 pub mod layout;
+pub mod query;
 pub mod registry;
 pub mod time;
 pub mod view;
 
+pub use access::{authorize, Caller, Credential, Me, EmbedScope, Need, Principal, Refusal, Role};
 pub use actions::{ActionError, Cause, Command};
 pub use envelope::{decode_message, EnvelopeFields, Message};
 pub use event::{DecodeError, Event};
 pub use flow::Flow;
 pub use instance::{Applied, Breach, Deviation, Instance, NodeState, NodeStatus, SlaState, Status};
-pub use layout::{layout, Diagram};
+#[cfg(feature = "layout")]
+pub use layout::layout;
+pub use layout::Diagram;
+pub use query::{Cursor, ListParams, ListQuery, Page, SlaFilter, Sort};
 pub use registry::{Flows, Route, RouteError};
 pub use time::{Millis, Span};
-pub use view::{ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary};
+pub use view::{ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, TokenInfo, Counts, NodeHeat, Bucket, Overview, StatusInfo};

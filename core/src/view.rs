@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::Role;
 use crate::flow::Flow;
 use crate::instance::{Deviation, Instance, NodeState, NodeStatus, Status};
 use crate::layout::Diagram;
@@ -125,4 +126,83 @@ pub struct ActionView {
     pub detail: Option<String>,
     pub settled_at: Option<Millis>,
     pub deadline: Option<Millis>,
+}
+
+/// A bearer or embed token as the admin screen lists it; its value is shown once, at creation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// `flow:ID` or `instance:ID` for an embed link; none for a bearer token.
+    pub scope: Option<String>,
+    pub created_by: String,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+/// Instances of one flow by state, over the overview's time range.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub running: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// Running with an active task past its SLA.
+    pub stuck: u64,
+    /// Instances with at least one task that missed its SLA (late or still overdue).
+    pub breached: u64,
+}
+
+/// How one node of the flow is doing: what the heatmap colours.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeHeat {
+    pub id: String,
+    /// Instances waiting at it now.
+    pub waiting: u64,
+    /// Visits finished in the range, and their mean and 95th-percentile time.
+    pub finished: u64,
+    pub mean_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+    /// Visits that missed the node's SLA (finished late, or overdue now).
+    pub breaches: u64,
+}
+
+/// Events and completions in one time bucket of the throughput chart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub start: Millis,
+    pub events: u64,
+    pub completed: u64,
+}
+
+/// Everything the overview of one flow shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    pub flow_id: String,
+    pub flow_name: String,
+    /// Every flow, `(id, name)`, to switch between.
+    pub flows: Vec<(String, String)>,
+    pub from: Millis,
+    pub now: Millis,
+    pub counts: Counts,
+    pub throughput: Vec<Bucket>,
+    pub bucket_ms: i64,
+    pub heat: Vec<NodeHeat>,
+    /// Timing figures come from at most this many of the latest visits per node, when capped.
+    pub timing_sample: Option<u64>,
+    pub diagram: Diagram,
+}
+
+/// The status strip under every page's header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    /// `SQLite` or `PostgreSQL`.
+    pub store: String,
+    /// When the latest event was stored.
+    pub last_event: Option<Millis>,
+    /// Kafka consumer lag in messages, summed over assigned partitions; none without Kafka.
+    pub consumer_lag: Option<i64>,
+    /// Where events come from: `Kafka topics …`, or `HTTP and the demo`.
+    pub source: String,
 }

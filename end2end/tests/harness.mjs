@@ -8,7 +8,11 @@ import { chromium } from 'playwright-core';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export async function startServer({ demo = false } = {}) {
+export const ADMIN_PASSWORD = 'e2e-admin-password';
+
+// `demo`: the demo services run, and (on loopback) sign everyone in as the demo admin.
+// `origins`: who may frame embeds.
+export async function startServer({ demo = false, origins = [] } = {}) {
   const bin = process.env.FLOWLENS_BIN || join(repo, 'target', 'debug', 'flowlens');
   const dir = mkdtempSync(join(tmpdir(), 'flowlens-e2e-'));
   const child = spawn(bin, [
@@ -18,6 +22,9 @@ export async function startServer({ demo = false } = {}) {
     '--site-root', process.env.FLOWLENS_SITE_ROOT || join(repo, 'target', 'site'),
     // The demo services answer retries; their own traffic is held back to one registration an hour.
     ...(demo ? ['--demo', '--demo-interval', '3600'] : []),
+    '--admin-password', ADMIN_PASSWORD,
+    '--admin-credential-file', join(dir, 'admin.txt'),
+    ...(origins.length ? ['--embed-origins', origins.join(',')] : []),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
@@ -31,22 +38,70 @@ export async function startServer({ demo = false } = {}) {
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}${log}`)));
   });
+  // An admin bearer token, made the way a person would: sign in, read the page's CSRF token,
+  // create the token through the API.
+  let token;
+  async function adminToken() {
+    if (token) return token;
+    const cookie = await signInOverHttp(url, 'admin', ADMIN_PASSWORD);
+    const me = await (await fetch(`${url}/api/whoami`, { method: 'POST', headers: { cookie } })).json();
+    const res = await fetch(`${url}/api/v1/tokens`, {
+      method: 'POST',
+      headers: { cookie, 'x-csrf-token': me.csrf, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'e2e', role: 'admin' }),
+    });
+    if (res.status !== 201) throw new Error(`cannot create a token: ${res.status} ${await res.text()}`);
+    token = (await res.json()).token;
+    return token;
+  }
+  async function api(method, path, body) {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await adminToken()}` },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  }
   return {
     url,
     log: () => log,
+    api,
     async stop() {
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
     async post(events) {
       const res = await fetch(`${url}/api/v1/events`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events),
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await adminToken()}` },
+        body: JSON.stringify(events),
       });
       const body = await res.json();
       if (!res.ok) throw new Error(`POST /api/v1/events: ${res.status} ${JSON.stringify(body)}`);
       return body;
     },
   };
+}
+
+async function signInOverHttp(url, name, password) {
+  const res = await fetch(`${url}/auth/login`, {
+    method: 'POST', redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ name, password, next: '/' }),
+  });
+  const cookie = (res.headers.get('set-cookie') || '').split(';')[0];
+  if (!cookie.startsWith('flowlens_session=')) throw new Error(`sign-in as ${name} failed: ${res.status}`);
+  return cookie;
+}
+
+/// Signs in through the sign-in page, as a person would.
+export async function signIn(page, url, name = 'admin', password = ADMIN_PASSWORD) {
+  await page.goto(`${url}/login`);
+  await page.fill('input[name="name"]', name);
+  await page.fill('input[name="password"]', password);
+  await Promise.all([page.waitForNavigation(), page.click('form[action="/auth/login"] button[type="submit"]')]);
 }
 
 export async function startBrowser() {

@@ -4,12 +4,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, startBrowser, waitUntilLive, screenshots, unique } from './harness.mjs';
+import { startServer, startBrowser, waitUntilLive, screenshots, unique, signIn } from './harness.mjs';
 
 let server, browser;
 before(async () => {
   server = await startServer();
   browser = await startBrowser();
+  // Without the demo nobody is signed in automatically: sign in as the first admin.
+  await signIn(await browser.newPage(), server.url);
   mkdirSync(screenshots, { recursive: true });
 });
 after(async () => {
@@ -46,7 +48,7 @@ test('the instance page redraws its diagram when the next event arrives, without
 
 test('the instance list shows a new instance as soon as it starts', async () => {
   const page = await browser.newPage();
-  await page.goto(server.url);
+  await page.goto(`${server.url}/instances`);
   await waitUntilLive(page);
   const key = unique('list');
   assert.equal(await page.locator(`tr[data-key="${key}"]`).count(), 0);
@@ -87,7 +89,7 @@ test('a check past its SLA is shown overdue in the list and red on the diagram',
     { type: 'CriminalRecordCheckRequested', key },
   ]);
   const page = await browser.newPage();
-  await page.goto(`${server.url}/?status=running`);
+  await page.goto(`${server.url}/instances?status=running`);
   await waitUntilLive(page);
   const sla = page.locator(`tr[data-key="${key}"] .sla`);
   assert.equal(await sla.getAttribute('data-overdue'), 'true');

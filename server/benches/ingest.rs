@@ -82,6 +82,13 @@ async fn ingest(broker: &Broker, n: usize, database_url: String, name: &str) -> 
         site_root: repo.join("target/site"),
         demo: false,
         demo_interval: 1.0,
+        demo_sign_in: false,
+        access: flowlens::config::AccessSettings {
+            admin_password: Some("bench-admin-password".into()),
+            admin_credential_file: std::env::temp_dir().join("flowlens-bench-admin.txt"),
+            embed_origins: vec![],
+            secure_cookies: false,
+        },
         kafka: KafkaSettings { brokers: broker.address.clone(), topics: vec![TOPIC.into()], group: format!("bench-{name}") },
     };
     let app = Application::build(settings).await.unwrap();

@@ -94,6 +94,10 @@ impl Actions {
         Actions { ingest, publisher }
     }
 
+    pub fn store(&self) -> &flowlens_store::Store {
+        self.ingest.store()
+    }
+
     /// Asks again for the work of an active task, resending its request's payload.
     pub async fn retry(&self, id: i64, node: &str, actor: &str) -> Result<ActionView, ApiError> {
         let store = self.ingest.store();
@@ -111,6 +115,58 @@ impl Actions {
         }
         let actions = store.actions(id).await?;
         Ok(actions.into_iter().find(|a| a.id == ids[0]).expect("just recorded"))
+    }
+
+    /// Records the webhook alert in the audit trail, then delivers it in the background (with
+    /// retries) and settles it with what happened.
+    async fn alert(&self, id: i64, url: String, body: serde_json::Value) {
+        let store = self.ingest.store().clone();
+        let action = NewAction {
+            kind: "webhook",
+            node: None,
+            command: "sla.breached".into(),
+            topic: url.clone(),
+            payload: body.clone(),
+            actor: "sla".into(),
+            deadline: None,
+        };
+        let ids = match store.record_actions(id, &[action], now()).await {
+            Ok(ids) => ids,
+            Err(e) => return tracing::warn!(instance = id, error = %e, "could not record the SLA alert"),
+        };
+        tokio::spawn(async move {
+            let (result, detail) = match crate::webhook::deliver(&url, &body).await {
+                Ok(d) => ("took_effect", d),
+                Err(d) => ("failed", d),
+            };
+            if let Err(e) = store.settle_action(ids[0], result, &detail, now()).await {
+                tracing::warn!(instance = id, error = %e, "could not record the SLA alert's outcome");
+            }
+        });
+    }
+
+    /// Retries every active task of the instance that its flow can retry (what a bulk retry of
+    /// stuck instances means).
+    pub async fn retry_active(&self, id: i64, actor: &str) -> Result<Vec<ActionView>, ApiError> {
+        let store = self.ingest.store();
+        let loaded = store.load(id).await?.ok_or_else(|| ApiError::NotFound(format!("no instance {id}")))?;
+        let nodes = loaded.instance.nodes(&loaded.flow);
+        let targets: Vec<String> = loaded
+            .flow
+            .nodes
+            .iter()
+            .zip(&nodes)
+            .filter(|(n, s)| s.status == flowlens_core::NodeStatus::Active && matches!(&n.kind, NodeKind::Task(t) if t.retry.is_some()))
+            .map(|(n, _)| n.id.clone())
+            .collect();
+        if targets.is_empty() {
+            return Err(ApiError::Conflict("nothing to retry: no active task of this instance has a retry command".into()));
+        }
+        let mut done = Vec::with_capacity(targets.len());
+        for node in targets {
+            done.push(self.retry(id, &node, actor).await?);
+        }
+        Ok(done)
     }
 
     /// Publishes the cancel command and the compensations, and marks the instance cancelled once
@@ -161,14 +217,35 @@ impl Actions {
         });
     }
 
-    /// An instance passed its SLA and its flow cancels on breach: cancel it, as `sla`.
+    /// An instance passed its SLA: cancel it and/or alert the webhook, as its flow says, as `sla`.
     async fn escalate(&self, id: i64) {
         let store = self.ingest.store();
-        let due = match store.load(id).await {
-            Ok(Some(l)) => l.instance.escalation(&l.flow, &l.key, now()).is_some(),
-            _ => false,
+        let at = now();
+        let (cancel, alert) = match store.load(id).await {
+            Ok(Some(l)) => {
+                let breached = l.instance.sla(&l.flow, at).breaches.iter().any(|b| b.node.is_none() && b.open);
+                let alert = l.flow.webhook.clone().filter(|_| breached).map(|url| {
+                    let body = json!({
+                        "type": "flowlens.sla.breached",
+                        "flow": l.flow.id,
+                        "flow_version": l.flow.version,
+                        "key": l.key,
+                        "instance": id,
+                        "sla": l.flow.sla.map(|s| s.human()),
+                        "at": at.to_rfc3339(),
+                    });
+                    (url, body)
+                });
+                (l.instance.escalation(&l.flow, &l.key, at).is_some(), alert)
+            }
+            _ => (false, None),
         };
-        if due {
+        // Once per instance: a later event re-arms the timer, but an alert already sent stays sent.
+        let alerted = store.actions(id).await.map(|a| a.iter().any(|a| a.kind == "webhook")).unwrap_or(true);
+        if let (Some((url, body)), false) = (alert, alerted) {
+            self.alert(id, url, body).await;
+        }
+        if cancel {
             match self.cancel(id, "sla").await {
                 Ok(_) => tracing::info!(instance = id, "instance SLA breached: cancelled"),
                 Err(e) => tracing::warn!(instance = id, error = %e, "instance SLA breached, and the cancel failed"),
@@ -177,18 +254,5 @@ impl Actions {
         if let Err(e) = store.escalated(id).await {
             tracing::warn!(instance = id, error = %e, "could not record the escalation");
         }
-    }
-}
-
-/// The pages' view of actions: the same retry and cancel as the API, errors as sentences.
-impl flowlens_app::api::Operations for Actions {
-    fn retry(&self, id: i64, node: String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ActionView, String>> + Send>> {
-        let this = self.clone();
-        Box::pin(async move { this.retry(id, &node, "web").await.map_err(|e| e.to_string()) })
-    }
-
-    fn cancel(&self, id: i64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<ActionView>, String>> + Send>> {
-        let this = self.clone();
-        Box::pin(async move { this.cancel(id, "web").await.map_err(|e| e.to_string()) })
     }
 }

@@ -26,8 +26,49 @@ pub struct Settings {
     /// Seconds between two new demo registrations.
     #[arg(long, env = "FLOWLENS_DEMO_INTERVAL", default_value_t = 1.5)]
     pub demo_interval: f64,
+    /// With the demo on and listening on loopback only, sign in everyone who connects from this
+    /// machine automatically (as `demo`, role admin). Never applies to other addresses.
+    #[arg(long, env = "FLOWLENS_DEMO_SIGN_IN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo_sign_in: bool,
+    #[command(flatten)]
+    pub access: AccessSettings,
     #[command(flatten)]
     pub kafka: KafkaSettings,
+}
+
+/// Sign-in and embedding.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AccessSettings {
+    /// Password of the `admin` user created on first start; without it one is generated and
+    /// written to the credential file.
+    #[arg(long, env = "FLOWLENS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Where first start writes the generated admin password (readable by the owner only).
+    #[arg(long, env = "FLOWLENS_ADMIN_CREDENTIAL_FILE", default_value = "flowlens-admin.txt")]
+    pub admin_credential_file: PathBuf,
+    /// Origins allowed to show embeds in an iframe (CSP frame-ancestors), comma-separated, e.g.
+    /// `https://wiki.example.com`. None by default: no site may frame Flowlens.
+    #[arg(long, env = "FLOWLENS_EMBED_ORIGINS", value_delimiter = ',')]
+    pub embed_origins: Vec<String>,
+    /// Mark the session cookie `Secure`: set this when Flowlens is served over HTTPS.
+    #[arg(long, env = "FLOWLENS_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
+
+impl AccessSettings {
+    /// Checks the embed origins, so a typo is refused at start instead of silently blocking a wiki.
+    pub fn frame_ancestors(&self) -> Result<String, String> {
+        let origins: Vec<&str> = self.embed_origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()).collect();
+        for o in &origins {
+            let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                && !o.contains(|c: char| c.is_whitespace() || c == ';' || c == ',' || c == '\'')
+                && o.split_once("://").is_some_and(|(_, host)| !host.is_empty() && !host.contains('/'));
+            if !ok {
+                return Err(format!("FLOWLENS_EMBED_ORIGINS: `{o}` is not an origin; expected scheme://host[:port], e.g. https://wiki.example.com"));
+            }
+        }
+        Ok(if origins.is_empty() { "'none'".to_string() } else { origins.join(" ") })
+    }
 }
 
 /// Kafka: on when brokers are given.

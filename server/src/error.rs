@@ -13,6 +13,12 @@ pub enum ApiError {
     /// Several problems at once, e.g. one per bad event of a batch.
     #[error("{message}")]
     Invalid { message: String, problems: Vec<String> },
+    /// Not signed in, or an unknown token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed in, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     /// The request is understood but the instance is not in a state that allows it.
@@ -35,6 +41,8 @@ impl IntoResponse for ApiError {
             ApiError::Invalid { message, problems } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": message, "problems": problems }))
             }
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, json!({ "error": m })),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, json!({ "error": m })),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "error": m })),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, json!({ "error": m })),
             ApiError::Internal(e) => {

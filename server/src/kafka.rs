@@ -7,6 +7,7 @@
 //! store slows consumption instead of filling memory (librdkafka's own prefetch is bounded too).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flowlens_core::{decode_message, EnvelopeFields, Message as BusMessage};
@@ -19,6 +20,7 @@ use tokio::time::{sleep, timeout_at, Instant};
 
 use crate::config::KafkaSettings;
 use crate::ingest::Ingest;
+use crate::operations::Lag;
 
 /// Most messages in one transaction.
 const BATCH: usize = 1000;
@@ -49,8 +51,40 @@ pub fn consumer(settings: &KafkaSettings) -> Result<StreamConsumer, rdkafka::err
     Ok(consumer)
 }
 
+/// Where this consumer has got to, per partition: the next offset to store.
+type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
+
+/// Every few seconds, the messages waiting on the partitions this replica owns: the high
+/// watermark (asked of the broker) minus what has been stored. Shown in the status strip.
+fn watch_lag(consumer: Arc<StreamConsumer>, positions: Positions, lag: Lag) {
+    tokio::spawn(async move {
+        loop {
+            sleep(Duration::from_secs(5)).await;
+            let (consumer, positions) = (consumer.clone(), positions.clone());
+            let measured = tokio::task::spawn_blocking(move || {
+                let assigned = consumer.assignment().ok()?;
+                let mut total = 0i64;
+                for tp in assigned.elements() {
+                    let (_, high) = consumer.fetch_watermarks(tp.topic(), tp.partition(), Duration::from_secs(2)).ok()?;
+                    let at = positions.lock().expect("not poisoned").get(&(tp.topic().to_string(), tp.partition())).copied();
+                    total += (high - at.unwrap_or(high)).max(0);
+                }
+                Some(total)
+            })
+            .await;
+            match measured {
+                Ok(Some(n)) => lag.set(n),
+                _ => lag.set(-1),
+            }
+        }
+    });
+}
+
 /// Consumes until the process ends.
-pub async fn run(ingest: Ingest, consumer: StreamConsumer) {
+pub async fn run(ingest: Ingest, consumer: StreamConsumer, lag: Lag) {
+    let consumer = Arc::new(consumer);
+    let positions: Positions = Arc::default();
+    watch_lag(consumer.clone(), positions.clone(), lag);
     let envelopes = ingest.store().flows().envelopes();
     loop {
         let first = match consumer.recv().await {
@@ -85,6 +119,14 @@ pub async fn run(ingest: Ingest, consumer: StreamConsumer) {
         let taken = routed.len() + dead.len();
         store_until_it_works(&ingest, routed, dead).await;
         tracing::debug!(messages = taken, store_ms = started.elapsed().as_millis() as u64, "kafka: batch stored");
+        {
+            let mut at = positions.lock().expect("not poisoned");
+            for e in offsets.elements() {
+                if let Offset::Offset(o) = e.offset() {
+                    at.insert((e.topic().to_string(), e.partition()), o);
+                }
+            }
+        }
         if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
             // Not fatal: the next commit covers these offsets, and a redelivery is deduplicated.
             tracing::warn!(error = %e, "kafka: offset commit failed");

@@ -14,6 +14,9 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 
 use crate::actions::{Actions, Publisher};
+use crate::auth::{self, Auth};
+use crate::headers::Framing;
+use crate::operations::{Lag, PageOperations};
 use crate::config::Settings;
 use crate::http::{self, ApiState};
 use crate::ingest::Ingest;
@@ -31,6 +34,10 @@ pub enum StartupError {
     Serve(std::io::Error),
     #[error("cannot set up the Kafka consumer: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot set up sign-in: {0}")]
+    Access(#[from] crate::auth::BootstrapError),
 }
 
 pub fn init_logging() {
@@ -70,6 +77,8 @@ pub fn load_flows(dir: &Path) -> Result<Flows, Vec<String>> {
 
 pub struct Application {
     consumer: Option<rdkafka::consumer::StreamConsumer>,
+    lag: Lag,
+    store: Store,
     commands: Option<tokio::sync::broadcast::Receiver<flowlens_core::Command>>,
     actions: Actions,
     listener: TcpListener,
@@ -84,6 +93,15 @@ impl Application {
         let store = Store::open(&settings.database_url, flows)
             .await
             .map_err(|source| StartupError::Store { url: settings.database_url.clone(), source })?;
+        let ancestors = settings.access.frame_ancestors().map_err(StartupError::Config)?;
+        if let Some(told) = auth::bootstrap(&store, settings.access.admin_password.as_deref(), &settings.access.admin_credential_file).await? {
+            // On stderr: stdout's first line is the address, which scripts read.
+            eprintln!("{told}");
+            tracing::warn!("{told}");
+        }
+        // Only the local demo on a loopback address signs people in by itself.
+        let auto_sign_in = settings.demo && settings.demo_sign_in && settings.host.is_loopback();
+        let auth = Auth::new(store.clone(), auto_sign_in, settings.access.secure_cookies);
         let push = Push::default();
         let ingest = Ingest::new(store.clone(), push.clone());
 
@@ -106,7 +124,16 @@ impl Application {
             (Publisher::Local(tx), settings.demo.then_some(rx))
         };
         let actions = Actions::new(ingest.clone(), publisher);
-        let operations: OperationsHandle = std::sync::Arc::new(actions.clone());
+        let lag = Lag::default();
+        let source = if settings.kafka.enabled() {
+            format!("Kafka {}", settings.kafka.topics.join(", "))
+        } else if settings.demo {
+            "HTTP and the demo services".to_string()
+        } else {
+            "HTTP".to_string()
+        };
+        let operations: OperationsHandle =
+            std::sync::Arc::new(PageOperations { actions: actions.clone(), auth: auth.clone(), lag: lag.clone(), source });
         let pages = generate_route_list(App);
         let page_context = {
             let store = store.clone();
@@ -122,8 +149,16 @@ impl Application {
             })
             .fallback(leptos_axum::file_and_error_handler(shell))
             .with_state(options);
-        let router = http::router(ApiState { ingest: ingest.clone(), push, actions: actions.clone() }).merge(web);
-        Ok(Application { consumer, commands, actions, listener, router, ingest, settings })
+        let router = http::router(ApiState { ingest: ingest.clone(), push, actions: actions.clone() })
+            .merge(auth::router(auth.clone()))
+            .merge(web)
+            .layer(axum::middleware::from_fn_with_state(auth, auth::layer))
+            .layer(axum::middleware::from_fn_with_state(Framing::new(&ancestors), crate::headers::layer));
+        Ok(Application { consumer, lag, store, commands, actions, listener, router, ingest, settings })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -140,9 +175,10 @@ impl Application {
             }
         }
         if let Some(consumer) = self.consumer {
-            tokio::spawn(crate::kafka::run(self.ingest.clone(), consumer));
+            tokio::spawn(crate::kafka::run(self.ingest.clone(), consumer, self.lag.clone()));
         }
-        axum::serve(self.listener, self.router)
+        // The peer address decides whether the demo's automatic sign-in applies (loopback only).
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

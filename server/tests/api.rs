@@ -119,7 +119,7 @@ async fn changes_are_pushed_to_open_streams(db: Db) {
     let id = report["instances"][0]["id"].as_i64().unwrap();
 
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /api/v1/stream?instance={id} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    let req = format!("GET /api/v1/stream?instance={id} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nAccept: text/event-stream\r\n\r\n");
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
@@ -175,7 +175,7 @@ async fn an_instance_stays_on_the_flow_version_it_started_with(db: Db) {
     std::fs::write(flows.join("onboarding-v1.toml"), &v1).unwrap();
     let mut s = settings(db, &dir).await;
     s.flows = flows.clone();
-    let first = Application::build(s.clone()).await.unwrap();
+    let first = start(s.clone()).await;
     let addr = first.local_addr();
     tokio::spawn(first.run());
     post(addr, &json!({"type": "RegistrationRequested", "key": "old"})).await;
@@ -183,7 +183,7 @@ async fn an_instance_stays_on_the_flow_version_it_started_with(db: Db) {
     // Version 2 gives the checks five minutes instead of ten.
     let v2 = v1.replace("version = 1", "version = 2").replace("sla = \"10m\"", "sla = \"5m\"");
     std::fs::write(flows.join("onboarding-v2.toml"), v2).unwrap();
-    let second = Application::build(s).await.unwrap();
+    let second = start(s).await;
     let addr = second.local_addr();
     tokio::spawn(second.run());
     post(addr, &json!([
@@ -208,7 +208,7 @@ mod actions {
         let mut s = settings(db, &scratch("actions")).await;
         s.demo = true;
         s.demo_interval = 3600.0; // the demo's own traffic stays out of the way
-        let app = Application::build(s).await.unwrap();
+        let app = support::start(s).await;
         let addr = app.local_addr();
         tokio::spawn(app.run());
         addr
@@ -317,7 +317,7 @@ mod escalation {
         s.flows = flows;
         s.demo = true;
         s.demo_interval = 3600.0;
-        let app = Application::build(s).await.unwrap();
+        let app = start(s).await;
         let addr = app.local_addr();
         tokio::spawn(app.run());
         addr
@@ -346,5 +346,64 @@ mod escalation {
         assert_eq!(rows, [("cancel", "sla"), ("compensation", "sla")], "{actions}");
     }
 
-    on_both_stores!(an_instance_past_its_sla_is_cancelled_by_the_scheduler);
+    /// A webhook that fails twice, then answers 200: Flowlens retries with backoff, and the audit
+    /// trail says the alert took effect, once, alongside the cancel.
+    async fn a_breach_alerts_the_webhook_with_retries_and_the_audit_trail_shows_it(db: Db) {
+        let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = hook.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = received.clone();
+        tokio::spawn(async move {
+            let mut calls = 0;
+            loop {
+                let (mut conn, _) = hook.accept().await.unwrap();
+                calls += 1;
+                let mut buf = vec![0u8; 8192];
+                let n = conn.read(&mut buf).await.unwrap();
+                seen.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).to_string());
+                let status = if calls <= 2 { "500 Internal Server Error" } else { "200 OK" };
+                let _ = conn.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes()).await;
+            }
+        });
+        let dir = scratch("webhook");
+        let flows = dir.join("flows");
+        std::fs::create_dir_all(&flows).unwrap();
+        let onboarding = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
+        let hooked = onboarding.replace("instance = \"4h\"", &format!("instance = \"1s\"\nwebhook = \"http://127.0.0.1:{port}/alerts\""));
+        std::fs::write(flows.join("onboarding.toml"), hooked).unwrap();
+        let mut s = settings(db, &dir).await;
+        s.flows = flows;
+        s.demo = true;
+        s.demo_interval = 3600.0;
+        let app = support::start(s).await;
+        let addr = app.local_addr();
+        tokio::spawn(app.run());
+        let (_, r) = post(addr, &json!({"type": "RegistrationRequested", "key": "late"})).await;
+        let id = r["instances"][0]["id"].as_i64().unwrap();
+        let mut webhook = Value::Null;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let (_, actions) = get(addr, &format!("/api/v1/instances/{id}/actions")).await;
+            if let Some(a) = actions.as_array().unwrap().iter().find(|a| a["kind"] == "webhook" && a["result"] != "sent") {
+                webhook = a.clone();
+                break;
+            }
+        }
+        assert_eq!(webhook["result"], "took_effect", "{webhook}");
+        assert_eq!(webhook["actor"], "sla");
+        assert!(webhook["detail"].as_str().unwrap().contains("after 3 attempt(s)"), "{webhook}");
+        let calls = received.lock().unwrap().clone();
+        assert_eq!(calls.len(), 3, "two failures and a success");
+        assert!(calls[2].starts_with("POST /alerts HTTP/1.1"), "{}", calls[2]);
+        assert!(calls[2].contains(r#""type":"flowlens.sla.breached""#) && calls[2].contains(r#""key":"late""#), "{}", calls[2]);
+        let (_, actions) = get(addr, &format!("/api/v1/instances/{id}/actions")).await;
+        let kinds: Vec<&str> = actions.as_array().unwrap().iter().map(|a| a["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "webhook").count(), 1, "one alert: {kinds:?}");
+        assert!(kinds.contains(&"cancel"), "the flow also cancels on breach: {kinds:?}");
+    }
+
+    on_both_stores!(
+        an_instance_past_its_sla_is_cancelled_by_the_scheduler,
+        a_breach_alerts_the_webhook_with_retries_and_the_audit_trail_shows_it,
+    );
 }

@@ -7,7 +7,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flowlens::startup::Application;
 use flowlens_core::{Flow, Instance, Millis};
 use serde_json::json;
 use support::broker::{produce, Broker, Record};
@@ -19,7 +18,7 @@ async fn kafka_app(db: Db, broker: &Broker, topic: &str, name: &str) -> std::net
     s.kafka.brokers = broker.address.clone();
     s.kafka.topics = vec![topic.to_string()];
     s.kafka.group = format!("flowlens-{name}");
-    let app = Application::build(s).await.expect("the app starts");
+    let app = start(s).await;
     let addr = app.local_addr();
     tokio::spawn(app.run());
     addr
@@ -175,7 +174,7 @@ async fn retries_are_published_to_kafka_and_settled_by_what_happens_next() {
     s.flows = flows;
     s.kafka.brokers = broker.address.clone();
     s.kafka.topics = vec!["onboarding-events".into()];
-    let app = Application::build(s).await.unwrap();
+    let app = start(s).await;
     let addr = app.local_addr();
     tokio::spawn(app.run());
 
@@ -285,7 +284,7 @@ async fn the_broker_restarted_while_consuming_loses_nothing() {
     s.database_url = db.clone();
     s.kafka.brokers = broker.address.clone();
     s.kafka.topics = vec!["restart".into()];
-    let app = Application::build(s).await.unwrap();
+    let app = start(s).await;
     let addr = app.local_addr();
     tokio::spawn(app.run());
     // tansu's SQLite storage starts a new group at the end of the log, whatever

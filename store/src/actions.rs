@@ -86,6 +86,18 @@ impl Store {
     }
 
     /// A publish failed: the action says so, in words.
+    /// Settles an action with its outcome (`took_effect` or `failed`) and what happened.
+    pub async fn settle_action(&self, id: i64, result: &str, detail: &str, now: Millis) -> Result<(), StoreError> {
+        sqlx::query("UPDATE actions SET result = $1, detail = $2, settled_at = $3 WHERE id = $4")
+            .bind(result)
+            .bind(detail)
+            .bind(now.0)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn action_failed(&self, id: i64, detail: &str, now: Millis) -> Result<(), StoreError> {
         sqlx::query("UPDATE actions SET result = 'failed', detail = $1, settled_at = $2 WHERE id = $3")
             .bind(detail)
@@ -157,6 +169,7 @@ impl Store {
         instance.mark_cancelled(now);
         let nodes = instance.nodes(&flow);
         let summary = InstanceSummary::with_nodes(&flow, &instance, &nodes, id, &key, events, now);
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE instances SET status = $1, waiting_at = '', due_at = NULL, escalate_at = NULL, updated_at = $2, facts = $3
              WHERE id = $4",
@@ -165,8 +178,10 @@ impl Store {
             .bind(now.0)
             .bind(serde_json::to_string(&instance).expect("instances serialise"))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        crate::overview::write_visits(&mut tx, &[(id, &*flow, summary.status, nodes.as_slice())]).await?;
+        tx.commit().await?;
         let deviations = instance.deviations(&flow);
         Ok(InstanceChanged { summary, nodes, deviations, event: None })
     }

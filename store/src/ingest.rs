@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use flowlens_core::flow::Trigger;
-use flowlens_core::{EventRecord, Flow, Instance, InstanceChanged, InstanceSummary, Millis};
+use flowlens_core::{EventRecord, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Status};
 use sqlx::Row;
 
 use crate::{bounded, escalate_at, DeadLetter, Ingested, Routed, Store, StoreError};
@@ -15,7 +15,7 @@ use crate::{bounded, escalate_at, DeadLetter, Ingested, Routed, Store, StoreErro
 const CHUNK: usize = 400;
 
 /// `($1, $2), ($3, $4), ...`: `rows` tuples of `cols` parameters.
-fn tuples(rows: usize, cols: usize) -> String {
+pub(crate) fn tuples(rows: usize, cols: usize) -> String {
     (0..rows)
         .map(|r| format!("({})", (1..=cols).map(|c| format!("${}", r * cols + c)).collect::<Vec<_>>().join(", ")))
         .collect::<Vec<_>>()
@@ -30,6 +30,8 @@ struct Touched {
     instance: Instance,
     events: u32,
     last: Option<EventRecord>,
+    /// Its status before this batch; none for a new instance.
+    was: Option<Status>,
 }
 
 impl Store {
@@ -84,9 +86,10 @@ impl Store {
                 let (flow_id, key): (String, String) = (row.get("flow_id"), row.get("key"));
                 // An instance stays on the flow version it started with.
                 let flow = self.pinned(id, &flow_id, row.get::<i64, _>("flow_version") as u32)?;
-                let instance = serde_json::from_str(&row.get::<String, _>("facts")).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+                let instance: Instance = serde_json::from_str(&row.get::<String, _>("facts")).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
                 let i = slot[&(flow_id.as_str(), key.as_str())];
-                touched[i] = Some(Touched { id, flow, key, instance, events: row.get::<i64, _>("events") as u32, last: None });
+                let was = Some(instance.status(&flow));
+                touched[i] = Some(Touched { id, flow, key, instance, events: row.get::<i64, _>("events") as u32, last: None, was });
             }
         }
         let missing: Vec<usize> = (0..wanted.len()).filter(|&i| touched[i].is_none()).collect();
@@ -107,7 +110,7 @@ impl Store {
                 let i = slot[&(flow_id.as_str(), key.as_str())];
                 let flow = wanted[i].route.flow.clone();
                 let instance = Instance::new(&flow);
-                touched[i] = Some(Touched { id: row.get("id"), flow, key, instance, events: 0, last: None });
+                touched[i] = Some(Touched { id: row.get("id"), flow, key, instance, events: 0, last: None, was: None });
             }
         }
         let mut touched: Vec<Touched> = touched.into_iter().map(|t| t.expect("every instance loaded or created")).collect();
@@ -172,6 +175,11 @@ impl Store {
 
         // Write back the instances that changed, and say what changed for the live view.
         let changed: Vec<(&Touched, &EventRecord)> = touched.iter().filter_map(|t| t.last.as_ref().map(|l| (t, l))).collect();
+        let mut minutes: HashMap<(String, i64), (i64, i64)> = HashMap::new();
+        for r in batch {
+            minutes.entry((r.route.flow.id.clone(), now.0 / 60_000)).or_default().0 += 1;
+        }
+        minutes.retain(|_, (events, _)| *events > 0);
         for chunk in changed.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO instances (id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at, escalate_at)
@@ -184,6 +192,9 @@ impl Store {
             for (t, last) in chunk {
                 let nodes = t.instance.nodes(&t.flow);
                 let summary = InstanceSummary::with_nodes(&t.flow, &t.instance, &nodes, t.id, &t.key, t.events, now);
+                if summary.status == Status::Completed && t.was != Some(Status::Completed) {
+                    minutes.entry((t.flow.id.clone(), now.0 / 60_000)).or_default().1 += 1;
+                }
                 q = q
                     .bind(t.id)
                     .bind(t.flow.id.clone())
@@ -202,6 +213,10 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
+        let visits: Vec<(i64, &Flow, Status, &[flowlens_core::NodeState])> =
+            changed.iter().zip(&out.changes).map(|((t, _), c)| (t.id, &*t.flow, c.summary.status, c.nodes.as_slice())).collect();
+        crate::overview::write_visits(&mut tx, &visits).await?;
+        crate::overview::count_minutes(&mut tx, &minutes).await?;
         tx.commit().await?;
         Ok(out)
     }

@@ -7,8 +7,12 @@
 //! Both databases run the same SQL: it sticks to what both understand (`$1` parameters,
 //! `ON CONFLICT`, `RETURNING`, `CAST`), and each has its own migrations for the DDL.
 
+mod access;
 mod actions;
 mod ingest;
+mod overview;
+
+pub use access::StoredUser;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -16,8 +20,8 @@ use std::sync::{Arc, Mutex};
 pub use actions::{Loaded, NewAction};
 
 use flowlens_core::{
-    layout, DeadLetterView, Diagram, Event, EventRecord, Flow, Flows, Instance, InstanceChanged, InstanceDetail, InstanceSummary,
-    Millis, Route, Status,
+    layout, Cursor, DeadLetterView, Diagram, Event, EventRecord, Flow, Flows, Instance, InstanceChanged, InstanceDetail, InstanceSummary,
+    ListQuery, Millis, Page, Route, SlaFilter, Sort, Status,
 };
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
@@ -65,13 +69,6 @@ pub struct Ingested {
     pub changes: Vec<InstanceChanged>,
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct ListQuery {
-    pub status: Option<Status>,
-    pub key: Option<String>,
-    pub limit: u32,
-}
-
 /// Which database a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -99,11 +96,11 @@ pub struct Store {
 }
 
 /// When the scheduler must act on an instance: its SLA deadline, if it is running and its flow
-/// cancels on breach.
+/// cancels or alerts on breach.
 pub(crate) fn escalate_at(flow: &Flow, instance: &Instance, nodes: &[flowlens_core::NodeState]) -> Option<Millis> {
-    let cancels = flow.on_breach == flowlens_core::flow::OnBreach::Cancel;
+    let acts = flow.on_breach == flowlens_core::flow::OnBreach::Cancel || flow.webhook.is_some();
     let running = instance.status(flow) == Status::Running;
-    (cancels && running).then(|| instance.sla_with(flow, nodes, Millis(0)).instance_due).flatten()
+    (acts && running).then(|| instance.sla_with(flow, nodes, Millis(0)).instance_due).flatten()
 }
 
 /// The wall clock, for the adapters; the core itself never reads one.
@@ -121,6 +118,30 @@ pub(crate) fn bounded<'a>(raw: &'a [u8], reason: &str) -> (&'a [u8], String) {
     } else {
         (raw, reason.to_string())
     }
+}
+
+/// A bind parameter of a query built at run time.
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+fn summary_of(row: sqlx::any::AnyRow) -> Result<InstanceSummary, StoreError> {
+    let id: i64 = row.get("id");
+    let status: String = row.get("status");
+    let waiting: String = row.get("waiting_at");
+    Ok(InstanceSummary {
+        id,
+        flow_id: row.get("flow_id"),
+        flow_version: row.get::<i64, _>("flow_version") as u32,
+        key: row.get("key"),
+        status: Status::parse(&status).ok_or_else(|| StoreError::Corrupt(id, format!("status `{status}`")))?,
+        waiting_at: waiting.split('\n').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        started_at: row.get::<Option<i64>, _>("started_at").map(Millis),
+        updated_at: Millis(row.get("updated_at")),
+        events: row.get::<i64, _>("events") as u32,
+        due: row.get::<Option<i64>, _>("due_at").map(Millis),
+    })
 }
 
 impl Store {
@@ -191,37 +212,86 @@ impl Store {
     }
 
 
-    /// Most recently updated instances first.
-    pub async fn list(&self, q: &ListQuery) -> Result<Vec<InstanceSummary>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, due_at FROM instances
-             WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) AND (CAST($2 AS TEXT) IS NULL OR key = $2)
-             ORDER BY updated_at DESC, id DESC LIMIT $3",
-        )
-        .bind(q.status.map(|s| s.as_str().to_string()))
-        .bind(q.key.clone())
-        .bind(i64::from(q.limit.clamp(1, 500)))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                let id: i64 = row.get("id");
-                let status: String = row.get("status");
-                let waiting: String = row.get("waiting_at");
-                Ok(InstanceSummary {
-                    id,
-                    flow_id: row.get("flow_id"),
-                    flow_version: row.get::<i64, _>("flow_version") as u32,
-                    key: row.get("key"),
-                    status: Status::parse(&status).ok_or_else(|| StoreError::Corrupt(id, format!("status `{status}`")))?,
-                    waiting_at: waiting.split('\n').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-                    started_at: row.get::<Option<i64>, _>("started_at").map(Millis),
-                    updated_at: Millis(row.get("updated_at")),
-                    events: row.get::<i64, _>("events") as u32,
-                    due: row.get::<Option<i64>, _>("due_at").map(Millis),
-                })
-            })
-            .collect()
+    /// One page of instances matching `q`, in its order, and the cursor of the next page.
+    ///
+    /// Keyset paging: the next page starts after the last row's (sort value, id), so page 1 000
+    /// costs what page 1 does, and rows that move meanwhile are neither skipped nor repeated.
+    pub async fn list(&self, q: &ListQuery, now: Millis) -> Result<Page, StoreError> {
+        let (col, desc) = match q.sort {
+            Sort::Recent | Sort::Oldest => ("updated_at", q.sort.descending()),
+            Sort::Newest | Sort::First => ("id", q.sort.descending()),
+            Sort::Due => ("due_at", false),
+        };
+        let mut sql = String::from(
+            "SELECT id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, due_at FROM instances WHERE 1 = 1",
+        );
+        let mut args: Vec<Arg> = Vec::new();
+        let mut bind = |sql: &mut String, clause: &str, arg: Arg| {
+            args.push(arg);
+            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(flow) = &q.flow {
+            bind(&mut sql, " AND flow_id = ?", Arg::Text(flow.clone()));
+        }
+        if let Some(status) = q.status {
+            bind(&mut sql, " AND status = ?", Arg::Text(status.as_str().into()));
+        }
+        if let Some(key) = &q.key {
+            bind(&mut sql, " AND key = ?", Arg::Text(key.clone()));
+        }
+        if let Some(node) = &q.node {
+            // waiting_at holds node names, one per line.
+            let escaped = node.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            bind(&mut sql, " AND '\n' || waiting_at || '\n' LIKE ? ESCAPE '\\'", Arg::Text(format!("%\n{escaped}\n%")));
+        }
+        match q.sla {
+            Some(SlaFilter::Overdue) => bind(&mut sql, " AND status = 'running' AND due_at < ?", Arg::Int(now.0)),
+            Some(SlaFilter::OnTime) => bind(&mut sql, " AND due_at >= ?", Arg::Int(now.0)),
+            None => {}
+        }
+        if let Some(from) = q.from {
+            bind(&mut sql, " AND updated_at >= ?", Arg::Int(from.0));
+        }
+        if let Some(to) = q.to {
+            bind(&mut sql, " AND updated_at < ?", Arg::Int(to.0));
+        }
+        if q.sort == Sort::Due {
+            sql.push_str(" AND due_at IS NOT NULL");
+        }
+        if let Some(c) = q.after {
+            let cmp = if desc { "<" } else { ">" };
+            args.push(Arg::Int(c.value));
+            args.push(Arg::Int(c.id));
+            if col == "id" {
+                sql.push_str(&format!(" AND id {cmp} ${}", args.len()));
+            } else {
+                let (v, i) = (args.len() - 1, args.len());
+                sql.push_str(&format!(" AND ({col} {cmp} ${v} OR ({col} = ${v} AND id {cmp} ${i}))"));
+            }
+        }
+        let dir = if desc { "DESC" } else { "ASC" };
+        args.push(Arg::Int(i64::from(q.limit.clamp(1, flowlens_core::query::MAX_PAGE)) + 1));
+        if col == "id" {
+            sql.push_str(&format!(" ORDER BY id {dir} LIMIT ${}", args.len()));
+        } else {
+            sql.push_str(&format!(" ORDER BY {col} {dir}, id {dir} LIMIT ${}", args.len()));
+        }
+        let mut query = sqlx::query(&sql);
+        for a in args {
+            query = match a {
+                Arg::Text(t) => query.bind(t),
+                Arg::Int(i) => query.bind(i),
+            };
+        }
+        let mut rows = query.fetch_all(&self.pool).await?.into_iter().map(summary_of).collect::<Result<Vec<_>, _>>()?;
+        // One row more than asked tells whether there is a next page.
+        let next = if rows.len() > q.limit as usize {
+            rows.truncate(q.limit as usize);
+            rows.last().map(|r| Cursor::of(q.sort, r).to_text())
+        } else {
+            None
+        };
+        Ok(Page { rows, next })
     }
 
     pub async fn instance(&self, id: i64) -> Result<Option<InstanceDetail>, StoreError> {

@@ -20,7 +20,7 @@ pub mod traffic;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use flowlens::config::{KafkaSettings, Settings};
+use flowlens::config::{AccessSettings, KafkaSettings, Settings};
 use flowlens::startup::Application;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -80,23 +80,52 @@ pub async fn settings(db: Db, dir: &std::path::Path) -> Settings {
         site_root: dir.join("site"),
         demo: false,
         demo_interval: 1.0,
+        demo_sign_in: false,
+        access: AccessSettings {
+            admin_password: Some(ADMIN_PASSWORD.into()),
+            admin_credential_file: dir.join("admin.txt"),
+            embed_origins: vec![],
+            secure_cookies: false,
+        },
         kafka: KafkaSettings { brokers: String::new(), topics: vec![], group: "flowlens".into() },
     }
 }
 
+/// The first admin's password in every test app.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+/// An admin bearer token every test app accepts; `call` sends it.
+pub const TOKEN: &str = "flt_test-admin-token";
+
+/// Builds the app and gives it the test token (as an admin would, through the store).
+pub async fn start(s: Settings) -> Application {
+    let app = Application::build(s).await.expect("the app starts");
+    let hash = flowlens::auth::digest(TOKEN);
+    if app.store().token(&hash).await.unwrap().is_none() {
+        app.store().create_token("tests", flowlens_core::Role::Admin, None, &hash, "tests", flowlens_store::now()).await.unwrap();
+    }
+    app
+}
+
 pub async fn spawn_app(db: Db, name: &str) -> SocketAddr {
-    let app = Application::build(settings(db, &scratch(name)).await).await.expect("the app starts");
+    let app = start(settings(db, &scratch(name)).await).await;
     let addr = app.local_addr();
     tokio::spawn(app.run());
     addr
 }
 
-/// A minimal HTTP/1.1 exchange, enough for JSON requests (no client library to build).
+/// A minimal HTTP/1.1 exchange as the test admin, enough for JSON requests (no client library to build).
 pub async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
+    let (status, _, body) = exchange(addr, method, path, body, &[("Authorization", &format!("Bearer {TOKEN}"))]).await;
+    (status, body)
+}
+
+/// The same with any headers (or none): status, response head, body.
+pub async fn exchange(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let body = body.unwrap_or_default();
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -105,8 +134,8 @@ pub async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]
     stream.read_to_end(&mut response).await.unwrap();
     let text = String::from_utf8_lossy(&response).to_string();
     let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").map(|(h, b)| (h.to_string(), b.to_string())).unwrap_or_default();
+    (status, head, body)
 }
 
 pub async fn post(addr: SocketAddr, body: &Value) -> (u16, Value) {

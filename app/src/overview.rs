@@ -1,0 +1,232 @@
+//! The overview of a flow: counts by state, a throughput chart, and the diagram with a
+//! switchable heatmap (waiting, mean time, p95 time, SLA breaches) over a chosen time range.
+//! Also the read-only embed of the same view.
+
+use flowlens_core::{Overview, Span};
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::api::{embed_overview, get_overview};
+use crate::diagram::HeatDiagram;
+use crate::live::subscribe;
+use crate::pages::sentence;
+
+const RANGES: [&str; 4] = ["15m", "1h", "24h", "7d"];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Heat {
+    Waiting,
+    Mean,
+    P95,
+    Breaches,
+}
+
+impl Heat {
+    const ALL: [Heat; 4] = [Heat::Waiting, Heat::Mean, Heat::P95, Heat::Breaches];
+
+    fn key(self) -> &'static str {
+        match self {
+            Heat::Waiting => "waiting",
+            Heat::Mean => "mean",
+            Heat::P95 => "p95",
+            Heat::Breaches => "breaches",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Heat::Waiting => "Waiting now",
+            Heat::Mean => "Mean time",
+            Heat::P95 => "p95 time",
+            Heat::Breaches => "SLA breaches",
+        }
+    }
+
+    fn parse(s: &str) -> Heat {
+        Heat::ALL.into_iter().find(|h| h.key() == s).unwrap_or(Heat::Waiting)
+    }
+}
+
+/// Refetches `data` on pushed changes, at most every two seconds: a busy flow changes many
+/// times a second and the overview is an aggregate.
+fn follow(stream: String, refetch: impl Fn() + Clone + 'static) {
+    let pending = StoredValue::new(false);
+    let again = refetch.clone();
+    subscribe(stream, move || refetch(), move |_| {
+        if pending.get_value() {
+            return;
+        }
+        pending.set_value(true);
+        let again = again.clone();
+        set_timeout(
+            move || {
+                pending.set_value(false);
+                again();
+            },
+            std::time::Duration::from_secs(2),
+        );
+    });
+}
+
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let query = use_query_map();
+    let flow = move || query.read().get("flow").filter(|f| !f.is_empty());
+    let range = move || query.read().get("range").filter(|r| RANGES.contains(&r.as_str())).unwrap_or_else(|| "1h".into());
+    let heat = move || Heat::parse(&query.read().get("heat").unwrap_or_default());
+    let data = Resource::new(move || (flow(), range()), |(f, r)| get_overview(f, r));
+    let stream = match flow() {
+        Some(f) => format!("/api/v1/stream?flow={f}"),
+        None => "/api/v1/stream".into(),
+    };
+    follow(stream, move || data.refetch());
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <p class="error">{sentence(&e)}</p> }.into_any(),
+                    Ok(None) => view! { <p class="muted empty">"No such flow."</p> }.into_any(),
+                    Ok(Some(o)) => {
+                        let link = |flow: &str, range: &str, heat: Heat| format!("/?flow={flow}&range={range}&heat={}", heat.key());
+                        let (f, r, h) = (o.flow_id.clone(), range(), heat());
+                        let flows = o.flows.clone().into_iter().map(|(id, name)| {
+                            let class = if id == f { "tab current" } else { "tab" };
+                            view! { <A href=link(&id, &r, h) attr:class=class>{name}</A> }
+                        }).collect_view();
+                        let ranges = RANGES.map(|x| {
+                            let class = if x == r { "tab current" } else { "tab" };
+                            view! { <A href=link(&f, x, h) attr:class=class attr:data-range=x>{format!("last {x}")}</A> }
+                        }).collect_view();
+                        let heats = Heat::ALL.map(|x| {
+                            let class = if x == h { "tab current" } else { "tab" };
+                            view! { <A href=link(&f, &r, x) attr:class=class attr:data-heat-mode=x.key()>{x.label()}</A> }
+                        }).collect_view();
+                        view! {
+                            <div class="tabs flows">{flows}</div>
+                            <OverviewBody o heat=h/>
+                            <div class="tabs">{ranges}<span class="spacer"></span>{heats}</div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// Counts, throughput and heatmap; shared by the page and its embed.
+#[component]
+pub fn OverviewBody(o: Overview, heat: Heat) -> impl IntoView {
+    let c = &o.counts;
+    let list = |q: &str| format!("/instances?flow={}&{q}", o.flow_id);
+    let cards = [
+        ("running", c.running, list("status=running")),
+        ("stuck", c.stuck, list("sla=overdue")),
+        ("completed", c.completed, list("status=completed")),
+        ("failed", c.failed, list("status=failed")),
+        ("cancelled", c.cancelled, list("status=cancelled")),
+        ("SLA breached", c.breached, list("sla=overdue")),
+    ]
+    .into_iter()
+    .map(|(label, n, href)| {
+        let class = format!("count {}", label.replace(' ', "-").to_lowercase());
+        view! { <a class=class href=href data-count=label><span class="n">{n}</span><span class="what">{label}</span></a> }
+    })
+    .collect_view();
+    let values: Vec<(String, Option<f64>, String)> = o
+        .heat
+        .iter()
+        .map(|n| {
+            let ms = |v: Option<i64>| v.map(|m| (Some(m as f64), Span(m).human())).unwrap_or((None, String::new()));
+            let (v, text) = match heat {
+                Heat::Waiting => (Some(n.waiting as f64).filter(|&w| w > 0.0), if n.waiting > 0 { format!("{} waiting", n.waiting) } else { String::new() }),
+                Heat::Mean => ms(n.mean_ms),
+                Heat::P95 => ms(n.p95_ms),
+                Heat::Breaches => (Some(n.breaches as f64).filter(|&b| b > 0.0), if n.breaches > 0 { format!("{} late", n.breaches) } else { String::new() }),
+            };
+            (n.id.clone(), v, text)
+        })
+        .collect();
+    let sample = o.timing_sample.map(|n| view! { <p class="muted small">{format!("Times from the latest {n} visits of each step.")}</p> });
+    view! {
+        <h1>{o.flow_name.clone()}</h1>
+        <div class="counts">{cards}</div>
+        <section class="card">
+            <h2>"Throughput"</h2>
+            <Throughput o=o.clone()/>
+        </section>
+        <section class="card heatmap" data-heat=heat.key()>
+            <h2>{format!("Heatmap: {}", heat.label().to_lowercase())}</h2>
+            <HeatDiagram diagram=o.diagram.clone() values/>
+            {sample}
+        </section>
+    }
+}
+
+/// Events per bucket as bars, completions as a line: a glance tells whether the flow is moving.
+#[component]
+fn Throughput(o: Overview) -> impl IntoView {
+    let (w, h, pad) = (720.0f64, 120.0f64, 22.0f64);
+    let n = o.throughput.len().max(1) as f64;
+    let max = o.throughput.iter().map(|b| b.events.max(b.completed)).max().unwrap_or(0).max(1) as f64;
+    let bw = (w - pad) / n;
+    let bars = o
+        .throughput
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let bh = (h - pad) * b.events as f64 / max;
+            let x = pad + i as f64 * bw;
+            view! {
+                <rect class="bar" x=format!("{:.1}", x + 1.0) y=format!("{:.1}", h - pad - bh) width=format!("{:.1}", (bw - 2.0).max(1.0)) height=format!("{bh:.1}")>
+                    <title>{format!("{}: {} events, {} completed", b.start.to_display(), b.events, b.completed)}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let line = o
+        .throughput
+        .iter()
+        .enumerate()
+        .map(|(i, b)| format!("{:.1},{:.1}", pad + (i as f64 + 0.5) * bw, h - pad - (h - pad) * b.completed as f64 / max))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let total: u64 = o.throughput.iter().map(|b| b.events).sum();
+    let done: u64 = o.throughput.iter().map(|b| b.completed).sum();
+    let per = Span(o.bucket_ms).human();
+    view! {
+        <svg class="chart" viewBox=format!("0 0 {w} {h}") role="img" aria-label="events per interval">
+            <text class="axis" x="0" y="12">{format!("{}", max as u64)}</text>
+            <text class="axis" x="0" y=h - pad>"0"</text>
+            {bars}
+            <polyline class="completed" points=line/>
+        </svg>
+        <p class="muted small" data-total-events=total.to_string()>
+            {format!("{total} events, {done} completed; bars are events per {per}, the line completions.")}
+        </p>
+    }
+}
+
+/// `/embed/flows/:flow?token=…`: the overview, read-only, for a wiki iframe.
+#[component]
+pub fn EmbedOverview() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let flow = move || params.read().get("flow").unwrap_or_default();
+    let token = move || query.read().get("token").unwrap_or_default();
+    let range = move || query.read().get("range").filter(|r| RANGES.contains(&r.as_str())).unwrap_or_else(|| "1h".into());
+    let heat = move || Heat::parse(&query.read().get("heat").unwrap_or_default());
+    let data = Resource::new(move || (token(), flow(), range()), |(t, f, r)| embed_overview(t, f, r));
+    follow(format!("/api/v1/stream?flow={}&token={}", flow(), token()), move || data.refetch());
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <p class="error">{sentence(&e)}</p> }.into_any(),
+                    Ok(None) => view! { <p class="muted">"No such flow."</p> }.into_any(),
+                    Ok(Some(o)) => view! { <OverviewBody o heat=heat()/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}

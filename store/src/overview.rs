@@ -1,0 +1,220 @@
+//! The overview of a flow: counts by state, throughput, and per-node heat. Reads only small
+//! tables and indexed ranges: `flow_minutes` and `node_visits` are kept up to date by ingest.
+
+use std::collections::HashMap;
+
+use flowlens_core::{layout, Bucket, Counts, Flow, Millis, NodeHeat, NodeState, NodeStatus, Overview, Status};
+use sqlx::{Any, Row, Transaction};
+
+use crate::{Store, StoreError};
+
+/// Timing figures read at most this many of a node's latest finished visits.
+const TIMING_SAMPLE: i64 = 5_000;
+/// The throughput chart has about this many bars.
+const BARS: i64 = 30;
+
+/// What `node_visits` keeps of a node state; none for nodes not reached and for start/end.
+fn visit_status(s: &NodeState, instance_running: bool) -> Option<&'static str> {
+    s.started?;
+    Some(match s.status {
+        NodeStatus::Active if instance_running => "active",
+        NodeStatus::Active | NodeStatus::NotReached => "abandoned",
+        NodeStatus::Done => "done",
+        NodeStatus::Failed => "failed",
+    })
+}
+
+/// Writes the visits of the given instances (all their reached nodes), in one statement per chunk.
+pub(crate) async fn write_visits(
+    tx: &mut Transaction<'_, Any>,
+    rows: &[(i64, &Flow, Status, &[NodeState])],
+) -> Result<(), StoreError> {
+    let visits: Vec<(i64, &str, &str, &'static str, i64, Option<i64>, Option<i64>)> = rows
+        .iter()
+        .flat_map(|(id, flow, status, nodes)| {
+            nodes.iter().filter_map(move |s| {
+                let st = visit_status(s, *status == Status::Running)?;
+                Some((*id, flow.id.as_str(), s.id.as_str(), st, s.started?.0, s.finished.map(|m| m.0), s.due.map(|m| m.0)))
+            })
+        })
+        .collect();
+    for chunk in visits.chunks(300) {
+        let sql = format!(
+            "INSERT INTO node_visits (instance_id, flow_id, node, status, started_at, finished_at, due_at) VALUES {}
+             ON CONFLICT (instance_id, node) DO UPDATE SET status = excluded.status, started_at = excluded.started_at,
+             finished_at = excluded.finished_at, due_at = excluded.due_at",
+            crate::ingest::tuples(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(&sql);
+        for v in chunk {
+            q = q.bind(v.0).bind(v.1.to_string()).bind(v.2.to_string()).bind(v.3).bind(v.4).bind(v.5).bind(v.6);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Adds a batch's events and completions to the per-minute throughput counters.
+pub(crate) async fn count_minutes(tx: &mut Transaction<'_, Any>, counts: &HashMap<(String, i64), (i64, i64)>) -> Result<(), StoreError> {
+    let rows: Vec<_> = counts.iter().collect();
+    for chunk in rows.chunks(300) {
+        let sql = format!(
+            "INSERT INTO flow_minutes (flow_id, minute, events, completed) VALUES {}
+             ON CONFLICT (flow_id, minute) DO UPDATE SET events = flow_minutes.events + excluded.events,
+             completed = flow_minutes.completed + excluded.completed",
+            crate::ingest::tuples(chunk.len(), 4)
+        );
+        let mut q = sqlx::query(&sql);
+        for ((flow, minute), (events, completed)) in chunk {
+            q = q.bind(flow.clone()).bind(*minute).bind(*events).bind(*completed);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+fn p95(sorted: &[i64]) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((sorted.len() as f64) * 0.95).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+impl Store {
+    /// The overview of the latest version of `flow_id` since `from`.
+    pub async fn overview(&self, flow_id: &str, from: Millis, now: Millis) -> Result<Option<Overview>, StoreError> {
+        let Some(flow) = self.flows.newest().find(|f| f.id == flow_id).cloned() else { return Ok(None) };
+        let mut counts = Counts::default();
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM instances WHERE flow_id = $1 AND updated_at >= $2 GROUP BY status")
+            .bind(flow_id)
+            .bind(from.0)
+            .fetch_all(&self.pool)
+            .await?;
+        for r in rows {
+            let n = r.get::<i64, _>("n") as u64;
+            match Status::parse(&r.get::<String, _>("status")) {
+                Some(Status::Running) => counts.running = n,
+                Some(Status::Completed) => counts.completed = n,
+                Some(Status::Failed) => counts.failed = n,
+                Some(Status::Cancelled) => counts.cancelled = n,
+                None => {}
+            }
+        }
+        counts.stuck = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM instances WHERE flow_id = $1 AND status = 'running' AND due_at < $2",
+        )
+        .bind(flow_id)
+        .bind(now.0)
+        .fetch_one(&self.pool)
+        .await? as u64;
+        counts.breached = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(DISTINCT instance_id) FROM node_visits WHERE flow_id = $1 AND started_at >= $2
+             AND ((finished_at IS NOT NULL AND finished_at > due_at) OR (status = 'active' AND due_at < $3))",
+        )
+        .bind(flow_id)
+        .bind(from.0)
+        .bind(now.0)
+        .fetch_one(&self.pool)
+        .await? as u64;
+
+        // Throughput: minutes summed into about BARS buckets.
+        let span = (now.0 - from.0).max(60_000);
+        let bucket_ms = ((span / BARS).max(60_000) / 60_000) * 60_000;
+        let first = from.0 / bucket_ms * bucket_ms;
+        let mut throughput: Vec<Bucket> =
+            (0..).map(|i| first + i * bucket_ms).take_while(|&t| t <= now.0).map(|t| Bucket { start: Millis(t), events: 0, completed: 0 }).collect();
+        let minutes = sqlx::query("SELECT minute, events, completed FROM flow_minutes WHERE flow_id = $1 AND minute >= $2")
+            .bind(flow_id)
+            .bind(from.0 / 60_000)
+            .fetch_all(&self.pool)
+            .await?;
+        for r in minutes {
+            let t = r.get::<i64, _>("minute") * 60_000;
+            if let Some(b) = throughput.get_mut(((t - first) / bucket_ms) as usize) {
+                b.events += r.get::<i64, _>("events") as u64;
+                b.completed += r.get::<i64, _>("completed") as u64;
+            }
+        }
+
+        // Heat per node.
+        let mut heat: Vec<NodeHeat> = flow.nodes.iter().map(|n| NodeHeat { id: n.id.clone(), ..NodeHeat::default() }).collect();
+        let index: HashMap<&str, usize> = flow.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+        let waiting = sqlx::query("SELECT node, COUNT(*) AS n FROM node_visits WHERE flow_id = $1 AND status = 'active' GROUP BY node")
+            .bind(flow_id)
+            .fetch_all(&self.pool)
+            .await?;
+        for r in waiting {
+            if let Some(&i) = index.get(r.get::<String, _>("node").as_str()) {
+                heat[i].waiting = r.get::<i64, _>("n") as u64;
+            }
+        }
+        let breaches = sqlx::query(
+            "SELECT node, COUNT(*) AS n FROM node_visits WHERE flow_id = $1 AND started_at >= $2
+             AND ((finished_at IS NOT NULL AND finished_at > due_at) OR (status = 'active' AND due_at < $3)) GROUP BY node",
+        )
+        .bind(flow_id)
+        .bind(from.0)
+        .bind(now.0)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in breaches {
+            if let Some(&i) = index.get(r.get::<String, _>("node").as_str()) {
+                heat[i].breaches = r.get::<i64, _>("n") as u64;
+            }
+        }
+        let mut capped = false;
+        for (i, node) in flow.nodes.iter().enumerate() {
+            let mut times: Vec<i64> = sqlx::query_scalar(
+                "SELECT finished_at - started_at FROM node_visits WHERE flow_id = $1 AND node = $2 AND finished_at >= $3
+                 AND status IN ('done', 'failed') ORDER BY finished_at DESC LIMIT $4",
+            )
+            .bind(flow_id)
+            .bind(node.id.clone())
+            .bind(from.0)
+            .bind(TIMING_SAMPLE)
+            .fetch_all(&self.pool)
+            .await?;
+            capped |= times.len() as i64 == TIMING_SAMPLE;
+            times.sort_unstable();
+            heat[i].finished = times.len() as u64;
+            heat[i].mean_ms = (!times.is_empty()).then(|| times.iter().sum::<i64>() / times.len() as i64);
+            heat[i].p95_ms = p95(&times);
+        }
+
+        let diagram = self.diagrams.get(&(flow.id.clone(), flow.version)).map(|d| (**d).clone()).unwrap_or_else(|| layout(&flow));
+        let flows = self.flows.newest().map(|f| (f.id.clone(), f.name.clone())).collect();
+        Ok(Some(Overview {
+            flow_id: flow.id.clone(),
+            flow_name: flow.name.clone(),
+            flows,
+            from,
+            now,
+            counts,
+            throughput,
+            bucket_ms,
+            heat,
+            timing_sample: capped.then_some(TIMING_SAMPLE as u64),
+            diagram,
+        }))
+    }
+
+    /// When the latest event was stored (read from the index on instances, not the events table).
+    pub async fn last_event(&self) -> Result<Option<Millis>, StoreError> {
+        let t: Option<i64> = sqlx::query_scalar("SELECT MAX(updated_at) FROM instances").fetch_one(&self.pool).await?;
+        Ok(t.map(Millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn p95_is_the_nearest_rank() {
+        assert_eq!(super::p95(&[]), None);
+        assert_eq!(super::p95(&[7]), Some(7));
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!(super::p95(&v), Some(95));
+        let v: Vec<i64> = (1..=10).collect();
+        assert_eq!(super::p95(&v), Some(10));
+    }
+}
