@@ -173,7 +173,10 @@ pub async fn layer(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     }
     let path = req.uri().path().to_string();
     if req.method() == Method::GET && path.starts_with("/embed/") {
+        // An embed opens with its link token only, whoever is signed in: it is what the wiki has.
+        let linked = caller.who.as_ref().is_some_and(|w| matches!(w.credential, Credential::Embed(_)));
         let refused = match embed_target(&path) {
+            _ if !linked => Some(Refusal::SignIn),
             Some(scope) => flowlens_core::authorize(caller.who.as_ref(), &Need::ReadEmbed(scope)).err(),
             None => Some(Refusal::Forbidden("no such embed".into())),
         };

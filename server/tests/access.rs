@@ -1,5 +1,6 @@
 //! Sign-in, roles, tokens, CSRF and framing, through HTTP against a real store.
 
+#[macro_use]
 mod support;
 
 use std::net::SocketAddr;
@@ -73,6 +74,7 @@ async fn the_authorization_matrix(db: Db) {
     let cancel_missing = "/api/v1/instances/999999/cancel".to_string();
     let instance = format!("/api/v1/instances/{id}");
     let actions = format!("/api/v1/instances/{id}/actions");
+    let embed_instance = format!("/embed/instances/{id}");
     let rows: Vec<(&str, &str, Option<&str>, [u16; 5])> = vec![
         //                                                      anonymous viewer operator admin embed
         ("GET", "/healthz", None, [200, 200, 200, 200, 200]),
@@ -93,12 +95,12 @@ async fn the_authorization_matrix(db: Db) {
         // Pages: anonymous people are sent to sign in.
         ("GET", "/", None, [303, 200, 200, 200, 403]),
         ("GET", "/instances", None, [303, 200, 200, 200, 403]),
-        ("GET", "/admin", None, [303, 200, 200, 200, 403]),
+        ("GET", "/admin", None, [303, 403, 403, 200, 403]),
         ("GET", "/login", None, [200, 200, 200, 200, 200]),
-        // Embeds: people who may read everything may read them too; a link only its own view.
-        ("GET", "/embed/flows/onboarding", None, [401, 200, 200, 200, 200]),
-        ("GET", "/embed/flows/orders", None, [401, 200, 200, 200, 403]),
-        ("GET", &format!("/embed/instances/{id}"), None, [401, 200, 200, 200, 403]),
+        // Embeds open with their link token only, and a link opens only its own view.
+        ("GET", "/embed/flows/onboarding", None, [401, 401, 401, 401, 200]),
+        ("GET", "/embed/flows/orders", None, [401, 401, 401, 401, 403]),
+        ("GET", &embed_instance, None, [401, 401, 401, 401, 403]),
     ];
     let mut wrong = Vec::new();
     for (method, path, body, expected) in &rows {

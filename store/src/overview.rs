@@ -218,3 +218,54 @@ mod tests {
         assert_eq!(super::p95(&v), Some(10));
     }
 }
+
+impl Store {
+    /// Fills an empty store with `n` synthetic onboarding instances spread over the last day, with
+    /// their node visits and throughput counters, in a few set-based statements. For benchmarks of
+    /// reads at scale only: the facts are empty, so the instances cannot be opened or applied to.
+    #[doc(hidden)]
+    pub async fn seed_for_bench(&self, n: usize, now: Millis) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Of every 20: 14 completed, 2 stuck at the address check, 2 waiting there on time, 1 failed, 1 cancelled.
+        sqlx::query(
+            "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < $1)
+             INSERT INTO instances (flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at)
+             SELECT 'customer-onboarding', 1, 'c-' || i,
+                    CASE WHEN i % 20 < 14 THEN 'completed' WHEN i % 20 < 18 THEN 'running' WHEN i % 20 = 18 THEN 'failed' ELSE 'cancelled' END,
+                    CASE WHEN i % 20 >= 14 AND i % 20 < 18 THEN 'Address check' ELSE '' END,
+                    $2 - ($1 - i) * 86 - 300000, $2 - ($1 - i) * 86, 6, '{}',
+                    CASE WHEN i % 20 >= 14 AND i % 20 < 16 THEN $2 - 60000 WHEN i % 20 >= 16 AND i % 20 < 18 THEN $2 + 600000 END
+             FROM seq",
+        )
+        .bind(n as i64)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?;
+        for (node, spread) in [("address", 240_000i64), ("credit", 90_000), ("criminal", 400_000)] {
+            sqlx::query(
+                "INSERT INTO node_visits (instance_id, flow_id, node, status, started_at, finished_at, due_at)
+                 SELECT id, flow_id, $1,
+                        CASE WHEN status = 'running' AND $1 = 'address' THEN 'active' ELSE 'done' END,
+                        started_at,
+                        CASE WHEN status = 'running' AND $1 = 'address' THEN NULL ELSE started_at + (id * 7919) % $2 END,
+                        CASE WHEN status = 'running' AND $1 = 'address' THEN due_at ELSE started_at + 600000 END
+                 FROM instances",
+            )
+            .bind(node)
+            .bind(spread)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO flow_minutes (flow_id, minute, events, completed)
+             SELECT flow_id, updated_at / 60000, COUNT(*) * 6, SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END)
+             FROM instances GROUP BY flow_id, updated_at / 60000",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        // Fresh statistics, as a long-running database would have.
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+}
