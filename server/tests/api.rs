@@ -373,8 +373,8 @@ mod escalation {
         std::fs::write(flows.join("onboarding.toml"), hooked).unwrap();
         let mut s = settings(db, &dir).await;
         s.flows = flows;
-        s.demo = true;
-        s.demo_interval = 3600.0;
+        // No demo: its own first registration would breach too and take the failing answers.
+        s.demo = false;
         let app = support::start(s).await;
         let addr = app.local_addr();
         tokio::spawn(app.run());
