@@ -96,6 +96,8 @@ fn spawn_server(broker: &Broker, database_url: &str, topic: &str, group: &str) -
     std::process::Command::new(env!("CARGO_BIN_EXE_flowlens"))
         .args(["serve", "--port", "0", "--database-url", database_url, "--kafka-brokers", &broker.address, "--kafka-topics", topic])
         .args(["--kafka-group", group, "--flows", &repo().join("flows").display().to_string()])
+        // A known first password, so first start writes no credential file into the source tree.
+        .env("FLOWLENS_ADMIN_PASSWORD", support::ADMIN_PASSWORD)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()
