@@ -77,13 +77,7 @@ pub type OperationsHandle = std::sync::Arc<dyn Operations>;
 /// token from `POST /api/whoami`.)
 #[server(endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<Me>, ServerFnError> {
-    let caller = server::caller();
-    Ok(caller.who.as_ref().filter(|w| !matches!(w.credential, flowlens_core::Credential::Embed(_))).map(|w| Me {
-        name: w.name.clone(),
-        role: w.role,
-        demo: w.credential == flowlens_core::Credential::Demo,
-        csrf: caller.csrf.clone().unwrap_or_default(),
-    }))
+    Ok(server::caller().me())
 }
 
 /// One page of instances, and the server's clock for SLA countdowns.

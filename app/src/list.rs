@@ -7,6 +7,7 @@ use flowlens_core::{InstanceChanged, InstanceSummary, ListParams, ListQuery, Mil
 use leptos::prelude::*;
 use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
+use leptos_router::location::Url;
 
 use crate::api::{bulk_action, list_instances, matching_ids, BulkResult};
 use crate::live::{clock, subscribe};
@@ -54,17 +55,8 @@ fn href_with(p: &ListParams, after: Option<&str>) -> String {
     if let Some(a) = after {
         pairs.push(("after", a.to_string()));
     }
-    let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={}", encode(&v))).collect();
+    let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={}", Url::escape(&v))).collect();
     if query.is_empty() { "/instances".into() } else { format!("/instances?{}", query.join("&")) }
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

@@ -1,4 +1,4 @@
-//! The pages: the instance list and the instance page.
+//! The instance page (and its embed), the dead letters, and the small pieces the other pages share.
 
 use flowlens_core::{ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, Millis, NodeStatus, Role, Span, Status};
 use leptos::prelude::*;

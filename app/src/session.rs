@@ -95,14 +95,14 @@ pub fn StatusStrip() -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
     }
-    let now = crate::live::clock(Millis(0));
     view! {
         <div class="strip">
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    let Ok(StatusInfo { store, last_event, consumer_lag, source }) = info.await else {
+                    let Ok(StatusInfo { store, last_event, consumer_lag, source, now }) = info.await else {
                         return view! { <span class="muted">"status unavailable"</span> }.into_any();
                     };
+                    let now = crate::live::clock(now);
                     let lag = match consumer_lag {
                         Some(n) => format!("{n} messages"),
                         None => "—".into(),
@@ -111,7 +111,7 @@ pub fn StatusStrip() -> impl IntoView {
                         <span data-status-store=store.clone()>"Store: " <b>{store.clone()}</b></span>
                         <span>"Events from: " <b>{source}</b></span>
                         <span data-last-event=last_event.map(|t| t.0.to_string()).unwrap_or_default()>
-                            "Last event: " <b>{move || ago(last_event, if now.get().0 == 0 { last_event.unwrap_or(Millis(0)) } else { now.get() })}</b>
+                            "Last event: " <b>{move || ago(last_event, now.get())}</b>
                         </span>
                         <span data-lag=consumer_lag.map(|n| n.to_string()).unwrap_or_default()>"Consumer lag: " <b>{lag}</b></span>
                     }

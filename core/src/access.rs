@@ -95,6 +95,12 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The signed-in person as the pages see them; none for anonymous callers and embed links.
+    pub fn me(&self) -> Option<Me> {
+        let who = self.who.as_ref().filter(|w| !matches!(w.credential, Credential::Embed(_)))?;
+        Some(Me { name: who.name.clone(), role: who.role, demo: who.credential == Credential::Demo, csrf: self.csrf.clone().unwrap_or_default() })
+    }
+
     /// Checks `need` for a read.
     pub fn allow(&self, need: &Need) -> Result<&Principal, Refusal> {
         authorize(self.who.as_ref(), need)?;

@@ -126,8 +126,12 @@ impl Instance {
         if flow.on_breach != OnBreach::Cancel {
             return None;
         }
-        let sla = self.sla(flow, now);
-        sla.breaches.iter().any(|b| b.node.is_none() && b.open).then(|| self.cancel(flow, key).ok()).flatten()
+        self.sla_breached(flow, now).then(|| self.cancel(flow, key).ok()).flatten()
+    }
+
+    /// Whether the instance as a whole is past its SLA and still open at `now`.
+    pub fn sla_breached(&self, flow: &Flow, now: Millis) -> bool {
+        self.sla(flow, now).breaches.iter().any(|b| b.node.is_none() && b.open)
     }
 }
 

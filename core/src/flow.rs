@@ -77,6 +77,16 @@ pub struct Node {
     pub row: Option<u32>,
 }
 
+impl Node {
+    /// The command that asks a task's work again, if the flow gives it one.
+    pub fn retry_command(&self) -> Option<&CommandSpec> {
+        match &self.kind {
+            NodeKind::Task(t) => t.retry.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeKind {

@@ -202,12 +202,17 @@ impl ListQuery {
 
     /// Whether a row (e.g. one pushed live) belongs in this list at `now`, cursor aside.
     pub fn matches(&self, row: &InstanceSummary, now: Millis) -> bool {
-        let overdue = row.status == Status::Running && row.due.is_some_and(|d| d < now);
+        // The same conditions as the store's query.
+        let sla = match self.sla {
+            None => true,
+            Some(SlaFilter::Overdue) => row.status == Status::Running && row.due.is_some_and(|d| d < now),
+            Some(SlaFilter::OnTime) => row.due.is_some_and(|d| d >= now),
+        };
         self.flow.as_ref().is_none_or(|f| *f == row.flow_id)
             && self.status.is_none_or(|s| s == row.status)
             && self.node.as_ref().is_none_or(|n| row.waiting_at.contains(n))
             && self.key.as_ref().is_none_or(|k| *k == row.key)
-            && self.sla.is_none_or(|s| (s == SlaFilter::Overdue) == overdue && (s == SlaFilter::Overdue || row.due.is_some()))
+            && sla
             && self.from.is_none_or(|f| row.updated_at >= f)
             && self.to.is_none_or(|t| row.updated_at < t)
             && (self.sort != Sort::Due || row.due.is_some())

@@ -205,4 +205,6 @@ pub struct StatusInfo {
     pub consumer_lag: Option<i64>,
     /// Where events come from: `Kafka topics …`, or `HTTP and the demo`.
     pub source: String,
+    /// The server's clock when this was read, so "how long ago" matches on both sides.
+    pub now: Millis,
 }

@@ -204,7 +204,8 @@ test('an admin creates an embed link; it renders in an iframe on an allowed orig
 
       await page.goto(other.url);
       const refused = await (await page.waitForSelector('#embed')).contentFrame();
-      await page.waitForTimeout(1500);
+      // Wait until the frame has finished loading whatever it was allowed to show.
+      await refused.waitForLoadState('load');
       assert.equal(await refused.locator('.heatmap').count(), 0, 'another origin may not frame it');
     } finally {
       wiki.close();

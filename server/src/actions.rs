@@ -111,7 +111,7 @@ impl Actions {
         let window = loaded.flow.nodes.iter().find(|n| n.id == node && matches!(n.kind, NodeKind::Task(_))).and_then(|n| n.sla).map_or(DEFAULT_RETRY_WINDOW, |s| s.0);
         let ids = store.record_actions(id, &[new_action(&cmd, actor, Some(Millis(at.0 + window)))], at).await?;
         if let Err(e) = self.publisher.publish(&cmd, ids[0]).await {
-            store.action_failed(ids[0], &e, now()).await?;
+            store.settle_action(ids[0], "failed", &e, now()).await?;
         }
         let actions = store.actions(id).await?;
         Ok(actions.into_iter().find(|a| a.id == ids[0]).expect("just recorded"))
@@ -156,7 +156,7 @@ impl Actions {
             .nodes
             .iter()
             .zip(&nodes)
-            .filter(|(n, s)| s.status == flowlens_core::NodeStatus::Active && matches!(&n.kind, NodeKind::Task(t) if t.retry.is_some()))
+            .filter(|(n, s)| s.status == flowlens_core::NodeStatus::Active && n.retry_command().is_some())
             .map(|(n, _)| n.id.clone())
             .collect();
         if targets.is_empty() {
@@ -181,7 +181,7 @@ impl Actions {
         for (cmd, action) in cmds.iter().zip(&ids) {
             match self.publisher.publish(cmd, *action).await {
                 Ok(()) => cancel_sent |= cmd.cause == Cause::Cancel,
-                Err(e) => store.action_failed(*action, &e, now()).await?,
+                Err(e) => store.settle_action(*action, "failed", &e, now()).await?,
             }
         }
         if cancel_sent {
@@ -223,8 +223,7 @@ impl Actions {
         let at = now();
         let (cancel, alert) = match store.load(id).await {
             Ok(Some(l)) => {
-                let breached = l.instance.sla(&l.flow, at).breaches.iter().any(|b| b.node.is_none() && b.open);
-                let alert = l.flow.webhook.clone().filter(|_| breached).map(|url| {
+                let alert = l.flow.webhook.clone().filter(|_| l.instance.sla_breached(&l.flow, at)).map(|url| {
                     let body = json!({
                         "type": "flowlens.sla.breached",
                         "flow": l.flow.id,

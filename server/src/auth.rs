@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Form, Router};
 use base64::Engine;
-use flowlens_core::{Caller, Credential, EmbedScope, Me, Millis, Need, Principal, Refusal, Role};
+use flowlens_core::{Caller, Credential, EmbedScope, Millis, Need, Principal, Refusal, Role};
 use flowlens_store::{now, Store, StoreError};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -39,6 +39,11 @@ pub fn random_secret() -> String {
 /// fast hash is enough (unlike passwords).
 pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Hashes off the async threads: argon2 takes tens of milliseconds by design.
+pub async fn hash_password_blocking(password: String) -> String {
+    tokio::task::spawn_blocking(move || hash_password(&password)).await.expect("hashing does not panic")
 }
 
 pub fn hash_password(password: &str) -> String {
@@ -63,10 +68,6 @@ pub struct Auth {
 impl Auth {
     pub fn new(store: Store, demo_auto_sign_in: bool, secure_cookies: bool) -> Auth {
         Auth { store, demo_csrf: demo_auto_sign_in.then(|| random_secret().into()), secure_cookies }
-    }
-
-    pub fn demo_enabled(&self) -> bool {
-        self.demo_csrf.is_some()
     }
 
     /// An embed link token, checked; `None` if it is unknown, revoked, or not an embed token.
@@ -154,9 +155,44 @@ fn cross_site(headers: &HeaderMap) -> bool {
     }
 }
 
+/// What a path is, as far as signing in goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PathKind {
+    /// Static files and health checks: open, and no caller to find.
+    Asset,
+    /// `/embed/...`: only with its link token.
+    Embed,
+    /// A screen: a signed-in viewer, or off to the sign-in page.
+    Page,
+    /// The API, server functions, sign-in itself: their handlers check.
+    Other,
+}
+
+impl PathKind {
+    fn of(path: &str) -> PathKind {
+        let asset = path.starts_with("/pkg/")
+            || matches!(path, "/healthz" | "/readyz" | "/metrics")
+            || [".svg", ".css", ".png", ".ico"].iter().any(|ext| path.ends_with(ext));
+        if asset {
+            PathKind::Asset
+        } else if path.starts_with("/embed/") {
+            PathKind::Embed
+        } else if path.starts_with("/api/") || path.starts_with("/auth/") || path == "/login" {
+            PathKind::Other
+        } else {
+            PathKind::Page
+        }
+    }
+}
+
 /// The layer in front of everything: finds the caller, refuses cross-site state changes, sends
-/// anonymous people to the sign-in page, and sets the framing policy of every response.
+/// anonymous people to the sign-in page, and checks embed links.
 pub async fn layer(State(auth): State<Auth>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let kind = PathKind::of(&path);
+    if kind == PathKind::Asset {
+        return next.run(req).await;
+    }
     let head = Head {
         headers: req.headers().clone(),
         method: req.method().clone(),
@@ -171,8 +207,7 @@ pub async fn layer(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     if changes && caller.who.as_ref().is_some_and(flowlens_core::access::needs_csrf) && cross_site(req.headers()) {
         return ApiError::Forbidden("cross-site request refused".into()).into_response();
     }
-    let path = req.uri().path().to_string();
-    if req.method() == Method::GET && path.starts_with("/embed/") {
+    if req.method() == Method::GET && kind == PathKind::Embed {
         // An embed opens with its link token only, whoever is signed in: it is what the wiki has.
         let linked = caller.who.as_ref().is_some_and(|w| matches!(w.credential, Credential::Embed(_)));
         let refused = match embed_target(&path) {
@@ -185,7 +220,7 @@ pub async fn layer(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
             Some(Refusal::SignIn) => return ApiError::Unauthorized("this embed link has no token".into()).into_response(),
             Some(Refusal::Forbidden(m)) => return ApiError::Forbidden(m).into_response(),
         }
-    } else if req.method() == Method::GET && is_page(&path) {
+    } else if req.method() == Method::GET && kind == PathKind::Page {
         match flowlens_core::authorize(caller.who.as_ref(), &Need::Read) {
             Ok(()) => {}
             Err(Refusal::SignIn) => {
@@ -210,22 +245,6 @@ pub fn embed_target(path: &str) -> Option<EmbedScope> {
     }
 }
 
-/// Screens that need a signed-in viewer (everything but assets, the API, sign-in and embeds,
-/// which check on their own).
-fn is_page(path: &str) -> bool {
-    !(path.starts_with("/api/")
-        || path.starts_with("/pkg/")
-        || path.starts_with("/embed/")
-        || path.starts_with("/auth/")
-        || path == "/login"
-        || path == "/healthz"
-        || path == "/readyz"
-        || path == "/metrics"
-        || path.ends_with(".svg")
-        || path.ends_with(".css")
-        || path.ends_with(".png"))
-}
-
 fn refusal(r: Refusal) -> ApiError {
     match r {
         Refusal::SignIn => ApiError::Unauthorized("sign in, or send a bearer token".into()),
@@ -242,15 +261,6 @@ pub fn allow<'a>(caller: &'a Caller, need: &Need) -> Result<&'a Principal, ApiEr
 pub fn allow_change<'a>(caller: &'a Caller, need: &Need, headers: &HeaderMap) -> Result<&'a Principal, ApiError> {
     let csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
     caller.allow_change(need, csrf).map_err(refusal)
-}
-
-/// What the pages learn about the person using them.
-pub fn me(caller: &Caller) -> Option<Me> {
-    let who = caller.who.as_ref()?;
-    if matches!(who.credential, Credential::Embed(_)) {
-        return None;
-    }
-    Some(Me { name: who.name.clone(), role: who.role, demo: who.credential == Credential::Demo, csrf: caller.csrf.clone().unwrap_or_default() })
 }
 
 pub fn router(auth: Auth) -> Router {
@@ -327,7 +337,7 @@ pub async fn bootstrap(store: &Store, password: Option<&str>, credential_file: &
             (p, format!("its password is in {}", credential_file.display()))
         }
     };
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.expect("hashing does not panic");
+    let hash = hash_password_blocking(password).await;
     store.create_user("admin", Role::Admin, &hash, now()).await?;
     Ok(Some(format!("First start: created the user `admin` (role admin); {told}. Sign in at /login.")))
 }
@@ -349,9 +359,4 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     options.mode(0o600);
     options.open(path)?.write_all(text.as_bytes())
-}
-
-/// Embed scopes come from the admin; read them the way the core does.
-pub fn parse_scope(text: &str) -> Result<EmbedScope, ApiError> {
-    EmbedScope::parse(text).map_err(ApiError::BadRequest)
 }

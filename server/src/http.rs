@@ -65,8 +65,9 @@ async fn list_instances(
     Query(p): Query<flowlens_core::ListParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     allow(&caller, &Need::Read)?;
-    let query = ListQuery::parse(&p, now()).map_err(ApiError::BadRequest)?;
-    let page = s.ingest.store().list(&query, now()).await?;
+    let at = now();
+    let query = ListQuery::parse(&p, at).map_err(ApiError::BadRequest)?;
+    let page = s.ingest.store().list(&query, at).await?;
     let cursor = [("x-next-cursor", page.next.unwrap_or_default())];
     Ok((cursor, Json(page.rows)))
 }
@@ -152,30 +153,28 @@ async fn stream(
     Extension(caller): Extension<Caller>,
     Query(p): Query<StreamParams>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let need = match (&p.instance, &p.flow) {
-        (Some(id), _) => match caller.who.as_ref().map(|w| &w.credential) {
-            Some(Credential::Embed(EmbedScope::Instance(_))) => Need::ReadEmbed(EmbedScope::Instance(*id)),
-            _ => Need::Read,
-        },
-        (None, Some(flow)) => match caller.who.as_ref().map(|w| &w.credential) {
-            Some(Credential::Embed(EmbedScope::Flow(_))) => Need::ReadEmbed(EmbedScope::Flow(flow.clone())),
-            _ => Need::Read,
-        },
-        (None, None) => Need::Read,
+    // An embed link may follow only what it shows; anyone else needs the right to read.
+    let embedded = caller.who.as_ref().is_some_and(|w| matches!(w.credential, Credential::Embed(_)));
+    let need = match (p.instance, &p.flow) {
+        (Some(id), _) if embedded => Need::ReadEmbed(EmbedScope::Instance(id)),
+        (None, Some(flow)) if embedded => Need::ReadEmbed(EmbedScope::Flow(flow.clone())),
+        _ => Need::Read,
     };
     allow(&caller, &need)?;
+    let StreamParams { instance, flow } = p;
     let changes = BroadcastStream::new(s.push.subscribe()).filter_map(move |msg| {
-        let p = (p.instance, p.flow.clone());
-        async move {
-        match msg {
-            Ok(change) if p.0.is_none_or(|id| id == change.summary.id) && p.1.as_ref().is_none_or(|f| *f == change.summary.flow_id) => {
+        let event = match msg {
+            Ok(change)
+                if instance.is_none_or(|id| id == change.summary.id)
+                    && flow.as_ref().is_none_or(|f| *f == change.summary.flow_id) =>
+            {
                 let json = serde_json::to_string(&*change).expect("changes serialise");
                 Some(Ok(SseEvent::default().event("instance").data(json)))
             }
             Ok(_) => None,
             Err(BroadcastStreamRecvError::Lagged(_)) => Some(Ok(SseEvent::default().event("resync").data("{}"))),
-        }
-        }
+        };
+        futures_util::future::ready(event)
     });
     Ok(Sse::new(changes).keep_alive(KeepAlive::default()))
 }
@@ -204,7 +203,7 @@ async fn create_user(
     if password.chars().count() < 12 {
         return Err(ApiError::BadRequest("a password has at least 12 characters".into()));
     }
-    let hash = { let p = password.clone(); tokio::task::spawn_blocking(move || auth::hash_password(&p)).await.expect("hashing does not panic") };
+    let hash = auth::hash_password_blocking(password.clone()).await;
     if !s.ingest.store().create_user(&name, role, &hash, now()).await? {
         return Err(ApiError::Conflict(format!("a user named `{name}` exists already")));
     }
@@ -235,7 +234,7 @@ async fn create_token(
     let who = allow_change(&caller, &Need::Administer, &headers)?.name.clone();
     let (role, scope) = match (&body.role, &body.embed) {
         (Some(role), None) => (Role::parse(role).map_err(ApiError::BadRequest)?, None),
-        (None, Some(scope)) => (Role::Viewer, Some(auth::parse_scope(scope)?)),
+        (None, Some(scope)) => (Role::Viewer, Some(EmbedScope::parse(scope).map_err(ApiError::BadRequest)?)),
         _ => return Err(ApiError::BadRequest("give either `role` (a bearer token) or `embed` (flow:ID or instance:ID)".into())),
     };
     let (id, token) = crate::tokens::create(s.ingest.store(), body.name.trim(), role, scope.as_ref(), &who).await?;

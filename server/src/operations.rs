@@ -86,6 +86,7 @@ impl Operations for PageOperations {
                 last_event: store.last_event().await.unwrap_or(None),
                 consumer_lag: this.lag.get(),
                 source: this.source.clone(),
+                now: flowlens_store::now(),
             }
         })
     }

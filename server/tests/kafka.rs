@@ -7,10 +7,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flowlens_core::{Flow, Instance, Millis};
+use flowlens_core::{Flow, Instance};
 use serde_json::json;
 use support::broker::{produce, Broker, Record};
-use support::traffic::{onboardings, STEPS};
+use support::traffic::{onboardings, step_time, STEPS};
 use support::*;
 
 async fn kafka_app(db: Db, broker: &Broker, topic: &str, name: &str) -> std::net::SocketAddr {
@@ -145,7 +145,7 @@ async fn a_server_killed_while_ingesting_loses_nothing_and_counts_nothing_twice(
         let key: String = row.get("key");
         let mut clean = Instance::new(&flow);
         for (s, ty) in STEPS.iter().enumerate() {
-            clean.apply(&flow, &format!("{key}-{s}"), ty, Millis(1_795_770_000_000 + (s * 1000) as i64));
+            clean.apply(&flow, &format!("{key}-{s}"), ty, step_time(s));
         }
         let stored: Instance = serde_json::from_str(&row.get::<String, _>("facts")).unwrap();
         assert_eq!(stored, clean, "instance {key}");

@@ -37,15 +37,6 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Replaces a user's password and ends their sessions; `false` if there is no such user.
-    pub async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2").bind(password_hash).bind(name).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)").bind(name).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     pub async fn user(&self, name: &str) -> Result<Option<StoredUser>, StoreError> {
         let row = sqlx::query("SELECT id, name, role, password_hash FROM users WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
         row.map(|r| {

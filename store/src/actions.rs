@@ -85,8 +85,8 @@ impl Store {
         Ok(ids)
     }
 
-    /// A publish failed: the action says so, in words.
-    /// Settles an action with its outcome (`took_effect` or `failed`) and what happened.
+    /// Settles an action with its outcome (`took_effect`, or `failed` when e.g. a publish failed)
+    /// and what happened, in words.
     pub async fn settle_action(&self, id: i64, result: &str, detail: &str, now: Millis) -> Result<(), StoreError> {
         sqlx::query("UPDATE actions SET result = $1, detail = $2, settled_at = $3 WHERE id = $4")
             .bind(result)
@@ -98,17 +98,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn action_failed(&self, id: i64, detail: &str, now: Millis) -> Result<(), StoreError> {
-        sqlx::query("UPDATE actions SET result = 'failed', detail = $1, settled_at = $2 WHERE id = $3")
-            .bind(detail)
-            .bind(now.0)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Running instances whose SLA has passed and whose flow cancels on breach.
+    /// Running instances whose SLA has passed and whose flow cancels or alerts on breach.
     pub async fn due_escalations(&self, now: Millis) -> Result<Vec<i64>, StoreError> {
         Ok(sqlx::query_scalar("SELECT id FROM instances WHERE escalate_at IS NOT NULL AND escalate_at < $1 ORDER BY escalate_at LIMIT 100")
             .bind(now.0)

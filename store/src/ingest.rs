@@ -179,7 +179,6 @@ impl Store {
         for r in batch {
             minutes.entry((r.route.flow.id.clone(), now.0 / 60_000)).or_default().0 += 1;
         }
-        minutes.retain(|_, (events, _)| *events > 0);
         for chunk in changed.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO instances (id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at, escalate_at)

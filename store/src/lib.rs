@@ -322,7 +322,7 @@ impl Store {
         let retryable = flow
             .nodes
             .iter()
-            .filter(|n| matches!(&n.kind, flowlens_core::flow::NodeKind::Task(t) if t.retry.is_some()))
+            .filter(|n| n.retry_command().is_some())
             .map(|n| n.id.clone())
             .collect();
         Ok(Some(InstanceDetail {

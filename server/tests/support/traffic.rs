@@ -16,6 +16,14 @@ pub const STEPS: [&str; 8] = [
     "CustomerCreated",
 ];
 
+/// When step `s` of every test onboarding happened: a second apart, starting a minute before this
+/// process started. Recent on purpose: older than the flow's four-hour SLA, the instances would be
+/// cancelled by the scheduler while the test still ingests them.
+pub fn step_time(s: usize) -> Millis {
+    static BASE: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| (flowlens_store::now().0 / 1000 - 60) * 1000);
+    Millis(*BASE + (s * 1000) as i64)
+}
+
 /// The whole onboarding of `customers` customers, as CloudEvents: structured mode for even
 /// customers, binary mode (attributes in headers) for odd ones; keyed by customer id.
 pub fn onboardings(prefix: &str, customers: usize) -> Vec<Record> {
@@ -24,7 +32,7 @@ pub fn onboardings(prefix: &str, customers: usize) -> Vec<Record> {
         for c in 0..customers {
             let key = format!("{prefix}-{c}");
             let id = format!("{key}-{s}");
-            let time = Millis(1_795_770_000_000 + (s * 1000) as i64).to_rfc3339();
+            let time = step_time(s).to_rfc3339();
             let data = json!({ "customerId": key, "step": s });
             if c % 2 == 0 {
                 let event = json!({ "specversion": "1.0", "id": id, "type": ty, "source": "/test", "time": time, "data": data });
