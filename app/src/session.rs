@@ -99,13 +99,14 @@ pub fn StatusStrip() -> impl IntoView {
         <div class="strip">
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    let Ok(StatusInfo { store, last_event, consumer_lag, source, now }) = info.await else {
+                    let Ok(StatusInfo { store, last_event, consumer_lag, partitions, source, now }) = info.await else {
                         return view! { <span class="muted">"status unavailable"</span> }.into_any();
                     };
                     let now = crate::live::clock(now);
-                    let lag = match consumer_lag {
-                        Some(n) => format!("{n} messages"),
-                        None => "—".into(),
+                    let lag = match (consumer_lag, partitions.len()) {
+                        (Some(n), 1) => format!("{n} messages (1 partition)"),
+                        (Some(n), p) => format!("{n} messages ({p} partitions)"),
+                        (None, _) => "—".into(),
                     };
                     view! {
                         <span data-status-store=store.clone()>"Store: " <b>{store.clone()}</b></span>

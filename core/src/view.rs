@@ -144,13 +144,14 @@ pub struct TokenInfo {
 /// Instances of one flow by state, over the overview's time range.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
+    /// Instances started in the range, by the state they are in now.
     pub running: u64,
     pub completed: u64,
     pub failed: u64,
     pub cancelled: u64,
-    /// Running with an active task past its SLA.
+    /// Running with an active task past its SLA (whenever it started).
     pub stuck: u64,
-    /// Instances with at least one task that missed its SLA (late or still overdue).
+    /// Instances with a task that missed its SLA in the range: due in it, and finished late or still active.
     pub breached: u64,
 }
 
@@ -164,7 +165,7 @@ pub struct NodeHeat {
     pub finished: u64,
     pub mean_ms: Option<i64>,
     pub p95_ms: Option<i64>,
-    /// Visits that missed the node's SLA (finished late, or overdue now).
+    /// Visits due in the range that missed the node's SLA (finished late, or overdue now).
     pub breaches: u64,
 }
 
@@ -203,6 +204,9 @@ pub struct StatusInfo {
     pub last_event: Option<Millis>,
     /// Kafka consumer lag in messages, summed over assigned partitions; none without Kafka.
     pub consumer_lag: Option<i64>,
+    /// The Kafka partitions this server consumes (`topic/partition`); replicas share them out.
+    #[serde(default)]
+    pub partitions: Vec<String>,
     /// Where events come from: `Kafka topics …`, or `HTTP and the demo`.
     pub source: String,
     /// The server's clock when this was read, so "how long ago" matches on both sides.

@@ -24,6 +24,8 @@ pub enum Publisher {
 
 /// How long a retry may take to show an effect when its task has no SLA.
 const DEFAULT_RETRY_WINDOW: i64 = 10 * 60_000;
+/// How long a replica holds an escalation it took before another may take it up (webhook retries fit).
+const ESCALATION_LEASE: Duration = Duration::from_secs(120);
 
 impl Publisher {
     pub fn kafka(brokers: &str) -> Result<Publisher, rdkafka::error::KafkaError> {
@@ -206,9 +208,14 @@ impl Actions {
                     Err(e) => tracing::warn!(error = %e, "could not settle expired retries"),
                 }
                 match store.due_escalations(now()).await {
-                    Ok(ids) => {
-                        for id in ids {
-                            this.escalate(id).await;
+                    Ok(due) => {
+                        for (id, seen) in due {
+                            let lease = Millis(now().0 + ESCALATION_LEASE.as_millis() as i64);
+                            match store.claim_escalation(id, seen, lease).await {
+                                Ok(true) => this.escalate(id, lease).await,
+                                Ok(false) => {} // another replica has it
+                                Err(e) => tracing::warn!(instance = id, error = %e, "could not claim an escalation"),
+                            }
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "could not read due escalations"),
@@ -218,7 +225,7 @@ impl Actions {
     }
 
     /// An instance passed its SLA: cancel it and/or alert the webhook, as its flow says, as `sla`.
-    async fn escalate(&self, id: i64) {
+    async fn escalate(&self, id: i64, lease: Millis) {
         let store = self.ingest.store();
         let at = now();
         let (cancel, alert) = match store.load(id).await {
@@ -250,7 +257,7 @@ impl Actions {
                 Err(e) => tracing::warn!(instance = id, error = %e, "instance SLA breached, and the cancel failed"),
             }
         }
-        if let Err(e) = store.escalated(id).await {
+        if let Err(e) = store.escalated(id, lease).await {
             tracing::warn!(instance = id, error = %e, "could not record the escalation");
         }
     }

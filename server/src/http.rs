@@ -10,7 +10,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use flowlens_core::{ActionView, Caller, Credential, DeadLetterView, EmbedScope, InstanceDetail, Need, Role, TokenInfo};
-use flowlens_core::ListQuery;
+use flowlens_core::{ListQuery, Millis};
 use flowlens_store::now;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
@@ -27,6 +27,8 @@ pub struct ApiState {
     pub ingest: Ingest,
     pub push: Push,
     pub actions: Actions,
+    /// What the status strip shows, for `/api/v1/status`.
+    pub operations: crate::operations::PageOperations,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -37,11 +39,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/instances/{id}/retry", post(retry))
         .route("/api/v1/instances/{id}/cancel", post(cancel))
         .route("/api/v1/instances/{id}/actions", get(actions))
+        .route("/api/v1/flows/{flow}/overview", get(overview))
         .route("/api/v1/dead-letters", get(dead_letters))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/users", post(create_user))
         .route("/api/v1/tokens", get(tokens).post(create_token))
         .route("/api/v1/tokens/{id}", delete(revoke_token))
+        .route("/api/v1/status", get(status))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .with_state(state)
@@ -70,6 +74,27 @@ async fn list_instances(
     let page = s.ingest.store().list(&query, at).await?;
     let cursor = [("x-next-cursor", page.next.unwrap_or_default())];
     Ok((cursor, Json(page.rows)))
+}
+
+#[derive(Deserialize)]
+struct OverviewParams {
+    range: Option<String>,
+}
+
+/// A flow's overview over the last `range` (default 24h): what the overview page shows.
+async fn overview(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(flow): Path<String>,
+    Query(p): Query<OverviewParams>,
+) -> Result<Json<flowlens_core::Overview>, ApiError> {
+    allow(&caller, &Need::Read)?;
+    let range = p.range.unwrap_or_else(|| "24h".into());
+    let span = flowlens_core::query::parse_range(&range)
+        .ok_or_else(|| ApiError::BadRequest(format!("`{range}` is not a time range; write e.g. 15m, 1h, 24h or 7d")))?;
+    let at = now();
+    let found = s.ingest.store().overview(&flow, Millis(at.0 - span), at).await?;
+    found.map(Json).ok_or_else(|| ApiError::NotFound(format!("no flow `{flow}`")))
 }
 
 fn instance_id(id: &str) -> Result<i64, ApiError> {
@@ -257,7 +282,18 @@ async fn revoke_token(
     }
 }
 
+/// The store, where events come from, the latest event, and this replica's Kafka partitions and lag.
+async fn status(State(s): State<ApiState>, Extension(caller): Extension<Caller>) -> Result<Json<flowlens_core::StatusInfo>, ApiError> {
+    use flowlens_app::api::Operations;
+    allow(&caller, &Need::Read)?;
+    Ok(Json(s.operations.status().await))
+}
+
 async fn ready(State(s): State<ApiState>) -> Result<&'static str, ApiError> {
-    s.ingest.store().ping().await?;
+    // Not ready while the database does not answer: a load balancer should send people elsewhere.
+    s.ingest.store().ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness: the store does not answer");
+        ApiError::Unavailable("the store does not answer".into())
+    })?;
     Ok("ready")
 }

@@ -56,6 +56,10 @@ impl Ingest {
         &self.store
     }
 
+    pub fn push(&self) -> &Push {
+        &self.push
+    }
+
     /// Marks an instance cancelled, in turn with the ingest of events so no update is lost.
     pub async fn mark_cancelled(&self, id: i64) -> Result<(), StoreError> {
         let change = {

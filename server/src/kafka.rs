@@ -2,9 +2,10 @@
 //!
 //! Messages are taken in batches; a batch is decoded, routed and stored in one transaction
 //! together with its dead letters, and only after that transaction commits are the batch's offsets
-//! committed. A crash at any point therefore redelivers at most the last batch, and redelivered
-//! events are recognised by id. While a batch is being stored nothing more is taken, so a slow
-//! store slows consumption instead of filling memory (librdkafka's own prefetch is bounded too).
+//! committed. A crash at any point therefore redelivers at most the last two batches, and
+//! redelivered events are recognised by id. While a batch is being stored only the next one is
+//! taken, so a slow store slows consumption instead of filling memory (librdkafka's own prefetch
+//! is bounded too).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -60,9 +61,10 @@ fn watch_lag(consumer: Arc<StreamConsumer>, positions: Positions, lag: Lag) {
     tokio::spawn(async move {
         loop {
             sleep(Duration::from_secs(5)).await;
-            let (consumer, positions) = (consumer.clone(), positions.clone());
+            let (consumer, positions, assigned_to) = (consumer.clone(), positions.clone(), lag.clone());
             let measured = tokio::task::spawn_blocking(move || {
                 let assigned = consumer.assignment().ok()?;
+                assigned_to.set_partitions(assigned.elements().iter().map(|tp| format!("{}/{}", tp.topic(), tp.partition())).collect());
                 let mut total = 0i64;
                 for tp in assigned.elements() {
                     let (_, high) = consumer.fetch_watermarks(tp.topic(), tp.partition(), Duration::from_secs(2)).ok()?;
@@ -80,11 +82,45 @@ fn watch_lag(consumer: Arc<StreamConsumer>, positions: Positions, lag: Lag) {
     });
 }
 
-/// Consumes until the process ends.
+/// A batch taken off the bus, decoded and routed, waiting to be stored.
+struct Batch {
+    routed: Vec<Routed>,
+    dead: Vec<DeadLetter>,
+    offsets: TopicPartitionList,
+}
+
+/// Consumes until the process ends. Two stages overlap: while one batch is being stored, the next
+/// is taken and decoded (one core each). At most one batch waits between them, so memory stays
+/// bounded, and batches are stored and their offsets committed strictly in order.
 pub async fn run(ingest: Ingest, consumer: StreamConsumer, lag: Lag) {
     let consumer = Arc::new(consumer);
     let positions: Positions = Arc::default();
     watch_lag(consumer.clone(), positions.clone(), lag);
+    let (batches, mut to_store) = tokio::sync::mpsc::channel::<Batch>(1);
+    tokio::spawn(take_batches(ingest.clone(), consumer.clone(), batches));
+    while let Some(Batch { routed, dead, offsets }) = to_store.recv().await {
+        let started = Instant::now();
+        let taken = routed.len() + dead.len();
+        store_until_it_works(&ingest, routed, dead).await;
+        tracing::debug!(messages = taken, store_ms = started.elapsed().as_millis() as u64, "kafka: batch stored");
+        {
+            let mut at = positions.lock().expect("not poisoned");
+            for e in offsets.elements() {
+                if let Offset::Offset(o) = e.offset() {
+                    at.insert((e.topic().to_string(), e.partition()), o);
+                }
+            }
+        }
+        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+            // Not fatal: the next commit covers these offsets, and a redelivery is deduplicated.
+            tracing::warn!(error = %e, "kafka: offset commit failed");
+        }
+    }
+}
+
+/// The first stage: fills a batch (up to BATCH messages, or whatever came within LINGER of the
+/// first), decodes and routes it, and hands it on; waits while the store is still busy.
+async fn take_batches(ingest: Ingest, consumer: Arc<StreamConsumer>, batches: tokio::sync::mpsc::Sender<Batch>) {
     let envelopes = ingest.store().flows().envelopes();
     loop {
         let first = match consumer.recv().await {
@@ -115,21 +151,8 @@ pub async fn run(ingest: Ingest, consumer: StreamConsumer, lag: Lag) {
                 Err(d) => dead.push(d),
             }
         }
-        let started = Instant::now();
-        let taken = routed.len() + dead.len();
-        store_until_it_works(&ingest, routed, dead).await;
-        tracing::debug!(messages = taken, store_ms = started.elapsed().as_millis() as u64, "kafka: batch stored");
-        {
-            let mut at = positions.lock().expect("not poisoned");
-            for e in offsets.elements() {
-                if let Offset::Offset(o) = e.offset() {
-                    at.insert((e.topic().to_string(), e.partition()), o);
-                }
-            }
-        }
-        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
-            // Not fatal: the next commit covers these offsets, and a redelivery is deduplicated.
-            tracing::warn!(error = %e, "kafka: offset commit failed");
+        if batches.send(Batch { routed, dead, offsets }).await.is_err() {
+            return; // the storing stage is gone: the process is ending
         }
     }
 }

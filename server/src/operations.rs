@@ -2,7 +2,7 @@
 //! token code as the API, with errors as sentences.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use flowlens_app::api::{Fut, Operations};
 use flowlens_core::{ActionView, EmbedScope, Principal, Role, StatusInfo};
@@ -10,13 +10,14 @@ use flowlens_core::{ActionView, EmbedScope, Principal, Role, StatusInfo};
 use crate::actions::Actions;
 use crate::auth::Auth;
 
-/// Kafka consumer lag in messages, set by the consumer; negative while unknown.
+/// How this replica's Kafka consumer is doing, set by the consumer: its lag in messages (negative
+/// while unknown) and the partitions assigned to it.
 #[derive(Clone)]
-pub struct Lag(Arc<AtomicI64>);
+pub struct Lag(Arc<AtomicI64>, Arc<Mutex<Vec<String>>>);
 
 impl Default for Lag {
     fn default() -> Self {
-        Lag(Arc::new(AtomicI64::new(-1)))
+        Lag(Arc::new(AtomicI64::new(-1)), Arc::default())
     }
 }
 
@@ -27,6 +28,14 @@ impl Lag {
 
     pub fn get(&self) -> Option<i64> {
         Some(self.0.load(Ordering::Relaxed)).filter(|&l| l >= 0)
+    }
+
+    pub fn set_partitions(&self, partitions: Vec<String>) {
+        *self.1.lock().expect("not poisoned") = partitions;
+    }
+
+    pub fn partitions(&self) -> Vec<String> {
+        self.1.lock().expect("not poisoned").clone()
     }
 }
 
@@ -85,6 +94,7 @@ impl Operations for PageOperations {
                 store: store.backend().name().to_string(),
                 last_event: store.last_event().await.unwrap_or(None),
                 consumer_lag: this.lag.get(),
+                partitions: this.lag.partitions(),
                 source: this.source.clone(),
                 now: flowlens_store::now(),
             }

@@ -132,8 +132,8 @@ impl Application {
         } else {
             "HTTP".to_string()
         };
-        let operations: OperationsHandle =
-            std::sync::Arc::new(PageOperations { actions: actions.clone(), auth: auth.clone(), lag: lag.clone(), source });
+        let page_operations = PageOperations { actions: actions.clone(), auth: auth.clone(), lag: lag.clone(), source };
+        let operations: OperationsHandle = std::sync::Arc::new(page_operations.clone());
         let pages = generate_route_list(App);
         let page_context = {
             let store = store.clone();
@@ -149,7 +149,7 @@ impl Application {
             })
             .fallback(leptos_axum::file_and_error_handler(shell))
             .with_state(options);
-        let router = http::router(ApiState { ingest: ingest.clone(), push, actions: actions.clone() })
+        let router = http::router(ApiState { ingest: ingest.clone(), push, actions: actions.clone(), operations: page_operations })
             .merge(auth::router(auth.clone()))
             .merge(web)
             .layer(axum::middleware::from_fn_with_state(auth, auth::layer))
@@ -174,6 +174,14 @@ impl Application {
                 crate::demo::spawn_services(sink, commands);
             }
         }
+        // Replicas on one PostgreSQL database: show the changes the others make, too.
+        let (store, push) = (self.store.clone(), self.ingest.push().clone());
+        tokio::spawn(async move {
+            while let Err(e) = store.follow_other_replicas(|change| push.publish(change)).await {
+                tracing::warn!(error = %e, "replica fan-out: cannot listen; trying again in 5 s");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        });
         if let Some(consumer) = self.consumer {
             tokio::spawn(crate::kafka::run(self.ingest.clone(), consumer, self.lag.clone()));
         }

@@ -1,11 +1,10 @@
 //! Kafka in, through a real Kafka-protocol broker (tansu): events become instances, offsets follow
-//! the database, malformed messages are dead-lettered without blocking their partition, and a
-//! server killed with SIGKILL while ingesting loses nothing and counts nothing twice.
+//! the database (malformed messages: see malformed.rs), and a server killed with SIGKILL while ingesting loses nothing and counts nothing twice.
 
 #[macro_use]
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flowlens_core::{Flow, Instance};
 use serde_json::json;
@@ -24,19 +23,6 @@ async fn kafka_app(db: Db, broker: &Broker, topic: &str, name: &str) -> std::net
     addr
 }
 
-/// Polls until `check` holds, for at most `secs` seconds.
-async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < Duration::from_secs(secs), "gave up after {secs} s waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 async fn count(addr: std::net::SocketAddr, query: &str) -> usize {
     get(addr, &format!("/api/v1/instances?limit=500&{query}")).await.1.as_array().map_or(0, Vec::len)
 }
@@ -44,7 +30,6 @@ async fn count(addr: std::net::SocketAddr, query: &str) -> usize {
 
 on_both_stores!(
     events_from_kafka_become_instances,
-    malformed_messages_are_dead_lettered_and_do_not_block_their_partition,
     a_server_killed_while_ingesting_loses_nothing_and_counts_nothing_twice,
 );
 
@@ -56,39 +41,6 @@ async fn events_from_kafka_become_instances(db: Db) {
     eventually(60, "120 completed onboardings", || async { count(addr, "status=completed").await == 120 }).await;
     let (_, rows) = get(addr, "/api/v1/instances?limit=500").await;
     assert!(rows.as_array().unwrap().iter().all(|r| r["events"] == 8), "every event stored exactly once");
-}
-
-async fn malformed_messages_are_dead_lettered_and_do_not_block_their_partition(db: Db) {
-    let broker = Broker::start().await;
-    broker.create_topic("mixed", 1).await;
-    let good = |key: &str, id: &str| -> Record {
-        (Some(key.into()), vec![], json!({"id": id, "type": "RegistrationRequested", "data": {}}).to_string().into_bytes())
-    };
-    let bad: Vec<(Record, &str)> = vec![
-        ((Some("k".into()), vec![], b"this is not json".to_vec()), "the value is not JSON"),
-        ((Some("k".into()), vec![], b"\xff\xfe\xfd".to_vec()), "the value is not UTF-8 text"),
-        ((Some("k".into()), vec![], br#"{"id": "x1", "data": {}}"#.to_vec()), "the event has no `type`"),
-        ((None, vec![], br#"{"id": "x2", "type": "RegistrationRequested"}"#.to_vec()), "finds the business key in the message key"),
-        ((Some("k".into()), vec![], vec![b' '; 1024 * 1024 + 10]), "over the limit"),
-        ((Some("k".into()), vec![], br#"{"id": "x3", "type": "InvoicePaid"}"#.to_vec()), "no flow handles events of type `InvoicePaid`"),
-    ];
-    let mut records = vec![good("before", "g1")];
-    records.extend(bad.iter().map(|(r, _)| r.clone()));
-    records.push(good("after", "g2"));
-    produce(&broker.producer(), "mixed", &records);
-
-    let addr = kafka_app(db, &broker, "mixed", "dead-letters").await;
-    eventually(30, "the good event after the bad ones", || async { count(addr, "key=after").await == 1 }).await;
-    assert_eq!(count(addr, "key=before").await, 1);
-    let (_, letters) = get(addr, "/api/v1/dead-letters").await;
-    let letters = letters.as_array().unwrap().clone();
-    assert_eq!(letters.len(), bad.len(), "{letters:?}");
-    for (_, reason) in &bad {
-        assert!(letters.iter().any(|l| l["reason"].as_str().unwrap().contains(reason)), "no dead letter says {reason:?}: {letters:?}");
-    }
-    assert!(letters.iter().all(|l| l["source"] == "kafka" && l["origin"].as_str().unwrap().starts_with("kafka:mixed/0/")));
-    let big = letters.iter().find(|l| l["reason"].as_str().unwrap().contains("over the limit")).unwrap();
-    assert!(big["reason"].as_str().unwrap().contains("raw bytes cut to 65536"), "raw bytes are bounded: {}", big["reason"]);
 }
 
 /// Starts the real binary, so it can be killed with SIGKILL.
@@ -104,12 +56,6 @@ fn spawn_server(broker: &Broker, database_url: &str, topic: &str, group: &str) -
         .unwrap()
 }
 
-async fn stored_events(database_url: &str) -> i64 {
-    use sqlx::{AnyConnection, Connection};
-    sqlx::any::install_default_drivers();
-    let Ok(mut conn) = AnyConnection::connect(database_url).await else { return 0 };
-    sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&mut conn).await.unwrap_or(0)
-}
 
 async fn a_server_killed_while_ingesting_loses_nothing_and_counts_nothing_twice(store: Db) {
     const CUSTOMERS: usize = 12_500; // 100 000 events

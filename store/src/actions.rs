@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use flowlens_core::{ActionView, Flow, Instance, InstanceChanged, InstanceSummary, Millis};
+use flowlens_core::{ActionView, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Status};
 use serde_json::Value;
 use sqlx::Row;
 
@@ -98,17 +98,34 @@ impl Store {
         Ok(())
     }
 
-    /// Running instances whose SLA has passed and whose flow cancels or alerts on breach.
-    pub async fn due_escalations(&self, now: Millis) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT id FROM instances WHERE escalate_at IS NOT NULL AND escalate_at < $1 ORDER BY escalate_at LIMIT 100")
+    /// Running instances whose SLA has passed and whose flow cancels or alerts on breach, with the
+    /// escalation time they were found with (the claim needs it).
+    pub async fn due_escalations(&self, now: Millis) -> Result<Vec<(i64, Millis)>, StoreError> {
+        let rows = sqlx::query("SELECT id, escalate_at FROM instances WHERE escalate_at IS NOT NULL AND escalate_at < $1 ORDER BY escalate_at LIMIT 100")
             .bind(now.0)
             .fetch_all(&self.pool)
-            .await?)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get::<i64, _>("id"), Millis(r.get("escalate_at")))).collect())
     }
 
-    /// The scheduler acted on this instance (whatever came of it, the audit trail says): not again.
-    pub async fn escalated(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE instances SET escalate_at = NULL WHERE id = $1").bind(id).execute(&self.pool).await?;
+    /// Takes an escalation for this replica: of several replicas sweeping the same database, only
+    /// the one whose update finds the time it read gets it. The escalation moves to `lease` meanwhile,
+    /// so if this replica dies before it is done, another one takes it up then.
+    pub async fn claim_escalation(&self, id: i64, seen: Millis, lease: Millis) -> Result<bool, StoreError> {
+        let claimed = sqlx::query("UPDATE instances SET escalate_at = $1 WHERE id = $2 AND escalate_at = $3")
+            .bind(lease.0)
+            .bind(id)
+            .bind(seen.0)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(claimed == 1)
+    }
+
+    /// The scheduler acted on this instance (whatever came of it, the audit trail says): not again,
+    /// unless an event re-armed the timer meanwhile.
+    pub async fn escalated(&self, id: i64, lease: Millis) -> Result<(), StoreError> {
+        sqlx::query("UPDATE instances SET escalate_at = NULL WHERE id = $1 AND escalate_at = $2").bind(id).bind(lease.0).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -160,6 +177,16 @@ impl Store {
         let nodes = instance.nodes(&flow);
         let summary = InstanceSummary::with_nodes(&flow, &instance, &nodes, id, &key, events, now);
         let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT COALESCE(started_at, updated_at) AS started, status FROM instances WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let was = Status::parse(&row.get::<String, _>("status")).unwrap_or(Status::Running);
+        let mut states = std::collections::HashMap::new();
+        let started = summary.started_at.unwrap_or(now).0 / 60_000;
+        *states.entry((flow.id.clone(), row.get::<i64, _>("started") / 60_000, was)).or_insert(0) -= 1;
+        *states.entry((flow.id.clone(), started, summary.status)).or_insert(0) += 1;
+        crate::overview::count_states(&mut tx, self.backend, states).await?;
         sqlx::query(
             "UPDATE instances SET status = $1, waiting_at = '', due_at = NULL, escalate_at = NULL, updated_at = $2, facts = $3
              WHERE id = $4",
@@ -170,7 +197,8 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        crate::overview::write_visits(&mut tx, &[(id, &*flow, summary.status, nodes.as_slice())]).await?;
+        crate::overview::write_visits(&mut tx, self.backend, &[(id, &*flow, summary.status, nodes.as_slice())]).await?;
+        self.notify_changed(&mut tx, &[id]).await?;
         tx.commit().await?;
         let deviations = instance.deviations(&flow);
         Ok(InstanceChanged { summary, nodes, deviations, event: None })

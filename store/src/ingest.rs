@@ -11,8 +11,16 @@ use sqlx::Row;
 
 use crate::{bounded, escalate_at, DeadLetter, Ingested, Routed, Store, StoreError};
 
-/// Rows per multi-row statement: keeps bind parameters well under both databases' limits.
-const CHUNK: usize = 400;
+/// Rows per multi-row statement with `cols` parameters each. PostgreSQL takes thousands of
+/// parameters in stride. SQLite does not: binding looks each parameter's name up in a list, so a
+/// statement's cost grows with the square of its parameters (4 800 made ingest spend 60 % of its
+/// time there); a hundred or so keeps that negligible and the statements few.
+pub(crate) fn rows_per_statement(backend: crate::Backend, cols: usize) -> usize {
+    match backend {
+        crate::Backend::Sqlite => (120 / cols).max(1),
+        crate::Backend::Postgres => (4800 / cols).max(1),
+    }
+}
 
 /// `($1, $2), ($3, $4), ...`: `rows` tuples of `cols` parameters.
 pub(crate) fn tuples(rows: usize, cols: usize) -> String {
@@ -32,6 +40,8 @@ struct Touched {
     last: Option<EventRecord>,
     /// Its status before this batch; none for a new instance.
     was: Option<Status>,
+    /// Where `flow_states` counts it now: the minute it started and its stored state.
+    counted: (i64, Status),
 }
 
 impl Store {
@@ -72,9 +82,13 @@ impl Store {
             });
         }
         let mut touched: Vec<Option<Touched>> = (0..wanted.len()).map(|_| None).collect();
-        for chunk in wanted.chunks(CHUNK) {
+        for chunk in wanted.chunks(rows_per_statement(self.backend, 2)) {
             let sql = format!(
-                "SELECT id, flow_id, key, flow_version, events, facts FROM instances WHERE (flow_id, key) IN ({})",
+                // A join with the wanted keys, not `(flow_id, key) IN (...)`: SQLite scans the whole
+                // index for a row-value IN list, and ingest would slow down as the store grows.
+                "WITH wanted (flow_id, key) AS (VALUES {})
+                 SELECT i.id, i.flow_id, i.key, i.flow_version, i.events, i.facts, i.status, i.started_at, i.updated_at
+                 FROM wanted JOIN instances i ON i.flow_id = wanted.flow_id AND i.key = wanted.key",
                 tuples(chunk.len(), 2)
             );
             let mut q = sqlx::query(&sql);
@@ -89,11 +103,17 @@ impl Store {
                 let instance: Instance = serde_json::from_str(&row.get::<String, _>("facts")).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
                 let i = slot[&(flow_id.as_str(), key.as_str())];
                 let was = Some(instance.status(&flow));
-                touched[i] = Some(Touched { id, flow, key, instance, events: row.get::<i64, _>("events") as u32, last: None, was });
+                let started = row.get::<Option<i64>, _>("started_at").unwrap_or_else(|| row.get("updated_at"));
+                let stored = Status::parse(&row.get::<String, _>("status")).unwrap_or(Status::Running);
+                let counted = (started / 60_000, stored);
+                let events = row.get::<i64, _>("events") as u32;
+                touched[i] = Some(Touched { id, flow, key, instance, events, last: None, was, counted });
             }
         }
+        // Changes to `flow_states`, as deltas.
+        let mut states: HashMap<(String, i64, Status), i64> = HashMap::new();
         let missing: Vec<usize> = (0..wanted.len()).filter(|&i| touched[i].is_none()).collect();
-        for chunk in missing.chunks(CHUNK) {
+        for chunk in missing.chunks(rows_per_statement(self.backend, 4)) {
             let rows: Vec<String> =
                 (0..chunk.len()).map(|r| format!("(${}, ${}, ${}, 'running', ${}, '{{}}')", 4 * r + 1, 4 * r + 2, 4 * r + 3, 4 * r + 4)).collect();
             let sql = format!(
@@ -110,7 +130,9 @@ impl Store {
                 let i = slot[&(flow_id.as_str(), key.as_str())];
                 let flow = wanted[i].route.flow.clone();
                 let instance = Instance::new(&flow);
-                touched[i] = Some(Touched { id: row.get("id"), flow, key, instance, events: 0, last: None, was: None });
+                let counted = (now.0 / 60_000, Status::Running);
+                *states.entry((flow.id.clone(), counted.0, counted.1)).or_default() += 1;
+                touched[i] = Some(Touched { id: row.get("id"), flow, key, instance, events: 0, last: None, was: None, counted });
             }
         }
         let mut touched: Vec<Touched> = touched.into_iter().map(|t| t.expect("every instance loaded or created")).collect();
@@ -118,7 +140,7 @@ impl Store {
         // Record the events; the ones the database did not have yet come back.
         let mut new_ids: HashSet<String> = HashSet::with_capacity(batch.len());
         let id_of = |r: &Routed| r.event.id.clone().expect("the adapter assigns an id before storing");
-        for chunk in batch.chunks(CHUNK) {
+        for chunk in batch.chunks(rows_per_statement(self.backend, 6)) {
             let sql = format!(
                 "INSERT INTO events (id, instance_id, type, time, received_at, data) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
                 tuples(chunk.len(), 6)
@@ -179,7 +201,7 @@ impl Store {
         for r in batch {
             minutes.entry((r.route.flow.id.clone(), now.0 / 60_000)).or_default().0 += 1;
         }
-        for chunk in changed.chunks(CHUNK) {
+        for chunk in changed.chunks(rows_per_statement(self.backend, 12)) {
             let sql = format!(
                 "INSERT INTO instances (id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at, escalate_at)
                  VALUES {} ON CONFLICT (id) DO UPDATE SET status = excluded.status, waiting_at = excluded.waiting_at,
@@ -193,6 +215,11 @@ impl Store {
                 let summary = InstanceSummary::with_nodes(&t.flow, &t.instance, &nodes, t.id, &t.key, t.events, now);
                 if summary.status == Status::Completed && t.was != Some(Status::Completed) {
                     minutes.entry((t.flow.id.clone(), now.0 / 60_000)).or_default().1 += 1;
+                }
+                let counted = (summary.started_at.unwrap_or(now).0 / 60_000, summary.status);
+                if counted != t.counted {
+                    *states.entry((t.flow.id.clone(), t.counted.0, t.counted.1)).or_default() -= 1;
+                    *states.entry((t.flow.id.clone(), counted.0, counted.1)).or_default() += 1;
                 }
                 q = q
                     .bind(t.id)
@@ -214,8 +241,11 @@ impl Store {
         }
         let visits: Vec<(i64, &Flow, Status, &[flowlens_core::NodeState])> =
             changed.iter().zip(&out.changes).map(|((t, _), c)| (t.id, &*t.flow, c.summary.status, c.nodes.as_slice())).collect();
-        crate::overview::write_visits(&mut tx, &visits).await?;
-        crate::overview::count_minutes(&mut tx, &minutes).await?;
+        crate::overview::write_visits(&mut tx, self.backend, &visits).await?;
+        crate::overview::count_minutes(&mut tx, self.backend, &minutes).await?;
+        crate::overview::count_states(&mut tx, self.backend, states).await?;
+        let ids: Vec<i64> = changed.iter().map(|(t, _)| t.id).collect();
+        self.notify_changed(&mut tx, &ids).await?;
         tx.commit().await?;
         Ok(out)
     }

@@ -9,6 +9,7 @@
 
 mod access;
 mod actions;
+mod fanout;
 mod ingest;
 mod overview;
 
@@ -93,6 +94,10 @@ pub struct Store {
     diagrams: Arc<HashMap<(String, u32), Arc<Diagram>>>,
     /// Instances with a retry waiting for its outcome: only their outcome events need to settle one.
     open_retries: Arc<Mutex<HashSet<i64>>>,
+    /// Where a PostgreSQL store is, for the replica fan-out's own connection.
+    url: Option<Arc<str>>,
+    /// This process among the replicas sharing the database.
+    replica: Arc<str>,
 }
 
 /// When the scheduler must act on an instance: its SLA deadline, if it is running and its flow
@@ -144,6 +149,10 @@ fn summary_of(row: sqlx::any::AnyRow) -> Result<InstanceSummary, StoreError> {
     })
 }
 
+fn event_record(r: &sqlx::any::AnyRow) -> EventRecord {
+    EventRecord { id: r.get("id"), event_type: r.get("type"), time: Millis(r.get("time")), received_at: Millis(r.get("received_at")), data: r.get("data") }
+}
+
 impl Store {
     /// Opens and migrates the database at `url`: `sqlite://FILE` (created if missing) or
     /// `postgres://USER@HOST:PORT/DB`.
@@ -160,7 +169,7 @@ impl Store {
                     Box::pin(async move {
                         // WAL lets readers go on while the writer commits; NORMAL sync is durable
                         // across application crashes, which is what at-least-once needs here.
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000").await?;
                         Ok(())
                     })
                 })
@@ -179,7 +188,12 @@ impl Store {
             .fetch_all(&pool)
             .await?;
         let open_retries = Arc::new(Mutex::new(open.into_iter().collect()));
-        Ok(Store { pool, backend, flows, diagrams: Arc::new(diagrams), open_retries })
+        let url = (backend == Backend::Postgres).then(|| Arc::from(url));
+        // Unique among replicas: process, time of opening, and which store of this process.
+        static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nth = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let replica = Arc::from(format!("{}-{}-{nth}", std::process::id(), now().0));
+        Ok(Store { pool, backend, flows, diagrams: Arc::new(diagrams), open_retries, url, replica })
     }
 
     pub fn backend(&self) -> Backend {
@@ -307,14 +321,8 @@ impl Store {
         .bind(id)
         .fetch_all(&self.pool)
         .await?
-        .into_iter()
-        .map(|r| EventRecord {
-            id: r.get("id"),
-            event_type: r.get("type"),
-            time: Millis(r.get("time")),
-            received_at: Millis(r.get("received_at")),
-            data: r.get("data"),
-        })
+        .iter()
+        .map(event_record)
         .collect();
         let diagram = self.diagrams.get(&(flow.id.clone(), flow.version)).map(|d| (**d).clone()).unwrap_or_else(|| layout(flow));
         let deviations = instance.deviations(flow);

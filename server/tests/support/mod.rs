@@ -3,6 +3,7 @@
 
 /// Runs each listed test once per store: `mod sqlite { fn test() }` and `mod postgres { fn test() }`
 /// calling `test(Db::Sqlite)` and `test(Db::Postgres)`.
+#[allow(unused_macros)]
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -15,9 +16,11 @@ macro_rules! on_both_stores {
 }
 
 pub mod broker;
+pub mod postgres;
 pub mod traffic;
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 use std::path::PathBuf;
 
 use flowlens::config::{AccessSettings, KafkaSettings, Settings};
@@ -151,3 +154,23 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// Polls until `check` holds, for at most `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < Duration::from_secs(secs), "gave up after {secs} s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Events committed in the database at `database_url` (0 while it cannot be reached).
+pub async fn stored_events(database_url: &str) -> i64 {
+    use sqlx::{AnyConnection, Connection};
+    sqlx::any::install_default_drivers();
+    let Ok(mut conn) = AnyConnection::connect(database_url).await else { return 0 };
+    sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&mut conn).await.unwrap_or(0)
+}

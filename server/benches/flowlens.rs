@@ -1,0 +1,430 @@
+//! Flowlens's figures, measured side by side in one run and printed with their targets:
+//!
+//! 1. ingest: the raw rdkafka consume rate of a topic of onboarding events, and how fast Flowlens
+//!    commits the same topic into SQLite and into PostgreSQL, with the ratios;
+//! 2. push: produce-to-SSE latency (p50, p99) of instance changes at 1 000 events/s;
+//! 3. reads: instance-list and overview response times (p50, p95) over HTTP with 1 M instances and
+//!    10 M events in the store, on SQLite and on PostgreSQL;
+//! 4. the server's peak RSS during each.
+//!
+//! The server is the real `flowlens` binary in its own process (so its memory is its own), talking
+//! to a real Kafka-protocol broker (tansu) and real databases.
+//!
+//!     cargo bench -p flowlens --bench flowlens      (or scripts/bench)
+//!
+//! FLOWLENS_BENCH_EVENTS (default 400 000) sets the ingest topic's size, FLOWLENS_BENCH_INSTANCES
+//! (default 1 000 000) the read store's, FLOWLENS_BENCH_PUSH_SECONDS (default 20) the push run;
+//! FLOWLENS_TEST_POSTGRES the PostgreSQL server; FLOWLENS_BENCH_ONLY=ingest,push,reads a subset.
+
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code, unused_macros)]
+mod support;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowlens_core::Role;
+use flowlens_store::Store;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::Producer;
+use serde_json::json;
+use sqlx::AnyPool;
+use support::broker::{produce, Broker, Record};
+use support::traffic;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const INGEST_TOPIC: &str = "bench-events";
+const PUSH_TOPIC: &str = "bench-push";
+const FLOW: &str = "customer-onboarding";
+const PUSH_RATE: u64 = 1_000;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn wanted(part: &str) -> bool {
+    std::env::var("FLOWLENS_BENCH_ONLY").map(|v| v.split(',').any(|p| p.trim() == part)).unwrap_or(true)
+}
+
+/// One line of the summary.
+struct Figure {
+    what: String,
+    value: String,
+    target: String,
+    met: Option<bool>,
+}
+
+fn figure(what: impl Into<String>, value: impl Into<String>, target: impl Into<String>, met: Option<bool>) -> Figure {
+    Figure { what: what.into(), value: value.into(), target: target.into(), met }
+}
+
+fn rss_figure(phase: &str, kib: u64) -> Figure {
+    figure(format!("{phase}: server peak RSS"), format!("{:.0} MB", kib as f64 / 1024.0), "≤ 256 MB", Some(kib <= 256 * 1024))
+}
+
+fn main() {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(run());
+}
+
+async fn run() {
+    sqlx::any::install_default_drivers();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("Flowlens bench on {cores} cores; the server is the release binary in its own process.");
+    let mut figures = Vec::new();
+    let scratch = support::scratch("bench");
+    if wanted("ingest") || wanted("push") {
+        let broker = Broker::start().await;
+        if wanted("ingest") {
+            figures.extend(ingest(&broker, &scratch).await);
+        }
+        if wanted("push") {
+            figures.extend(push(&broker, &scratch).await);
+        }
+    }
+    if wanted("reads") {
+        let n: usize = env_or("FLOWLENS_BENCH_INSTANCES", 1_000_000);
+        figures.extend(reads("SQLite", &format!("sqlite://{}", scratch.join("reads.db").display()), n, &scratch).await);
+        figures.extend(reads("PostgreSQL", &support::fresh_postgres().await, n, &scratch).await);
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    println!();
+    let width = figures.iter().map(|f| f.what.chars().count()).max().unwrap_or(10);
+    println!("| {:<width$} | {:>22} | {:>14} | met |", "figure", "measured", "target");
+    println!("|-{:-<width$}-|-{:->22}-|-{:->14}-|-----|", "", "", "");
+    for f in &figures {
+        let met = match f.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "",
+        };
+        println!("| {:<width$} | {:>22} | {:>14} | {met:>3} |", f.what, f.value, f.target);
+    }
+}
+
+/// The real server, in its own process, on a store prepared with the bench's admin token.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    async fn start(database_url: &str, kafka: Option<(&str, &str, &str)>, dir: &std::path::Path) -> Server {
+        // Open the store once first: it migrates, and the bench's token goes in.
+        let flows = flowlens::startup::load_flows(&support::repo().join("flows")).unwrap();
+        let store = Store::open(database_url, flows).await.unwrap();
+        let hash = flowlens::auth::digest(support::TOKEN);
+        if store.token(&hash).await.unwrap().is_none() {
+            store.create_token("bench", Role::Admin, None, &hash, "bench", flowlens_store::now()).await.unwrap();
+        }
+        drop(store);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowlens"));
+        cmd.arg("serve")
+            .args(["--port", &port.to_string(), "--database-url", database_url])
+            .arg("--flows")
+            .arg(support::repo().join("flows"))
+            .args(["--demo-sign-in", "false", "--admin-password", "bench-admin-password"])
+            .arg("--admin-credential-file")
+            .arg(dir.join("admin.txt"))
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::null());
+        if let Some((brokers, topic, group)) = kafka {
+            cmd.args(["--kafka-brokers", brokers, "--kafka-topics", topic, "--kafka-group", group]);
+        }
+        let child = cmd.spawn().expect("the flowlens binary starts");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let server = Server { child, addr };
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() && support::call(addr, "GET", "/readyz", None).await.0 == 200 {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the server did not become ready on {addr}");
+    }
+
+    /// The most memory the process has held so far (VmHWM), in KiB.
+    fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingest
+
+async fn ingest(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
+    let events: usize = env_or("FLOWLENS_BENCH_EVENTS", 400_000);
+    broker.create_topic(INGEST_TOPIC, 4).await;
+    let records = traffic::onboardings("b", events / traffic::STEPS.len());
+    let n = records.len();
+    let started = Instant::now();
+    produce(&broker.producer(), INGEST_TOPIC, &records);
+    println!("ingest: produced {n} onboarding events ({} instances) to a 4-partition topic in {:.1} s", n / traffic::STEPS.len(), started.elapsed().as_secs_f64());
+
+    let raw = raw_consume(broker, n).await;
+    println!("ingest: raw rdkafka consume {raw:.0} events/s");
+    let (sqlite, sqlite_rss) = committed(broker, n, &format!("sqlite://{}", dir.join("ingest.db").display()), "sqlite", dir).await;
+    println!("ingest: SQLite {sqlite:.0} events/s committed");
+    let (postgres, postgres_rss) = committed(broker, n, &support::fresh_postgres().await, "postgres", dir).await;
+    println!("ingest: PostgreSQL {postgres:.0} events/s committed");
+    vec![
+        figure(format!("ingest: raw rdkafka consume, {n} events"), format!("{raw:.0} ev/s"), "", None),
+        figure("ingest: committed into SQLite", format!("{sqlite:.0} ev/s = {:.0} %", 100.0 * sqlite / raw), "≥ 50 % of raw", Some(sqlite >= 0.5 * raw)),
+        rss_figure("ingest into SQLite", sqlite_rss),
+        figure("ingest: committed into PostgreSQL", format!("{postgres:.0} ev/s = {:.0} %", 100.0 * postgres / raw), "≥ 30 % of raw", Some(postgres >= 0.3 * raw)),
+        rss_figure("ingest into PostgreSQL", postgres_rss),
+    ]
+}
+
+/// Consumes the whole topic doing nothing with the messages but touching their bytes, timed from
+/// the first message to the last (joining the group is not counted).
+async fn raw_consume(broker: &Broker, n: usize) -> f64 {
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("group.id", "bench-raw")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[INGEST_TOPIC]).unwrap();
+    consumer.recv().await.unwrap();
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    for _ in 1..n {
+        bytes += consumer.recv().await.unwrap().payload().map_or(0, <[u8]>::len);
+    }
+    std::hint::black_box(bytes);
+    (n - 1) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Starts the server on a fresh store consuming the topic with a new group, and times from the
+/// first committed event to the last (joining the group is not counted, as for the raw rate).
+async fn committed(broker: &Broker, n: usize, database_url: &str, name: &str, dir: &std::path::Path) -> (f64, u64) {
+    let server = Server::start(database_url, Some((&broker.address, INGEST_TOPIC, &format!("bench-{name}"))), dir).await;
+    let pool = AnyPool::connect(database_url).await.unwrap();
+    let count = || async { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events").fetch_one(&pool).await.unwrap() as usize };
+    let (first, started) = loop {
+        let stored = count().await;
+        if stored > 0 {
+            break (stored, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let mut last_report = Instant::now();
+    loop {
+        let stored = count().await;
+        if stored >= n {
+            break;
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            println!("ingest: {name}: {stored} of {n} committed");
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rate = (n - first) as f64 / started.elapsed().as_secs_f64();
+    (rate, server.peak_rss())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Push
+
+/// An onboarding event whose id carries when it was produced, in microseconds since `zero`.
+fn push_record(k: u64, zero: Instant) -> Record {
+    // A thousand customers at a time, one step each per second: every event changes its own
+    // instance, so no change hides another and each event is seen on the stream.
+    let customer = k % 1000 + 1000 * (k / 8000);
+    let step = ((k / 1000) % 8) as usize;
+    let key = format!("pk-{customer}");
+    let id = format!("push-{}-{k}", zero.elapsed().as_micros());
+    let event = json!({
+        "specversion": "1.0", "id": id, "type": traffic::STEPS[step], "source": "/bench",
+        "time": flowlens_store::now().to_rfc3339(), "data": { "customerId": key },
+    });
+    (Some(key), vec![("content-type".into(), b"application/cloudevents+json".to_vec())], event.to_string().into_bytes())
+}
+
+async fn push(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
+    let seconds: u64 = env_or("FLOWLENS_BENCH_PUSH_SECONDS", 20);
+    broker.create_topic(PUSH_TOPIC, 4).await;
+    let server = Server::start(&format!("sqlite://{}", dir.join("push.db").display()), Some((&broker.address, PUSH_TOPIC, "bench-push")), dir).await;
+    let zero = Instant::now();
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Duration)>();
+    let reader = tokio::spawn(read_stream(server.addr, zero, seen_tx));
+
+    // Wait until the consumer has joined: a first event must come through.
+    let producer = Arc::new(broker.producer());
+    produce(&producer, PUSH_TOPIC, &[push_record(8_000_000, zero)]);
+    tokio::time::timeout(Duration::from_secs(60), seen_rx.recv()).await.expect("the first pushed change within a minute");
+
+    println!("push: producing {PUSH_RATE} events/s for {seconds} s, reading the server's event stream");
+    let total = PUSH_RATE * seconds;
+    let paced = producer.clone();
+    let producing = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        for k in 0..total {
+            // Evenly spaced: event k goes out at k milliseconds.
+            let due = started + Duration::from_micros(k * 1_000_000 / PUSH_RATE);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            produce_now(&paced, &push_record(k, zero));
+        }
+        paced.flush(Duration::from_secs(30)).unwrap();
+    });
+    let mut latencies = Vec::with_capacity(total as usize);
+    let mut ids = HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds + 10);
+    while ids.len() < total as usize {
+        match tokio::time::timeout_at(deadline, seen_rx.recv()).await {
+            Ok(Some((id, latency))) => {
+                if ids.insert(id) {
+                    latencies.push(latency.as_secs_f64() * 1000.0);
+                }
+            }
+            _ => break,
+        }
+    }
+    producing.await.unwrap();
+    reader.abort();
+    latencies.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
+    println!("push: {} of {total} events seen on the stream; p50 {p50:.1} ms, p99 {p99:.1} ms", latencies.len());
+    vec![
+        figure(format!("push at {PUSH_RATE} ev/s: produce → SSE p50"), format!("{p50:.1} ms"), "", None),
+        figure(
+            format!("push at {PUSH_RATE} ev/s: produce → SSE p99 ({} of {total} seen)", latencies.len()),
+            format!("{p99:.1} ms"),
+            "≤ 250 ms",
+            Some(p99 <= 250.0 && latencies.len() == total as usize),
+        ),
+        rss_figure("push", server.peak_rss()),
+    ]
+}
+
+/// Sends one record without waiting for its acknowledgement (the paced loop must not stall).
+fn produce_now(producer: &rdkafka::producer::BaseProducer, (key, headers, value): &Record) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::BaseRecord;
+    let mut owned = OwnedHeaders::new();
+    for (name, v) in headers {
+        owned = owned.insert(Header { key: name, value: Some(v) });
+    }
+    let mut record = BaseRecord::<str, [u8]>::to(PUSH_TOPIC).payload(value).headers(owned);
+    if let Some(k) = key {
+        record = record.key(k.as_str());
+    }
+    producer.send(record).map_err(|(e, _)| e).expect("produce");
+    producer.poll(Duration::ZERO);
+}
+
+/// Reads the server-sent events as a browser's EventSource would, and reports each event id it
+/// sees in a change, with how long ago it was produced.
+async fn read_stream(addr: SocketAddr, zero: Instant, seen: tokio::sync::mpsc::UnboundedSender<(String, Duration)>) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /api/v1/stream?flow={FLOW} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nAuthorization: Bearer {}\r\n\r\n",
+        support::TOKEN
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut pending = String::new();
+    const MARK: &str = "\"id\":\"push-";
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let arrived = zero.elapsed();
+        pending.push_str(&String::from_utf8_lossy(&buf[..n]));
+        // Whole lines only; a line cut by the read waits for its rest.
+        let Some(end) = pending.rfind('\n') else { continue };
+        for line in pending[..end].lines().filter(|l| l.starts_with("data:")) {
+            let Some(at) = line.find(MARK) else { continue };
+            let rest = &line[at + MARK.len()..];
+            let id: String = rest.chars().take_while(|c| *c != '"').collect();
+            if let Some(Ok(micros)) = id.split('-').next().map(str::parse::<u64>) {
+                let _ = seen.send((id.clone(), arrived.saturating_sub(Duration::from_micros(micros))));
+            }
+        }
+        pending.drain(..=end);
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+
+const RUNS: usize = 60;
+
+async fn reads(name: &str, database_url: &str, n: usize, dir: &std::path::Path) -> Vec<Figure> {
+    println!("reads: seeding {name} with {n} instances and {} events (one day of traffic)…", n * 10);
+    let flows = flowlens::startup::load_flows(&support::repo().join("flows")).unwrap();
+    let store = Store::open(database_url, flows).await.unwrap();
+    let started = Instant::now();
+    store.seed_for_bench(n, flowlens_store::now()).await.unwrap();
+    println!("reads: seeded {name} in {:.0} s", started.elapsed().as_secs_f64());
+    drop(store);
+    let server = Server::start(database_url, None, dir).await;
+    let addr = server.addr;
+
+    // Page 51 of the default list, reached by following the cursors.
+    let mut deep = "/api/v1/instances".to_string();
+    for _ in 0..50 {
+        let (_, head, _) = support::exchange(addr, "GET", &deep, None, &[("Authorization", &format!("Bearer {}", support::TOKEN))]).await;
+        let cursor = head.lines().find_map(|l| l.strip_prefix("x-next-cursor: ")).expect("a next page").trim().to_string();
+        deep = format!("/api/v1/instances?after={cursor}");
+    }
+    let shapes: Vec<(&str, String)> = vec![
+        ("list: all, recently updated", "/api/v1/instances".into()),
+        ("list: running", "/api/v1/instances?status=running".into()),
+        ("list: stuck (SLA overdue)", "/api/v1/instances?sla=overdue".into()),
+        ("list: waiting at the address check", "/api/v1/instances?node=Address%20check".into()),
+        ("list: one key", "/api/v1/instances?key=c-777777".into()),
+        ("list: page 51 by keyset cursor", deep),
+        ("overview: last hour", format!("/api/v1/flows/{FLOW}/overview?range=1h")),
+        ("overview: last 24 hours", format!("/api/v1/flows/{FLOW}/overview?range=24h")),
+        ("overview: last 7 days", format!("/api/v1/flows/{FLOW}/overview?range=7d")),
+    ];
+    let mut figures = Vec::new();
+    for (label, path) in shapes {
+        let (status, body) = support::call(addr, "GET", &path, None).await; // warm
+        assert_eq!(status, 200, "{path}: {body}");
+        let mut ms = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let (status, _) = support::call(addr, "GET", &path, None).await;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(status, 200);
+        }
+        ms.sort_by(f64::total_cmp);
+        let (p50, p95) = (percentile(&ms, 0.5), percentile(&ms, 0.95));
+        println!("reads: {name}: {label}: p50 {p50:.2} ms, p95 {p95:.2} ms");
+        figures.push(figure(format!("{name} {label}"), format!("p50 {p50:.1} / p95 {p95:.1} ms"), "p95 ≤ 50 ms", Some(p95 <= 50.0)));
+    }
+    figures.push(rss_figure(&format!("{name} reads"), server.peak_rss()));
+    figures
+}
