@@ -18,3 +18,6 @@ CREATE INDEX node_visits_breach ON node_visits (flow_id, due_at, node, instance_
 -- Step timing reads a node's latest finished visits from the index alone.
 DROP INDEX node_visits_finished;
 CREATE INDEX node_visits_timing ON node_visits (flow_id, node, finished_at, started_at) WHERE status IN ('done', 'failed');
+
+-- "Where is customer 42?": a key alone, without its flow, finds its instances from an index.
+CREATE INDEX instances_key ON instances (key);

@@ -44,6 +44,8 @@ pub fn consumer(settings: &KafkaSettings) -> Result<StreamConsumer, rdkafka::err
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
+        // A live view: an idle partition's fetch returns within this, not librdkafka's 500 ms.
+        .set("fetch.wait.max.ms", "50")
         // Bounded prefetch: at most this much waits in librdkafka's queues per consumer.
         .set("queued.max.messages.kbytes", "16384")
         .create()?;
