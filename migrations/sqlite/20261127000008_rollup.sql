@@ -21,3 +21,7 @@ CREATE INDEX node_visits_timing ON node_visits (flow_id, node, finished_at, star
 
 -- "Where is customer 42?": a key alone, without its flow, finds its instances from an index.
 CREATE INDEX instances_key ON instances (key);
+
+-- "Waiting at a step": only instances waiting anywhere, newest first. The step itself is a LIKE on
+-- `waiting_at` that no planner can estimate; this small index keeps it from scanning every instance.
+CREATE INDEX instances_waiting_recent ON instances (updated_at DESC, id DESC) WHERE waiting_at <> '';

@@ -186,9 +186,9 @@ async fn ingest(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
     println!("ingest: PostgreSQL {postgres:.0} events/s committed");
     vec![
         figure(format!("ingest: raw rdkafka consume, {n} events"), format!("{raw:.0} ev/s"), "", None),
-        figure("ingest: committed into SQLite", format!("{sqlite:.0} ev/s = {:.0} %", 100.0 * sqlite / raw), "≥ 50 % of raw", Some(sqlite >= 0.5 * raw)),
+        figure("ingest: committed into SQLite", format!("{sqlite:.0} ev/s = {:.1} %", 100.0 * sqlite / raw), "≥ 50 % of raw", Some(sqlite >= 0.5 * raw)),
         rss_figure("ingest into SQLite", sqlite_rss),
-        figure("ingest: committed into PostgreSQL", format!("{postgres:.0} ev/s = {:.0} %", 100.0 * postgres / raw), "≥ 30 % of raw", Some(postgres >= 0.3 * raw)),
+        figure("ingest: committed into PostgreSQL", format!("{postgres:.0} ev/s = {:.1} %", 100.0 * postgres / raw), "≥ 30 % of raw", Some(postgres >= 0.3 * raw)),
         rss_figure("ingest into PostgreSQL", postgres_rss),
     ]
 }

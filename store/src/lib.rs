@@ -256,7 +256,8 @@ impl Store {
         if let Some(node) = &q.node {
             // waiting_at holds node names, one per line.
             let escaped = node.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            bind(&mut sql, " AND '\n' || waiting_at || '\n' LIKE ? ESCAPE '\\'", Arg::Text(format!("%\n{escaped}\n%")));
+            // `waiting_at <> ''` is implied by the LIKE, and lets the partial index of waiting instances serve.
+            bind(&mut sql, " AND waiting_at <> '' AND '\n' || waiting_at || '\n' LIKE ? ESCAPE '\\'", Arg::Text(format!("%\n{escaped}\n%")));
         }
         match q.sla {
             Some(SlaFilter::Overdue) => bind(&mut sql, " AND status = 'running' AND due_at < ?", Arg::Int(now.0)),
