@@ -26,14 +26,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowlens_core::Role;
 use flowlens_store::Store;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use serde_json::json;
 use sqlx::AnyPool;
-use support::broker::{produce, Broker, Record};
+use support::broker::{produce, send, Broker, Record};
 use support::traffic;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -116,12 +114,7 @@ impl Server {
     async fn start(database_url: &str, kafka: Option<(&str, &str, &str)>, dir: &std::path::Path) -> Server {
         // Open the store once first: it migrates, and the bench's token goes in.
         let flows = flowlens::startup::load_flows(&support::repo().join("flows")).unwrap();
-        let store = Store::open(database_url, flows).await.unwrap();
-        let hash = flowlens::auth::digest(support::TOKEN);
-        if store.token(&hash).await.unwrap().is_none() {
-            store.create_token("bench", Role::Admin, None, &hash, "bench", flowlens_store::now()).await.unwrap();
-        }
-        drop(store);
+        support::give_test_token(&Store::open(database_url, flows).await.unwrap()).await;
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowlens"));
         cmd.arg("serve")
@@ -196,14 +189,7 @@ async fn ingest(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
 /// Consumes the whole topic doing nothing with the messages but touching their bytes, timed from
 /// the first message to the last (joining the group is not counted).
 async fn raw_consume(broker: &Broker, n: usize) -> f64 {
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &broker.address)
-        .set("group.id", "bench-raw")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[INGEST_TOPIC]).unwrap();
+    let consumer = broker.consumer("bench-raw", &[INGEST_TOPIC]);
     consumer.recv().await.unwrap();
     let started = Instant::now();
     let mut bytes = 0usize;
@@ -285,7 +271,9 @@ async fn push(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            produce_now(&paced, &push_record(k, zero));
+            // The producer's queue is large; full, it would mean the broker is not keeping up.
+            assert!(send(&paced, PUSH_TOPIC, &push_record(k, zero)), "the producer's queue is full");
+            paced.poll(Duration::ZERO);
         }
         paced.flush(Duration::from_secs(30)).unwrap();
     });
@@ -317,22 +305,6 @@ async fn push(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
         ),
         rss_figure("push", server.peak_rss()),
     ]
-}
-
-/// Sends one record without waiting for its acknowledgement (the paced loop must not stall).
-fn produce_now(producer: &rdkafka::producer::BaseProducer, (key, headers, value): &Record) {
-    use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::BaseRecord;
-    let mut owned = OwnedHeaders::new();
-    for (name, v) in headers {
-        owned = owned.insert(Header { key: name, value: Some(v) });
-    }
-    let mut record = BaseRecord::<str, [u8]>::to(PUSH_TOPIC).payload(value).headers(owned);
-    if let Some(k) = key {
-        record = record.key(k.as_str());
-    }
-    producer.send(record).map_err(|(e, _)| e).expect("produce");
-    producer.poll(Duration::ZERO);
 }
 
 /// Reads the server-sent events as a browser's EventSource would, and reports each event id it

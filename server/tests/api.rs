@@ -366,11 +366,7 @@ mod escalation {
             }
         });
         let dir = scratch("webhook");
-        let flows = dir.join("flows");
-        std::fs::create_dir_all(&flows).unwrap();
-        let onboarding = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
-        let hooked = onboarding.replace("instance = \"4h\"", &format!("instance = \"1s\"\nwebhook = \"http://127.0.0.1:{port}/alerts\""));
-        std::fs::write(flows.join("onboarding.toml"), hooked).unwrap();
+        let flows = onboarding_with_webhook(&dir, "1s", port);
         let mut s = settings(db, &dir).await;
         s.flows = flows;
         // No demo: its own first registration would breach too and take the failing answers.

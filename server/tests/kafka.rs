@@ -104,7 +104,6 @@ async fn a_server_killed_while_ingesting_loses_nothing_and_counts_nothing_twice(
 /// step's SLA settles it as "no effect".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_are_published_to_kafka_and_settled_by_what_happens_next() {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::message::Message;
 
     let broker = Broker::start().await;
@@ -138,14 +137,7 @@ async fn retries_are_published_to_kafka_and_settled_by_what_happens_next() {
     eventually(30, "the instance", || async { count(addr, "key=kr-1").await == 1 }).await;
     let id = get(addr, "/api/v1/instances?key=kr-1").await.1[0]["id"].as_i64().unwrap();
 
-    let commands: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &broker.address)
-        .set("group.id", "test-commands")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .unwrap();
-    commands.subscribe(&["onboarding-commands"]).unwrap();
+    let commands = broker.consumer("test-commands", &["onboarding-commands"]);
 
     for node in ["credit", "address"] {
         let (status, answer) = call(addr, "POST", &format!("/api/v1/instances/{id}/retry"), Some(format!(r#"{{"node": "{node}"}}"#).as_bytes())).await;

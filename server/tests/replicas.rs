@@ -136,11 +136,7 @@ async fn two_replicas_split_partitions_show_every_change_and_escalate_once() {
     broker.create_topic("shared", 4).await;
     let (port, alerts) = webhook().await;
     let dir = scratch("replicas");
-    let flows = dir.join("flows");
-    std::fs::create_dir_all(&flows).unwrap();
-    let onboarding = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
-    let hooked = onboarding.replace("instance = \"4h\"", &format!("instance = \"5s\"\nwebhook = \"http://127.0.0.1:{port}/alerts\""));
-    std::fs::write(flows.join("onboarding.toml"), hooked).unwrap();
+    let flows = onboarding_with_webhook(&dir, "5s", port);
 
     let url = fresh_postgres().await;
     let mut replicas = Vec::new();

@@ -16,6 +16,18 @@ pub struct Loaded {
     pub instance: Instance,
     pub events: u32,
     pub updated_at: Millis,
+    /// Where `flow_states` counts it: the minute it started and its stored state.
+    pub(crate) counted: (i64, Status),
+}
+
+impl Loaded {
+    /// The instance as it is now, as a change to push to open pages.
+    pub(crate) fn change(&self, now: Millis, event: Option<flowlens_core::EventRecord>) -> InstanceChanged {
+        let nodes = self.instance.nodes(&self.flow);
+        let summary = InstanceSummary::with_nodes(&self.flow, &self.instance, &nodes, self.id, &self.key, self.events, now);
+        let deviations = self.instance.deviations(&self.flow);
+        InstanceChanged { summary, nodes, deviations, event }
+    }
 }
 
 /// An action about to be published.
@@ -31,7 +43,7 @@ pub struct NewAction {
 
 impl Store {
     pub async fn load(&self, id: i64) -> Result<Option<Loaded>, StoreError> {
-        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, events, facts, updated_at FROM instances WHERE id = $1")
+        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, events, facts, status, started_at, updated_at FROM instances WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -47,6 +59,7 @@ impl Store {
             instance,
             events: row.get::<i64, _>("events") as u32,
             updated_at: Millis(row.get("updated_at")),
+            counted: crate::overview::counted_as(&row),
         }))
     }
 
@@ -172,35 +185,28 @@ impl Store {
 
     /// Marks an instance cancelled (its cancel went out) and returns the change to push.
     pub async fn mark_cancelled(&self, loaded: Loaded, now: Millis) -> Result<InstanceChanged, StoreError> {
-        let Loaded { id, flow, key, mut instance, events, .. } = loaded;
-        instance.mark_cancelled(now);
-        let nodes = instance.nodes(&flow);
-        let summary = InstanceSummary::with_nodes(&flow, &instance, &nodes, id, &key, events, now);
+        let mut loaded = loaded;
+        loaded.instance.mark_cancelled(now);
+        let change = loaded.change(now, None);
+        let (id, flow, summary) = (loaded.id, &loaded.flow, &change.summary);
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT COALESCE(started_at, updated_at) AS started, status FROM instances WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let was = Status::parse(&row.get::<String, _>("status")).unwrap_or(Status::Running);
         let mut states = std::collections::HashMap::new();
-        let started = summary.started_at.unwrap_or(now).0 / 60_000;
-        *states.entry((flow.id.clone(), row.get::<i64, _>("started") / 60_000, was)).or_insert(0) -= 1;
-        *states.entry((flow.id.clone(), started, summary.status)).or_insert(0) += 1;
+        *states.entry((flow.id.clone(), loaded.counted.0, loaded.counted.1)).or_insert(0) -= 1;
+        *states.entry((flow.id.clone(), summary.started_at.unwrap_or(now).0 / 60_000, summary.status)).or_insert(0) += 1;
         crate::overview::count_states(&mut tx, self.backend, states).await?;
         sqlx::query(
             "UPDATE instances SET status = $1, waiting_at = '', due_at = NULL, escalate_at = NULL, updated_at = $2, facts = $3
              WHERE id = $4",
         )
-            .bind(summary.status.as_str())
-            .bind(now.0)
-            .bind(serde_json::to_string(&instance).expect("instances serialise"))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        crate::overview::write_visits(&mut tx, self.backend, &[(id, &*flow, summary.status, nodes.as_slice())]).await?;
+        .bind(summary.status.as_str())
+        .bind(now.0)
+        .bind(serde_json::to_string(&loaded.instance).expect("instances serialise"))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        crate::overview::write_visits(&mut tx, self.backend, &[(id, &**flow, summary.status, change.nodes.as_slice())]).await?;
         self.notify_changed(&mut tx, &[id]).await?;
         tx.commit().await?;
-        let deviations = instance.deviations(&flow);
-        Ok(InstanceChanged { summary, nodes, deviations, event: None })
+        Ok(change)
     }
 }

@@ -42,16 +42,6 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
             let Some(loaded) = self.load(id).await? else { continue };
-            let nodes = loaded.instance.nodes(&loaded.flow);
-            let summary = flowlens_core::InstanceSummary::with_nodes(
-                &loaded.flow,
-                &loaded.instance,
-                &nodes,
-                id,
-                &loaded.key,
-                loaded.events,
-                crate::now(),
-            );
             let event = sqlx::query(
                 "SELECT id, type, time, received_at, data FROM events WHERE instance_id = $1 ORDER BY received_at DESC, time DESC LIMIT 1",
             )
@@ -59,8 +49,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .map(|r| crate::event_record(&r));
-            let deviations = loaded.instance.deviations(&loaded.flow);
-            out.push(InstanceChanged { summary, nodes, deviations, event });
+            out.push(loaded.change(crate::now(), event));
         }
         Ok(out)
     }
@@ -69,7 +58,8 @@ impl Store {
     /// ends. Does nothing on SQLite (one server per file). While the database is away it waits and
     /// listens again; changes made meanwhile are not replayed (pages catch up on their next load).
     pub async fn follow_other_replicas(&self, mut each: impl FnMut(InstanceChanged) + Send) -> Result<(), StoreError> {
-        let Some(url) = self.url.as_deref().filter(|_| self.backend == Backend::Postgres) else { return Ok(()) };
+        // Only a PostgreSQL store keeps its URL.
+        let Some(url) = self.url.as_deref() else { return Ok(()) };
         let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANNEL).await?;
         loop {

@@ -103,9 +103,7 @@ impl Store {
                 let instance: Instance = serde_json::from_str(&row.get::<String, _>("facts")).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
                 let i = slot[&(flow_id.as_str(), key.as_str())];
                 let was = Some(instance.status(&flow));
-                let started = row.get::<Option<i64>, _>("started_at").unwrap_or_else(|| row.get("updated_at"));
-                let stored = Status::parse(&row.get::<String, _>("status")).unwrap_or(Status::Running);
-                let counted = (started / 60_000, stored);
+                let counted = crate::overview::counted_as(&row);
                 let events = row.get::<i64, _>("events") as u32;
                 touched[i] = Some(Touched { id, flow, key, instance, events, last: None, was, counted });
             }

@@ -75,6 +75,13 @@ pub(crate) async fn count_minutes(tx: &mut Transaction<'_, Any>, backend: Backen
     Ok(())
 }
 
+/// Where `flow_states` counts an instance row (with its `status`, `started_at` and `updated_at`):
+/// the minute it started (or was created, before any event time) and its stored state.
+pub(crate) fn counted_as(row: &sqlx::any::AnyRow) -> (i64, Status) {
+    let started = row.get::<Option<i64>, _>("started_at").unwrap_or_else(|| row.get("updated_at"));
+    (started / 60_000, Status::parse(&row.get::<String, _>("status")).unwrap_or(Status::Running))
+}
+
 /// Applies deltas to `flow_states`, in key order so concurrent writers (replicas) cannot deadlock.
 pub(crate) async fn count_states(tx: &mut Transaction<'_, Any>, backend: Backend, deltas: HashMap<(String, i64, Status), i64>) -> Result<(), StoreError> {
     let mut rows: Vec<_> = deltas.into_iter().filter(|(_, n)| *n != 0).collect();

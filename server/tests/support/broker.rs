@@ -90,6 +90,20 @@ impl Broker {
         }
     }
 
+    /// A consumer in `group` reading `topics` from the start, joining as fast as this broker allows.
+    pub fn consumer(&self, group: &str, topics: &[&str]) -> rdkafka::consumer::StreamConsumer {
+        use rdkafka::consumer::Consumer;
+        let consumer: rdkafka::consumer::StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .create()
+            .unwrap();
+        consumer.subscribe(topics).unwrap();
+        consumer
+    }
+
     pub fn producer(&self) -> BaseProducer {
         let mut config = ClientConfig::new();
         config
@@ -115,27 +129,30 @@ pub type Record = (Option<String>, Vec<(String, Vec<u8>)>, Vec<u8>);
 
 /// Produces every record to `topic` and waits until the broker has them all.
 pub fn produce(producer: &BaseProducer, topic: &str, records: &[Record]) {
-    use rdkafka::message::{Header, OwnedHeaders};
-    for (key, headers, value) in records {
-        let mut owned = OwnedHeaders::new();
-        for (name, v) in headers {
-            owned = owned.insert(Header { key: name, value: Some(v) });
-        }
-        loop {
-            let mut record = BaseRecord::<str, [u8]>::to(topic).payload(value).headers(owned.clone());
-            if let Some(k) = key {
-                record = record.key(k.as_str());
-            }
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, _)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
-                    producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => panic!("produce: {e}"),
-            }
+    for record in records {
+        while !send(producer, topic, record) {
+            producer.poll(Duration::from_millis(10));
         }
     }
     producer.flush(Duration::from_secs(30)).expect("every record acknowledged");
+}
+
+/// Hands one record to the producer without waiting for the broker; false while its queue is full.
+pub fn send(producer: &BaseProducer, topic: &str, (key, headers, value): &Record) -> bool {
+    use rdkafka::message::{Header, OwnedHeaders};
+    let mut owned = OwnedHeaders::new();
+    for (name, v) in headers {
+        owned = owned.insert(Header { key: name, value: Some(v) });
+    }
+    let mut record = BaseRecord::<str, [u8]>::to(topic).payload(value).headers(owned);
+    if let Some(k) = key {
+        record = record.key(k.as_str());
+    }
+    match producer.send(record) {
+        Ok(()) => true,
+        Err((e, _)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => false,
+        Err((e, _)) => panic!("produce: {e}"),
+    }
 }
 
 impl Drop for Broker {

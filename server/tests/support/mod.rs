@@ -102,11 +102,27 @@ pub const TOKEN: &str = "flt_test-admin-token";
 /// Builds the app and gives it the test token (as an admin would, through the store).
 pub async fn start(s: Settings) -> Application {
     let app = Application::build(s).await.expect("the app starts");
-    let hash = flowlens::auth::digest(TOKEN);
-    if app.store().token(&hash).await.unwrap().is_none() {
-        app.store().create_token("tests", flowlens_core::Role::Admin, None, &hash, "tests", flowlens_store::now()).await.unwrap();
-    }
+    give_test_token(app.store()).await;
     app
+}
+
+/// Lets TOKEN in as an admin of this store (as an admin would, through the store), once.
+pub async fn give_test_token(store: &flowlens_store::Store) {
+    let hash = flowlens::auth::digest(TOKEN);
+    if store.token(&hash).await.unwrap().is_none() {
+        store.create_token("tests", flowlens_core::Role::Admin, None, &hash, "tests", flowlens_store::now()).await.unwrap();
+    }
+}
+
+/// A flows directory holding the onboarding flow with its instance SLA set to `sla` (e.g. "5s")
+/// and its breach alerts sent to a webhook on 127.0.0.1:`port`.
+pub fn onboarding_with_webhook(dir: &std::path::Path, sla: &str, port: u16) -> PathBuf {
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    let onboarding = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
+    let hooked = onboarding.replace("instance = \"4h\"", &format!("instance = \"{sla}\"\nwebhook = \"http://127.0.0.1:{port}/alerts\""));
+    std::fs::write(flows.join("onboarding.toml"), hooked).unwrap();
+    flows
 }
 
 pub async fn spawn_app(db: Db, name: &str) -> SocketAddr {
