@@ -1,6 +1,6 @@
 //! The instance page (and its embed), the dead letters, and the small pieces the other pages share.
 
-use flowlens_core::{ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, Millis, NodeStatus, Role, Span, Status};
+use flowlens_core::{ActionResult, ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, Millis, NodeStatus, Role, Span, Status};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -50,7 +50,7 @@ pub fn InstancePage() -> impl IntoView {
         let mut pending = false;
         data.update(|d| {
             if let Some(Ok((_, Some(detail)))) = d {
-                pending = detail.actions.iter().any(|a| a.result == "sent");
+                pending = detail.actions.iter().any(|a| a.result == ActionResult::Sent);
                 apply_change(detail, change);
             }
         });
@@ -261,12 +261,12 @@ fn OperationsPanel(id: i64, retry_targets: Vec<(String, String)>, can_cancel: bo
     };
     let outcome = move || {
         let retried = ops.retry.value().get().map(|r| match r {
-            Ok(a) if a.result == "failed" => (false, format!("The retry could not be sent: {}", a.detail.unwrap_or_default())),
+            Ok(a) if a.result == ActionResult::Failed => (false, format!("The retry could not be sent: {}", a.detail.unwrap_or_default())),
             Ok(a) => (true, format!("{} sent to {}; waiting for its effect.", a.command, a.topic)),
             Err(e) => (false, sentence(&e)),
         });
         let cancelled = ops.cancel.value().get().map(|r| match r {
-            Ok(all) if all.iter().any(|a| a.result == "failed") => (false, "Some commands could not be sent; see the actions below.".to_string()),
+            Ok(all) if all.iter().any(|a| a.result == ActionResult::Failed) => (false, "Some commands could not be sent; see the actions below.".to_string()),
             Ok(all) => (true, format!("Cancelled: {} command(s) sent.", all.len())),
             Err(e) => (false, sentence(&e)),
         });
@@ -311,9 +311,9 @@ fn AuditTrail(actions: Vec<ActionView>) -> impl IntoView {
                             Some(node) => format!("{} {} ({node}) → {}", a.kind, a.command, a.topic),
                             None => format!("{} {} → {}", a.kind, a.command, a.topic),
                         };
-                        let result = a.result.clone();
+                        let result = a.result.as_str();
                         view! {
-                            <tr data-action=a.kind.clone() data-result=result.clone()>
+                            <tr data-action=a.kind.as_str() data-result=result>
                                 <td>{a.requested_at.to_display()}</td>
                                 <td>{a.actor}</td>
                                 <td>{what}</td>

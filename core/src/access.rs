@@ -92,6 +92,8 @@ pub struct Caller {
     pub who: Option<Principal>,
     /// The token a state change must carry (`X-CSRF-Token`, or the server function's `csrf`).
     pub csrf: Option<String>,
+    /// The token this request presented: the `X-CSRF-Token` header, or a server function's `csrf`.
+    pub presented: Option<String>,
 }
 
 impl Caller {
@@ -105,6 +107,17 @@ impl Caller {
     pub fn allow(&self, need: &Need) -> Result<&Principal, Refusal> {
         authorize(self.who.as_ref(), need)?;
         Ok(self.who.as_ref().expect("authorized callers are known"))
+    }
+
+    /// The same caller, presenting `token` as this request's CSRF token.
+    pub fn presenting(mut self, token: Option<String>) -> Caller {
+        self.presented = token;
+        self
+    }
+
+    /// Checks `need` for a state change with the CSRF token this request presented.
+    pub fn allow_presented_change(&self, need: &Need) -> Result<&Principal, Refusal> {
+        self.allow_change(need, self.presented.as_deref())
     }
 
     /// Checks `need` for a state change: from a browser it must also carry the CSRF token.
@@ -231,14 +244,14 @@ mod tests {
 
     #[test]
     fn a_state_change_from_a_browser_needs_the_matching_csrf_token() {
-        let caller = Caller { who: Some(person(Role::Operator)), csrf: Some("t0k".into()) };
+        let caller = Caller { who: Some(person(Role::Operator)), csrf: Some("t0k".into()), presented: None };
         assert!(caller.allow(&Need::Read).is_ok());
         assert!(caller.allow_change(&Need::Operate, None).is_err());
         assert!(caller.allow_change(&Need::Operate, Some("other")).is_err());
         assert!(caller.allow_change(&Need::Operate, Some("t0k")).is_ok());
-        let machine = Caller { who: Some(Principal { credential: Credential::Bearer, ..person(Role::Operator) }), csrf: None };
+        let machine = Caller { who: Some(Principal { credential: Credential::Bearer, ..person(Role::Operator) }), csrf: None, presented: None };
         assert!(machine.allow_change(&Need::Operate, None).is_ok());
-        let no_session_token = Caller { who: Some(person(Role::Admin)), csrf: None };
+        let no_session_token = Caller { who: Some(person(Role::Admin)), csrf: None, presented: None };
         assert!(no_session_token.allow_change(&Need::Administer, None).is_err());
         assert!(no_session_token.allow(&Need::Administer).is_ok(), "reading needs the role, not the token");
     }

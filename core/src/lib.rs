@@ -31,4 +31,4 @@ pub use layout::Diagram;
 pub use query::{Cursor, ListParams, ListQuery, Page, SlaFilter, Sort};
 pub use registry::{Flows, Route, RouteError};
 pub use time::{Millis, Span};
-pub use view::{ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, TokenInfo, Counts, NodeHeat, Bucket, Overview, StatusInfo};
+pub use view::{ActionKind, ActionResult, ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, TokenInfo, Counts, NodeHeat, Bucket, Overview, StatusInfo};

@@ -108,21 +108,70 @@ pub struct DeadLetterView {
     pub raw: String,
 }
 
+/// What an action of the audit trail was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// A task's command, sent again.
+    Retry,
+    /// The flow's cancel command.
+    Cancel,
+    /// Undoing a completed task, as part of a cancel.
+    Compensation,
+    /// An SLA alert to the flow's webhook.
+    Webhook,
+}
+
+/// What came of an action: first `sent` (or `failed`), then settled by what happened next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionResult {
+    Sent,
+    Failed,
+    TookEffect,
+    NoEffect,
+}
+
+/// `as_str` and `parse` for an enum stored as a word, one list of (variant, word) each.
+macro_rules! words {
+    ($ty:ident { $($variant:ident = $word:literal),* $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
+
+            /// The word it is stored and shown as.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $word),* }
+            }
+
+            pub fn parse(word: &str) -> Option<$ty> {
+                match word { $($word => Some($ty::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+words!(ActionKind { Retry = "retry", Cancel = "cancel", Compensation = "compensation", Webhook = "webhook" });
+words!(ActionResult { Sent = "sent", Failed = "failed", TookEffect = "took_effect", NoEffect = "no_effect" });
+
 /// One retry, cancel or compensation, as the audit trail shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionView {
     pub id: i64,
     pub instance_id: i64,
-    /// `retry`, `cancel` or `compensation`.
-    pub kind: String,
+    pub kind: ActionKind,
     pub node: Option<String>,
     pub command: String,
     pub topic: String,
     pub payload: String,
     pub actor: String,
     pub requested_at: Millis,
-    /// `sent`, `failed`, `took_effect` or `no_effect`.
-    pub result: String,
+    pub result: ActionResult,
     pub detail: Option<String>,
     pub settled_at: Option<Millis>,
     pub deadline: Option<Millis>,
@@ -211,4 +260,23 @@ pub struct StatusInfo {
     pub source: String,
     /// The server's clock when this was read, so "how long ago" matches on both sides.
     pub now: Millis,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stored word, the parsed word and the JSON name must agree, or old rows stop reading.
+    #[test]
+    fn action_words_round_trip() {
+        for kind in ActionKind::ALL {
+            assert_eq!(ActionKind::parse(kind.as_str()), Some(*kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        for result in ActionResult::ALL {
+            assert_eq!(ActionResult::parse(result.as_str()), Some(*result));
+            assert_eq!(serde_json::to_value(result).unwrap(), result.as_str());
+        }
+        assert_eq!(ActionResult::parse("took effect"), None);
+    }
 }

@@ -16,7 +16,7 @@
 //! (default 1 000 000) the read store's, FLOWLENS_BENCH_PUSH_SECONDS (default 20) the push run;
 //! FLOWLENS_TEST_POSTGRES the PostgreSQL server; FLOWLENS_BENCH_ONLY=ingest,push,reads a subset.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 #[allow(dead_code, unused_macros)]
 mod support;
 

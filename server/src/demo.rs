@@ -5,31 +5,32 @@
 //! running, completed, rejected and stuck instances. Now and then a retail order goes through its
 //! payment, warehouse and shipping services the same way.
 //!
-//! In `flowlens serve --demo` the events go through [`Ingest`], exactly as if they had been posted
-//! to `/api/v1/events`, and commands arrive over an in-process channel. In `flowlens simulate`
+//! In `flowlens serve --demo` the events go to the service, exactly as if they had been posted to
+//! `/api/v1/events`, and commands arrive over an in-process channel. In `flowlens simulate`
 //! the same services talk through Kafka: events out as CloudEvents, commands in from the flows'
 //! command topics.
 
 use std::time::Duration;
 
 use flowlens_core::Command;
+use flowlens_service::{Origin, Service};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
-
-use crate::ingest::Ingest;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// Where the demo services' events go.
 #[derive(Clone)]
 pub enum Sink {
-    Ingest(Ingest),
+    Service(Service),
     Kafka { producer: FutureProducer, topic: String },
 }
 
 impl Sink {
     async fn send(&self, events: Vec<Value>) {
         match self {
-            Sink::Ingest(ingest) => {
-                if let Err(e) = ingest.submit("demo", events).await {
+            Sink::Service(service) => {
+                if let Err(e) = service.submit(&Origin::Demo, events).await {
                     tracing::warn!(error = %e, "demo event refused");
                 }
             }
@@ -64,19 +65,24 @@ const CHECKS: [(&str, &str, &str, &str); 3] = [
 
 const NAMES: [&str; 10] = ["Ada", "Grace", "Alan", "Barbara", "Edsger", "Frances", "Donald", "Radia", "Ken", "Margaret"];
 
-pub fn spawn(sink: Sink, interval_secs: f64) {
+/// Starts a registration every `interval_secs` (and now and then an order) until `stop`; the
+/// journeys under way end with it.
+pub async fn run(sink: Sink, interval_secs: f64, stop: CancellationToken) {
     let interval = Duration::from_secs_f64(interval_secs.max(0.05));
-    tokio::spawn(async move {
-        let mut n: u64 = 0;
-        loop {
-            n += 1;
-            tokio::spawn(customer(sink.clone(), format!("cust-{:05}", fastrand::u32(10_000..100_000)), n));
-            if n % 3 == 0 {
-                tokio::spawn(order(sink.clone(), format!("order-{:06}", fastrand::u32(100_000..1_000_000))));
-            }
-            tokio::time::sleep(interval).await;
+    let mut journeys = JoinSet::new();
+    let mut n: u64 = 0;
+    loop {
+        n += 1;
+        journeys.spawn(customer(sink.clone(), format!("cust-{:05}", fastrand::u32(10_000..100_000)), n));
+        if n % 3 == 0 {
+            journeys.spawn(order(sink.clone(), format!("order-{:06}", fastrand::u32(100_000..1_000_000))));
         }
-    });
+        while journeys.try_join_next().is_some() {}
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
 }
 
 fn event(ty: &str, key: &str, data: Value) -> Value {
@@ -177,13 +183,14 @@ const ANSWERS: [(&str, &str); 6] = [
 
 /// Answers one command: a retried step is answered after a moment, so a retry visibly does
 /// something. Cancels and compensations are acknowledged in the log.
-fn answer(sink: &Sink, command: &str, key: String, mut data: Value) {
+fn answer(answers: &mut JoinSet<()>, sink: &Sink, command: &str, key: String, mut data: Value) {
     let Some((_, answer)) = ANSWERS.iter().find(|(c, _)| *c == command) else {
         tracing::info!(command, key, "demo services: acknowledged");
         return;
     };
     let sink = sink.clone();
-    tokio::spawn(async move {
+    while answers.try_join_next().is_some() {}
+    answers.spawn(async move {
         tokio::time::sleep(Duration::from_millis(fastrand::u64(300..1_500))).await;
         if let Value::Object(d) = &mut data {
             d.insert("result".into(), json!("ok"));
@@ -193,26 +200,34 @@ fn answer(sink: &Sink, command: &str, key: String, mut data: Value) {
     });
 }
 
-/// The in-process demo services, listening for commands on a channel.
-pub fn spawn_services(sink: Sink, mut commands: tokio::sync::broadcast::Receiver<Command>) {
-    tokio::spawn(async move {
-        loop {
-            match commands.recv().await {
-                Ok(cmd) => answer(&sink, &cmd.command_type, cmd.key, cmd.payload),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "demo services fell behind on commands");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+/// The in-process demo services, answering commands from a channel until `stop`.
+pub async fn answer_commands(sink: Sink, mut commands: tokio::sync::broadcast::Receiver<Command>, stop: CancellationToken) {
+    let mut answers = JoinSet::new();
+    loop {
+        let received = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = commands.recv() => r,
+        };
+        match received {
+            Ok(cmd) => answer(&mut answers, &sink, &cmd.command_type, cmd.key, cmd.payload),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "demo services fell behind on commands");
             }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
-    });
+    }
 }
 
 /// The same services on Kafka: commands come in as CloudEvents on the flows' command topics.
-pub async fn serve_kafka_commands(sink: Sink, consumer: rdkafka::consumer::StreamConsumer) {
+pub async fn answer_kafka_commands(sink: Sink, consumer: rdkafka::consumer::StreamConsumer, stop: CancellationToken) {
     use rdkafka::message::Message;
+    let mut answers = JoinSet::new();
     loop {
-        let m = match consumer.recv().await {
+        let received = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = consumer.recv() => r,
+        };
+        let m = match received {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "simulate: receive failed");
@@ -224,6 +239,6 @@ pub async fn serve_kafka_commands(sink: Sink, consumer: rdkafka::consumer::Strea
         let key = m.key().and_then(|k| std::str::from_utf8(k).ok()).or(event["subject"].as_str()).unwrap_or_default();
         let command = event["type"].as_str().unwrap_or_default();
         tracing::info!(command, key, "simulate: command received");
-        answer(&sink, command, key.to_string(), event["data"].clone());
+        answer(&mut answers, &sink, command, key.to_string(), event["data"].clone());
     }
 }

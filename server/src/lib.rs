@@ -1,21 +1,14 @@
-//! The Flowlens server: adapters around the tracking core.
+//! The Flowlens server: the transports around the application layer (`flowlens-service`).
 //!
-//! Data flows one way: events come in (`ingest`, over HTTP or from the demo), the core decides what
-//! they mean, the store records it, `push` tells open pages, and the app renders it.
+//! Data flows one way: events come in (HTTP, Kafka, the demo) through the service's intake, the
+//! core decides what they mean inside the store's transaction, the store commits, the service
+//! pushes the change, and the pages (served from here) redraw.
 
-pub mod actions;
-pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod error;
-pub mod headers;
 pub mod http;
-pub mod ingest;
 pub mod kafka;
-pub mod operations;
-pub mod push;
+pub mod shutdown;
 pub mod simulate;
 pub mod startup;
-pub mod tokens;
-pub mod webhook;

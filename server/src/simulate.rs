@@ -74,8 +74,11 @@ pub async fn run(s: SimulateSettings) -> Result<(), String> {
     consumer.subscribe(&topics).map_err(|e| e.to_string())?;
 
     println!("simulating the demo services on {}: events to `{}`, commands from {}", s.brokers, s.events_topic, topics.join(", "));
-    demo::spawn(sink.clone(), s.interval);
-    tokio::spawn(demo::serve_kafka_commands(sink, consumer));
-    let _ = tokio::signal::ctrl_c().await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let registrations = tokio::spawn(demo::run(sink.clone(), s.interval, stop.clone()));
+    let answers = tokio::spawn(demo::answer_kafka_commands(sink, consumer, stop.clone()));
+    crate::shutdown::signal().await;
+    stop.cancel();
+    let _ = tokio::join!(registrations, answers);
     Ok(())
 }

@@ -2,25 +2,23 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use axum::Router;
-use flowlens_app::api::OperationsHandle;
 use flowlens_app::{shell, App};
-use flowlens_core::{Flow, Flows};
+use flowlens_core::{Command, Flow, Flows};
+use flowlens_service::{LocalServices, Publisher, Service};
 use flowlens_store::Store;
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
-use crate::actions::{Actions, Publisher};
-use crate::auth::{self, Auth};
-use crate::headers::Framing;
-use crate::operations::{Lag, PageOperations};
 use crate::config::Settings;
-use crate::http::{self, ApiState};
-use crate::ingest::Ingest;
-use crate::push::Push;
+use crate::http::auth::{self, Auth};
+use crate::http::headers::Framing;
+use crate::shutdown::{Background, GRACE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -37,7 +35,7 @@ pub enum StartupError {
     #[error("{0}")]
     Config(String),
     #[error("cannot set up sign-in: {0}")]
-    Access(#[from] crate::auth::BootstrapError),
+    Access(#[from] flowlens_service::BootstrapError),
 }
 
 pub fn init_logging() {
@@ -76,14 +74,12 @@ pub fn load_flows(dir: &Path) -> Result<Flows, Vec<String>> {
 }
 
 pub struct Application {
+    service: Service,
     consumer: Option<rdkafka::consumer::StreamConsumer>,
-    lag: Lag,
-    store: Store,
-    commands: Option<tokio::sync::broadcast::Receiver<flowlens_core::Command>>,
-    actions: Actions,
+    /// Commands for the built-in demo services, when they run without Kafka.
+    commands: Option<tokio::sync::broadcast::Receiver<Command>>,
     listener: TcpListener,
     router: Router,
-    ingest: Ingest,
     settings: Settings,
 }
 
@@ -94,16 +90,28 @@ impl Application {
             .await
             .map_err(|source| StartupError::Store { url: settings.database_url.clone(), source })?;
         let ancestors = settings.access.frame_ancestors().map_err(StartupError::Config)?;
-        if let Some(told) = auth::bootstrap(&store, settings.access.admin_password.as_deref(), &settings.access.admin_credential_file).await? {
+        let (publisher, commands): (Box<dyn Publisher>, _) = if settings.kafka.enabled() {
+            (Box::new(crate::kafka::KafkaPublisher::new(&settings.kafka.brokers)?), None)
+        } else {
+            let (local, commands) = LocalServices::new();
+            (Box::new(local), settings.demo.then_some(commands))
+        };
+        let source = if settings.kafka.enabled() {
+            format!("Kafka {}", settings.kafka.topics.join(", "))
+        } else if settings.demo {
+            "HTTP and the demo services".to_string()
+        } else {
+            "HTTP".to_string()
+        };
+        let service = Service::new(store, publisher, flowlens_service::Settings { source });
+        if let Some(told) = service.bootstrap(settings.access.admin_password.as_deref(), &settings.access.admin_credential_file).await? {
             // On stderr: stdout's first line is the address, which scripts read.
             eprintln!("{told}");
             tracing::warn!("{told}");
         }
         // Only the local demo on a loopback address signs people in by itself.
         let auto_sign_in = settings.demo && settings.demo_sign_in && settings.host.is_loopback();
-        let auth = Auth::new(store.clone(), auto_sign_in, settings.access.secure_cookies);
-        let push = Push::default();
-        let ingest = Ingest::new(store.clone(), push.clone());
+        let auth = Auth::new(service.clone(), auto_sign_in, settings.access.secure_cookies);
 
         let consumer = if settings.kafka.enabled() { Some(crate::kafka::consumer(&settings.kafka)?) } else { None };
         let addr = SocketAddr::new(settings.host, settings.port);
@@ -115,32 +123,11 @@ impl Application {
             .site_addr(listener.local_addr().map_err(StartupError::Serve)?)
             .env(Env::PROD)
             .build();
-        let (publisher, commands) = if settings.kafka.enabled() {
-            (Publisher::kafka(&settings.kafka.brokers)?, None)
-        } else {
-            // Without Kafka, commands reach the built-in demo services, when they run. With the
-            // demo off nobody receives, and a retry says so instead of vanishing.
-            let (tx, rx) = tokio::sync::broadcast::channel(256);
-            (Publisher::Local(tx), settings.demo.then_some(rx))
-        };
-        let actions = Actions::new(ingest.clone(), publisher);
-        let lag = Lag::default();
-        let source = if settings.kafka.enabled() {
-            format!("Kafka {}", settings.kafka.topics.join(", "))
-        } else if settings.demo {
-            "HTTP and the demo services".to_string()
-        } else {
-            "HTTP".to_string()
-        };
-        let page_operations = PageOperations { actions: actions.clone(), auth: auth.clone(), lag: lag.clone(), source };
-        let operations: OperationsHandle = std::sync::Arc::new(page_operations.clone());
+        // The pages' server functions reach the same service as the API.
         let pages = generate_route_list(App);
         let page_context = {
-            let store = store.clone();
-            move || {
-                provide_context(store.clone());
-                provide_context(operations.clone());
-            }
+            let service = service.clone();
+            move || provide_context(service.clone())
         };
         let web: Router = Router::new()
             .leptos_routes_with_context(&options, pages, page_context, {
@@ -149,49 +136,97 @@ impl Application {
             })
             .fallback(leptos_axum::file_and_error_handler(shell))
             .with_state(options);
-        let router = http::router(ApiState { ingest: ingest.clone(), push, actions: actions.clone(), operations: page_operations })
-            .merge(auth::router(auth.clone()))
+        let router = crate::http::router(service.clone(), auth.clone())
             .merge(web)
             .layer(axum::middleware::from_fn_with_state(auth, auth::layer))
-            .layer(axum::middleware::from_fn_with_state(Framing::new(&ancestors), crate::headers::layer));
-        Ok(Application { consumer, lag, store, commands, actions, listener, router, ingest, settings })
+            .layer(axum::middleware::from_fn_with_state(Framing::new(&ancestors), crate::http::headers::layer));
+        Ok(Application { service, consumer, commands, listener, router, settings })
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
     }
 
     pub fn store(&self) -> &Store {
-        &self.store
+        self.service.store()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
+    /// Serves until SIGTERM or Ctrl-C, then stops cleanly.
     pub async fn run(self) -> Result<(), StartupError> {
-        self.actions.spawn_sweeper();
-        if self.settings.demo {
-            let sink = crate::demo::Sink::Ingest(self.ingest.clone());
-            crate::demo::spawn(sink.clone(), self.settings.demo_interval);
-            if let Some(commands) = self.commands {
-                crate::demo::spawn_services(sink, commands);
+        self.run_until(crate::shutdown::signal()).await
+    }
+
+    /// Serves until `signal` resolves, then stops: intake first (the Kafka consumer stores the
+    /// batches in hand and commits their offsets), live streams end, open requests finish,
+    /// background work winds down, all within a few seconds.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) -> Result<(), StartupError> {
+        let Application { service, consumer, commands, listener, router, settings } = self;
+        let stop = service.shutdown_token().clone();
+        let mut background = Background::new(stop.clone());
+        let sweeper = service.clone();
+        let sweeping = background.stop();
+        background.spawn("sla sweeper", async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = sweeping.cancelled() => return,
+                    _ = tick.tick() => sweeper.sweep().await,
+                }
+            }
+        });
+        if settings.demo {
+            let sink = crate::demo::Sink::Service(service.clone());
+            background.spawn("demo registrations", crate::demo::run(sink.clone(), settings.demo_interval, background.stop()));
+            if let Some(commands) = commands {
+                background.spawn("demo services", crate::demo::answer_commands(sink, commands, background.stop()));
             }
         }
         // Replicas on one PostgreSQL database: show the changes the others make, too.
-        let (store, push) = (self.store.clone(), self.ingest.push().clone());
-        tokio::spawn(async move {
-            while let Err(e) = store.follow_other_replicas(|change| push.publish(change)).await {
-                tracing::warn!(error = %e, "replica fan-out: cannot listen; trying again in 5 s");
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        let (fanout, following) = (service.clone(), background.stop());
+        background.spawn("replica fan-out", async move {
+            let follow = async {
+                while let Err(e) = fanout.store().follow_other_replicas(|change| fanout.publish_change(change)).await {
+                    tracing::warn!(error = %e, "replica fan-out: cannot listen; trying again in 5 s");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            };
+            tokio::select! {
+                _ = following.cancelled() => {}
+                _ = follow => {}
             }
         });
-        if let Some(consumer) = self.consumer {
-            tokio::spawn(crate::kafka::run(self.ingest.clone(), consumer, self.lag.clone()));
+        if let Some(consumer) = consumer {
+            background.spawn("kafka consumer", crate::kafka::run(service.clone(), consumer, background.stop()));
         }
         // The peer address decides whether the demo's automatic sign-in applies (loopback only).
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(StartupError::Serve)
+        let serving = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let mut serving = tokio::spawn(std::future::IntoFuture::into_future(serving));
+        let finished = tokio::select! {
+            _ = signal => None,
+            served = &mut serving => Some(served),
+        };
+        stop.cancel();
+        let deadline = Instant::now() + GRACE;
+        let served = match finished {
+            Some(served) => served,
+            None => tokio::time::timeout_at(deadline, serving).await.unwrap_or_else(|_| {
+                tracing::warn!("open connections did not close in time");
+                Ok(Ok(()))
+            }),
+        };
+        background.join(deadline).await;
+        service.tasks().close();
+        if tokio::time::timeout_at(deadline, service.tasks().wait()).await.is_err() {
+            tracing::warn!(left = service.tasks().len(), "webhook deliveries still running at exit");
+        }
+        service.store().close().await;
+        tracing::info!("stopped");
+        served.map_err(|e| StartupError::Serve(std::io::Error::other(e)))?.map_err(StartupError::Serve)
     }
 }
 

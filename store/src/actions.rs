@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use flowlens_core::{ActionView, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Status};
+use flowlens_core::{ActionKind, ActionResult, ActionView, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Status};
 use serde_json::Value;
 use sqlx::Row;
 
@@ -32,7 +32,7 @@ impl Loaded {
 
 /// An action about to be published.
 pub struct NewAction {
-    pub kind: &'static str,
+    pub kind: ActionKind,
     pub node: Option<String>,
     pub command: String,
     pub topic: String,
@@ -79,7 +79,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'sent', $9) RETURNING id",
             )
             .bind(instance_id)
-            .bind(a.kind)
+            .bind(a.kind.as_str())
             .bind(a.node.clone())
             .bind(a.command.clone())
             .bind(a.topic.clone())
@@ -92,17 +92,17 @@ impl Store {
             ids.push(id);
         }
         tx.commit().await?;
-        if actions.iter().any(|a| a.kind == "retry") {
+        if actions.iter().any(|a| a.kind == ActionKind::Retry) {
             self.open_retries.lock().expect("not poisoned").insert(instance_id);
         }
         Ok(ids)
     }
 
-    /// Settles an action with its outcome (`took_effect`, or `failed` when e.g. a publish failed)
+    /// Settles an action with its outcome (took effect, or failed when e.g. a publish failed)
     /// and what happened, in words.
-    pub async fn settle_action(&self, id: i64, result: &str, detail: &str, now: Millis) -> Result<(), StoreError> {
+    pub async fn settle_action(&self, id: i64, result: ActionResult, detail: &str, now: Millis) -> Result<(), StoreError> {
         sqlx::query("UPDATE actions SET result = $1, detail = $2, settled_at = $3 WHERE id = $4")
-            .bind(result)
+            .bind(result.as_str())
             .bind(detail)
             .bind(now.0)
             .bind(id)
@@ -163,24 +163,28 @@ impl Store {
         .bind(instance_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ActionView {
-                id: r.get("id"),
+        rows.into_iter()
+            .map(|r| {
+                let id: i64 = r.get("id");
+                let kind: String = r.get("kind");
+                let result: String = r.get("result");
+                Ok(ActionView {
+                id,
                 instance_id: r.get("instance_id"),
-                kind: r.get("kind"),
+                kind: ActionKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(id, format!("action kind `{kind}`")))?,
                 node: r.get("node"),
                 command: r.get("command"),
                 topic: r.get("topic"),
                 payload: r.get("payload"),
                 actor: r.get("actor"),
                 requested_at: Millis(r.get("requested_at")),
-                result: r.get("result"),
+                result: ActionResult::parse(&result).ok_or_else(|| StoreError::Corrupt(id, format!("action result `{result}`")))?,
                 detail: r.get("detail"),
                 settled_at: r.get::<Option<i64>, _>("settled_at").map(Millis),
                 deadline: r.get::<Option<i64>, _>("deadline").map(Millis),
             })
-            .collect())
+            })
+            .collect()
     }
 
     /// Marks an instance cancelled (its cancel went out) and returns the change to push.

@@ -356,6 +356,11 @@ impl Store {
         })
     }
 
+    /// Closes every connection, once the server is done with the store.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -2,8 +2,7 @@
 //! good events between them: every bad one is refused (HTTP) or dead-lettered (Kafka) with a reason
 //! that names the problem, every good one is stored, and the server goes on serving.
 
-#[macro_use]
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,7 @@
 //! Kafka in, through a real Kafka-protocol broker (tansu): events become instances, offsets follow
 //! the database (malformed messages: see malformed.rs), and a server killed with SIGKILL while ingesting loses nothing and counts nothing twice.
 
-#[macro_use]
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -108,7 +108,7 @@ pub async fn start(s: Settings) -> Application {
 
 /// Lets TOKEN in as an admin of this store (as an admin would, through the store), once.
 pub async fn give_test_token(store: &flowlens_store::Store) {
-    let hash = flowlens::auth::digest(TOKEN);
+    let hash = flowlens_service::digest(TOKEN);
     if store.token(&hash).await.unwrap().is_none() {
         store.create_token("tests", flowlens_core::Role::Admin, None, &hash, "tests", flowlens_store::now()).await.unwrap();
     }

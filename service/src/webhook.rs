@@ -15,7 +15,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const PER_ATTEMPT: Duration = Duration::from_secs(5);
 
 /// POSTs `body` to `url` until it answers 2xx or the attempts run out; says what happened.
-pub async fn deliver(url: &str, body: &Value) -> Result<String, String> {
+pub(crate) async fn deliver(url: &str, body: &Value) -> Result<String, String> {
     let mut wait = FIRST_BACKOFF;
     let mut last = String::new();
     for attempt in 1..=ATTEMPTS {

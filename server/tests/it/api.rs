@@ -1,8 +1,7 @@
 //! Black-box tests of the HTTP API: each starts Flowlens on port 0 with a fresh store, and runs
 //! twice: on a new SQLite file and on a new PostgreSQL database.
 
-#[macro_use]
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,64 +1,29 @@
-//! Sign-in, sessions, tokens, and the layer that tells every handler who is calling.
-//!
-//! People sign in with a name and password (argon2) and get a session cookie (HttpOnly,
-//! SameSite=Strict); machines send `Authorization: Bearer`; wiki pages open embeds with a
-//! read-only link token in the URL. The store keeps only SHA-256 digests of cookies and tokens.
-//! Which request needs which role is decided by the core's `authorize`; here it is only applied.
+//! Who is calling: the layer in front of every route reads the credential a request carries
+//! (bearer token, embed link token, session cookie, or the local demo's automatic sign-in), asks
+//! the service who that is, and puts the `Caller` on the request; plus the sign-in routes.
+//! Which request needs which role is decided by the core's rule, applied by the service.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Form, Router};
-use base64::Engine;
-use flowlens_core::{Caller, Credential, EmbedScope, Millis, Need, Principal, Refusal, Role};
-use flowlens_store::{now, Store, StoreError};
+use flowlens_core::{Caller, Credential, EmbedScope, Need, Principal, Refusal, Role};
+use flowlens_service::{random_secret, Error, Service};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use super::error::ApiError;
 
 pub const SESSION_COOKIE: &str = "flowlens_session";
-const SESSION_DAYS: i64 = 7;
-
-/// A fresh unguessable value: 32 random bytes, URL-safe text.
-pub fn random_secret() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).expect("the OS has a random source");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// What the store keeps of a cookie or token: its SHA-256. These are long random values, so a
-/// fast hash is enough (unlike passwords).
-pub fn digest(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// Hashes off the async threads: argon2 takes tens of milliseconds by design.
-pub async fn hash_password_blocking(password: String) -> String {
-    tokio::task::spawn_blocking(move || hash_password(&password)).await.expect("hashing does not panic")
-}
-
-pub fn hash_password(password: &str) -> String {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 with default parameters hashes").to_string()
-}
-
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-}
 
 /// Everything the authentication layer needs, shared by all requests.
 #[derive(Clone)]
 pub struct Auth {
-    store: Store,
+    service: Service,
     /// Set when the local demo signs people in automatically: the CSRF token of that sign-in.
     demo_csrf: Option<Arc<str>>,
     /// Send cookies with `Secure` (behind HTTPS).
@@ -66,45 +31,33 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(store: Store, demo_auto_sign_in: bool, secure_cookies: bool) -> Auth {
-        Auth { store, demo_csrf: demo_auto_sign_in.then(|| random_secret().into()), secure_cookies }
-    }
-
-    /// An embed link token, checked; `None` if it is unknown, revoked, or not an embed token.
-    pub async fn embed_token(&self, token: &str) -> Result<Option<Principal>, StoreError> {
-        Ok(self.store.token(&digest(token)).await?.filter(|p| matches!(p.credential, Credential::Embed(_))))
+    pub fn new(service: Service, demo_auto_sign_in: bool, secure_cookies: bool) -> Auth {
+        Auth { service, demo_csrf: demo_auto_sign_in.then(|| random_secret().into()), secure_cookies }
     }
 
     /// Who sends this request: a bearer token, an embed link token (only to read embeds and the
     /// live stream), a session cookie, or the demo's automatic sign-in, in that order.
-    async fn identify(&self, head: Head) -> Result<Caller, ApiError> {
+    async fn identify(&self, head: Head) -> Result<Caller, Error> {
         let headers = &head.headers;
         if let Some(auth) = headers.get(header::AUTHORIZATION) {
-            let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).unwrap_or_default();
-            // A wrong token is an error, not anonymity: the machine should learn its token is bad.
-            return match self.store.token(&digest(token)).await? {
-                Some(who) if !token.is_empty() => Ok(Caller { who: Some(who), csrf: None }),
-                _ => Err(ApiError::Unauthorized("unknown or revoked bearer token".into())),
-            };
+            let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
+            return self.service.bearer_caller(token).await;
         }
         let path = head.uri.path();
         if head.method == Method::GET && (path.starts_with("/embed/") || path == "/api/v1/stream") {
             if let Some(token) = query_token(head.uri.query()) {
-                return match self.embed_token(&token).await? {
-                    Some(who) => Ok(Caller { who: Some(who), csrf: None }),
-                    None => Err(ApiError::Unauthorized("this embed link was revoked or never existed".into())),
-                };
+                return self.service.embed_caller(&token).await;
             }
         }
         if let Some(cookie) = cookie(headers, SESSION_COOKIE) {
-            if let Some((who, csrf)) = self.store.session(&digest(cookie), now()).await? {
-                return Ok(Caller { who: Some(who), csrf: Some(csrf) });
+            if let Some(caller) = self.service.session_caller(cookie).await? {
+                return Ok(caller);
             }
         }
         if let Some(csrf) = &self.demo_csrf {
             if head.peer.is_some_and(|ip| ip.is_loopback()) {
                 let who = Principal { name: "demo".into(), role: Role::Admin, credential: Credential::Demo };
-                return Ok(Caller { who: Some(who), csrf: Some(csrf.to_string()) });
+                return Ok(Caller { who: Some(who), csrf: Some(csrf.to_string()), presented: None });
             }
         }
         Ok(Caller::default())
@@ -199,13 +152,14 @@ pub async fn layer(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
         uri: req.uri().clone(),
         peer: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
     };
+    let presented = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
     let caller = match auth.identify(head).await {
-        Ok(caller) => caller,
-        Err(e) => return e.into_response(),
+        Ok(caller) => caller.presenting(presented),
+        Err(e) => return ApiError(e).into_response(),
     };
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if changes && caller.who.as_ref().is_some_and(flowlens_core::access::needs_csrf) && cross_site(req.headers()) {
-        return ApiError::Forbidden("cross-site request refused".into()).into_response();
+        return ApiError(Error::Forbidden("cross-site request refused".into())).into_response();
     }
     if req.method() == Method::GET && kind == PathKind::Embed {
         // An embed opens with its link token only, whoever is signed in: it is what the wiki has.
@@ -217,8 +171,8 @@ pub async fn layer(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
         };
         match refused {
             None => {}
-            Some(Refusal::SignIn) => return ApiError::Unauthorized("this embed link has no token".into()).into_response(),
-            Some(Refusal::Forbidden(m)) => return ApiError::Forbidden(m).into_response(),
+            Some(Refusal::SignIn) => return ApiError(Error::SignIn("this embed link has no token".into())).into_response(),
+            Some(Refusal::Forbidden(m)) => return ApiError(Error::Forbidden(m)).into_response(),
         }
     } else if req.method() == Method::GET && kind == PathKind::Page {
         match flowlens_core::authorize(caller.who.as_ref(), &Need::Read) {
@@ -228,7 +182,7 @@ pub async fn layer(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
                 let next = serde_urlencoded::to_string([("next", back)]).unwrap_or_default();
                 return Redirect::to(&format!("/login?{next}")).into_response();
             }
-            Err(Refusal::Forbidden(m)) => return ApiError::Forbidden(m).into_response(),
+            Err(Refusal::Forbidden(m)) => return ApiError(Error::Forbidden(m)).into_response(),
         }
     }
     req.extensions_mut().insert(caller);
@@ -243,24 +197,6 @@ pub fn embed_target(path: &str) -> Option<EmbedScope> {
         ("instances", id) => id.parse().ok().map(EmbedScope::Instance),
         _ => None,
     }
-}
-
-fn refusal(r: Refusal) -> ApiError {
-    match r {
-        Refusal::SignIn => ApiError::Unauthorized("sign in, or send a bearer token".into()),
-        Refusal::Forbidden(m) => ApiError::Forbidden(m),
-    }
-}
-
-/// Applies the rule to a read, as an API error.
-pub fn allow<'a>(caller: &'a Caller, need: &Need) -> Result<&'a Principal, ApiError> {
-    caller.allow(need).map_err(refusal)
-}
-
-/// Applies the rule to a state change: a browser's must carry `X-CSRF-Token`.
-pub fn allow_change<'a>(caller: &'a Caller, need: &Need, headers: &HeaderMap) -> Result<&'a Principal, ApiError> {
-    let csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-    caller.allow_change(need, csrf).map_err(refusal)
 }
 
 pub fn router(auth: Auth) -> Router {
@@ -281,22 +217,12 @@ fn local_path(next: &str) -> &str {
 }
 
 async fn sign_in(State(auth): State<Auth>, Form(form): Form<SignIn>) -> Result<Response, ApiError> {
-    let user = auth.store.user(form.name.trim()).await?;
-    // Verify against a dummy hash when the user is unknown, so timing does not tell names apart.
-    let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
-    let password = form.password.clone();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false);
     let next = local_path(&form.next).to_string();
-    let Some(user) = user.filter(|_| ok) else {
+    let Some(session) = auth.service.sign_in(&form.name, &form.password).await? else {
         let query = serde_urlencoded::to_string([("error", "Wrong name or password."), ("next", next.as_str())]).unwrap_or_default();
         return Ok(Redirect::to(&format!("/login?{query}")).into_response());
     };
-    let session = random_secret();
-    let t = now();
-    let expires = Millis(t.0 + SESSION_DAYS * 86_400_000);
-    auth.store.create_session(&digest(&session), user.id, &random_secret(), t, expires).await?;
-    tracing::info!(user = %user.name, "signed in");
-    let cookie = auth.session_cookie(&session, SESSION_DAYS * 86_400);
+    let cookie = auth.session_cookie(&session.cookie, session.max_age_secs);
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
 }
 
@@ -308,55 +234,7 @@ struct SignOut {
 
 async fn sign_out(State(auth): State<Auth>, headers: HeaderMap, Form(form): Form<SignOut>) -> Result<Response, ApiError> {
     if let Some(value) = cookie(&headers, SESSION_COOKIE) {
-        let hash = digest(value);
-        // Only our own page may sign someone out: it knows the session's CSRF token.
-        if let Some((_, csrf)) = auth.store.session(&hash, now()).await? {
-            if csrf != form.csrf {
-                return Err(ApiError::Forbidden("the request lacks this page's CSRF token".into()));
-            }
-        }
-        auth.store.end_session(&hash).await?;
+        auth.service.sign_out(value, &form.csrf).await?;
     }
     Ok(([(header::SET_COOKIE, auth.session_cookie("", 0))], Redirect::to("/login")).into_response())
-}
-
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hash_password("flowlens-dummy-password"));
-
-/// On first start there is nobody to sign in as: creates `admin` with the given password, or a
-/// random one written to `credential_file` (readable by the owner only). Returns what to tell.
-pub async fn bootstrap(store: &Store, password: Option<&str>, credential_file: &Path) -> Result<Option<String>, BootstrapError> {
-    if store.user_count().await? > 0 {
-        return Ok(None);
-    }
-    let (password, told) = match password {
-        Some(p) => (p.to_string(), "its password is the one in FLOWLENS_ADMIN_PASSWORD".to_string()),
-        None => {
-            let p = random_secret();
-            write_private(credential_file, &format!("name: admin\npassword: {p}\n"))
-                .map_err(|e| BootstrapError::File(credential_file.to_path_buf(), e))?;
-            (p, format!("its password is in {}", credential_file.display()))
-        }
-    };
-    let hash = hash_password_blocking(password).await;
-    store.create_user("admin", Role::Admin, &hash, now()).await?;
-    Ok(Some(format!("First start: created the user `admin` (role admin); {told}. Sign in at /login.")))
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BootstrapError {
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    #[error("cannot write the admin credential to {0}: {1}")]
-    File(PathBuf, std::io::Error),
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    options.open(path)?.write_all(text.as_bytes())
 }

@@ -6,22 +6,25 @@
 //! redelivered events are recognised by id. While a batch is being stored only the next one is
 //! taken, so a slow store slows consumption instead of filling memory (librdkafka's own prefetch
 //! is bounded too).
+//!
+//! On shutdown it stops taking, stores the batches in hand, commits their offsets synchronously,
+//! and leaves the group: a restart resumes exactly after the last stored event.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flowlens_core::{decode_message, EnvelopeFields, Message as BusMessage};
+use flowlens_core::Message as BusMessage;
+use flowlens_service::{Origin, Service};
 use flowlens_store::{DeadLetter, Routed};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::{sleep, timeout_at, Instant};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::KafkaSettings;
-use crate::ingest::Ingest;
-use crate::operations::Lag;
 
 /// Most messages in one transaction.
 const BATCH: usize = 1000;
@@ -59,29 +62,27 @@ type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
 /// Every few seconds, the messages waiting on the partitions this replica owns: the high
 /// watermark (asked of the broker) minus what has been stored. Shown in the status strip.
-fn watch_lag(consumer: Arc<StreamConsumer>, positions: Positions, lag: Lag) {
-    tokio::spawn(async move {
-        loop {
-            sleep(Duration::from_secs(5)).await;
-            let (consumer, positions, assigned_to) = (consumer.clone(), positions.clone(), lag.clone());
-            let measured = tokio::task::spawn_blocking(move || {
-                let assigned = consumer.assignment().ok()?;
-                assigned_to.set_partitions(assigned.elements().iter().map(|tp| format!("{}/{}", tp.topic(), tp.partition())).collect());
-                let mut total = 0i64;
-                for tp in assigned.elements() {
-                    let (_, high) = consumer.fetch_watermarks(tp.topic(), tp.partition(), Duration::from_secs(2)).ok()?;
-                    let at = positions.lock().expect("not poisoned").get(&(tp.topic().to_string(), tp.partition())).copied();
-                    total += (high - at.unwrap_or(high)).max(0);
-                }
-                Some(total)
-            })
-            .await;
-            match measured {
-                Ok(Some(n)) => lag.set(n),
-                _ => lag.set(-1),
-            }
+async fn watch_lag(service: Service, consumer: Arc<StreamConsumer>, positions: Positions, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = sleep(Duration::from_secs(5)) => {}
         }
-    });
+        let (consumer, positions, status) = (consumer.clone(), positions.clone(), service.clone());
+        let measured = tokio::task::spawn_blocking(move || {
+            let assigned = consumer.assignment().ok()?;
+            status.consumer().set_partitions(assigned.elements().iter().map(|tp| format!("{}/{}", tp.topic(), tp.partition())).collect());
+            let mut total = 0i64;
+            for tp in assigned.elements() {
+                let (_, high) = consumer.fetch_watermarks(tp.topic(), tp.partition(), Duration::from_secs(2)).ok()?;
+                let at = positions.lock().expect("not poisoned").get(&(tp.topic().to_string(), tp.partition())).copied();
+                total += (high - at.unwrap_or(high)).max(0);
+            }
+            Some(total)
+        })
+        .await;
+        service.consumer().set_lag(measured.ok().flatten());
+    }
 }
 
 /// A batch taken off the bus, decoded and routed, waiting to be stored.
@@ -91,19 +92,22 @@ struct Batch {
     offsets: TopicPartitionList,
 }
 
-/// Consumes until the process ends. Two stages overlap: while one batch is being stored, the next
-/// is taken and decoded (one core each). At most one batch waits between them, so memory stays
+/// Consumes until `stop`. Two stages overlap: while one batch is being stored, the next is
+/// taken and decoded (one core each). At most one batch waits between them, so memory stays
 /// bounded, and batches are stored and their offsets committed strictly in order.
-pub async fn run(ingest: Ingest, consumer: StreamConsumer, lag: Lag) {
+pub async fn run(service: Service, consumer: StreamConsumer, stop: CancellationToken) {
     let consumer = Arc::new(consumer);
     let positions: Positions = Arc::default();
-    watch_lag(consumer.clone(), positions.clone(), lag);
+    let lag = tokio::spawn(watch_lag(service.clone(), consumer.clone(), positions.clone(), stop.clone()));
     let (batches, mut to_store) = tokio::sync::mpsc::channel::<Batch>(1);
-    tokio::spawn(take_batches(ingest.clone(), consumer.clone(), batches));
+    let taker = tokio::spawn(take_batches(service.clone(), consumer.clone(), batches, stop.clone()));
+    // Ends when the taker stops (on `stop`) and every batch it handed over is stored.
     while let Some(Batch { routed, dead, offsets }) = to_store.recv().await {
         let started = Instant::now();
         let taken = routed.len() + dead.len();
-        store_until_it_works(&ingest, routed, dead).await;
+        if !store_until_it_works(&service, routed, dead, &stop).await {
+            break; // stopping while the store is away: these offsets stay uncommitted, the batch comes again
+        }
         tracing::debug!(messages = taken, store_ms = started.elapsed().as_millis() as u64, "kafka: batch stored");
         {
             let mut at = positions.lock().expect("not poisoned");
@@ -113,20 +117,49 @@ pub async fn run(ingest: Ingest, consumer: StreamConsumer, lag: Lag) {
                 }
             }
         }
-        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+        let mode = if stop.is_cancelled() { CommitMode::Sync } else { CommitMode::Async };
+        if let Err(e) = commit(&consumer, offsets, mode).await {
             // Not fatal: the next commit covers these offsets, and a redelivery is deduplicated.
             tracing::warn!(error = %e, "kafka: offset commit failed");
+        }
+    }
+    let _ = taker.await;
+    let _ = lag.await;
+    // Asynchronous commits may still be in flight: commit where we are once more, and wait for it.
+    let mut last = TopicPartitionList::new();
+    for ((topic, partition), offset) in positions.lock().expect("not poisoned").iter() {
+        let _ = last.add_partition_offset(topic, *partition, Offset::Offset(*offset));
+    }
+    if last.count() > 0 {
+        match commit(&consumer, last, CommitMode::Sync).await {
+            Ok(()) => tracing::info!("kafka: offsets committed; consumer stopped"),
+            Err(e) => tracing::warn!(error = %e, "kafka: the last offset commit failed; the last batch may come again"),
+        }
+    }
+}
+
+/// Commits offsets; a synchronous commit waits for the broker, off the async threads.
+async fn commit(consumer: &Arc<StreamConsumer>, offsets: TopicPartitionList, mode: CommitMode) -> Result<(), rdkafka::error::KafkaError> {
+    match mode {
+        CommitMode::Async => consumer.commit(&offsets, mode),
+        CommitMode::Sync => {
+            let consumer = consumer.clone();
+            tokio::task::spawn_blocking(move || consumer.commit(&offsets, mode)).await.unwrap_or(Ok(()))
         }
     }
 }
 
 /// The first stage: fills a batch (up to BATCH messages, or whatever came within LINGER of the
-/// first), decodes and routes it, and hands it on; waits while the store is still busy.
-async fn take_batches(ingest: Ingest, consumer: Arc<StreamConsumer>, batches: tokio::sync::mpsc::Sender<Batch>) {
-    let envelopes = ingest.store().flows().envelopes();
+/// first), decodes and routes it, and hands it on; waits while the store is still busy. Stops
+/// taking at `stop`, after handing on the batch it was filling.
+async fn take_batches(service: Service, consumer: Arc<StreamConsumer>, batches: tokio::sync::mpsc::Sender<Batch>, stop: CancellationToken) {
     loop {
-        let first = match consumer.recv().await {
-            Ok(m) => take(&ingest, &envelopes, &m),
+        let received = tokio::select! {
+            _ = stop.cancelled() => return,
+            m = consumer.recv() => m,
+        };
+        let first = match received {
+            Ok(m) => take(&service, &m),
             Err(e) => {
                 tracing::warn!(error = %e, "kafka: receive failed; retrying");
                 sleep(Duration::from_millis(500)).await;
@@ -137,7 +170,7 @@ async fn take_batches(ingest: Ingest, consumer: Arc<StreamConsumer>, batches: to
         let deadline = Instant::now() + LINGER;
         while batch.len() < BATCH {
             match timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(m)) => batch.push(take(&ingest, &envelopes, &m)),
+                Ok(Ok(m)) => batch.push(take(&service, &m)),
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "kafka: receive failed");
                     break;
@@ -160,40 +193,31 @@ async fn take_batches(ingest: Ingest, consumer: Arc<StreamConsumer>, batches: to
 }
 
 /// The store may be down (a database restart): keep the batch and try again, consuming nothing
-/// more meanwhile, so nothing is lost and nothing is committed early.
-async fn store_until_it_works(ingest: &Ingest, routed: Vec<Routed>, dead: Vec<DeadLetter>) {
+/// more meanwhile, so nothing is lost and nothing is committed early. False if the server stops
+/// before the store is back.
+async fn store_until_it_works(service: &Service, routed: Vec<Routed>, dead: Vec<DeadLetter>, stop: &CancellationToken) -> bool {
     let mut wait = Duration::from_millis(100);
     loop {
-        match ingest.store_batch(&routed, &dead).await {
-            Ok(_) => return,
+        match service.commit(&routed, &dead).await {
+            Ok(_) => return true,
             Err(e) => {
-                tracing::error!(error = %e, retry_in = ?wait, "kafka: storing a batch failed; will retry");
-                sleep(wait).await;
+                tracing::error!(error = %e, cause = ?std::error::Error::source(&e).map(ToString::to_string), retry_in = ?wait, "kafka: storing a batch failed; will retry");
+                tokio::select! {
+                    _ = stop.cancelled() => return false,
+                    _ = sleep(wait) => {}
+                }
                 wait = (wait * 2).min(Duration::from_secs(5));
             }
         }
     }
 }
 
-fn take(ingest: &Ingest, envelopes: &[EnvelopeFields], m: &BorrowedMessage) -> Taken {
-    let origin = format!("kafka:{}/{}/{}", m.topic(), m.partition(), m.offset());
+fn take(service: &Service, m: &BorrowedMessage) -> Taken {
+    let origin = Origin::Kafka { topic: m.topic().to_string(), partition: m.partition(), offset: m.offset() };
     let headers: Vec<(&str, &[u8])> =
         m.headers().map(|h| h.iter().filter_map(|h| h.value.map(|v| (h.key, v))).collect()).unwrap_or_default();
     let message = BusMessage { key: m.key(), headers: &headers, payload: m.payload() };
-    let outcome = decode_message(&message, envelopes)
-        .map_err(|e| e.to_string())
-        .and_then(|mut event| {
-            // Without an id, the message's place in the log is its identity.
-            event.id.get_or_insert_with(|| origin.clone());
-            let route = ingest.store().flows().route(&event).map_err(|e| e.to_string())?;
-            Ok(Routed { event, route })
-        })
-        .map_err(|reason| DeadLetter {
-            source: "kafka".into(),
-            origin: Some(origin.clone()),
-            reason,
-            raw: m.payload().unwrap_or_default().to_vec(),
-        });
+    let outcome = service.intake().message(&origin, &message, service.now()).or_dead_letter(&origin);
     Taken { topic: m.topic().to_string(), partition: m.partition(), offset: m.offset(), outcome }
 }
 

@@ -1,11 +1,10 @@
 //! Sign-in, roles, tokens, CSRF and framing, through HTTP against a real store.
 
-#[macro_use]
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 
-use flowlens::auth::digest;
+use flowlens_service::digest;
 use flowlens_core::{EmbedScope, Role};
 use flowlens_store::now;
 use serde_json::{json, Value};

@@ -1,8 +1,7 @@
 //! Flowlens under the failures and the scale-out of production, with real parts: a PostgreSQL
 //! restarted while events stream in, and two replicas sharing one database and one consumer group.
 
-#[macro_use]
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

@@ -1,0 +1,122 @@
+//! Events in: a batch from any source is committed in one transaction with its dead letters, then
+//! its changes are pushed to open pages.
+
+use flowlens_core::{Caller, Need, Status};
+use flowlens_store::{DeadLetter, Ingested, Routed};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::intake::{Origin, Taken};
+use crate::{Error, Service};
+
+/// Most events one request may carry.
+pub const MAX_BATCH: usize = 1000;
+
+/// What happened to a submitted batch.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub stored: usize,
+    pub duplicates: usize,
+    pub dead_lettered: Vec<Rejected>,
+    pub instances: Vec<Touched>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rejected {
+    pub index: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Touched {
+    pub id: i64,
+    pub flow: String,
+    pub key: String,
+    pub status: Status,
+}
+
+impl Service {
+    /// Commits routed events and dead letters in one transaction, then tells open pages what
+    /// changed. Every source ends here, so data flows one way: intake, core (in the store's
+    /// transaction), store, push. A Kafka consumer commits its offsets only after this returns.
+    #[tracing::instrument(skip_all, fields(events = routed.len(), dead = dead.len()))]
+    pub async fn commit(&self, routed: &[Routed], dead: &[DeadLetter]) -> Result<Ingested, Error> {
+        let result = {
+            let _turn = self.write_turn().await;
+            self.store().ingest(routed, dead, self.now()).await?
+        };
+        for change in &result.changes {
+            self.push().publish(change.clone());
+        }
+        Ok(result)
+    }
+
+    /// `POST /api/v1/events`: a JSON body holding one event or an array of them, from an operator.
+    #[tracing::instrument(skip_all, fields(bytes = body.len()))]
+    pub async fn post_events(&self, caller: &Caller, body: &[u8]) -> Result<Report, Error> {
+        caller.allow_presented_change(&Need::Operate)?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            if std::str::from_utf8(body).is_err() {
+                Error::Invalid("the body is not UTF-8 text".into())
+            } else {
+                Error::Invalid(format!("the body is not JSON: {e}"))
+            }
+        })?;
+        let values = match value {
+            Value::Array(items) if items.is_empty() => return Err(Error::Invalid("the batch is empty".into())),
+            Value::Array(items) if items.len() > MAX_BATCH => {
+                return Err(Error::Invalid(format!("a batch holds at most {MAX_BATCH} events, this one {}", items.len())))
+            }
+            Value::Array(items) => items,
+            single => vec![single],
+        };
+        self.submit(&Origin::Http, values).await
+    }
+
+    /// Takes JSON events from a trusted source (HTTP after its checks, the demo). A batch is all or
+    /// nothing: if any event is malformed, none is stored and every problem is reported. Events
+    /// that are well formed but belong to no flow are dead-lettered with the reason, and the rest go on.
+    pub async fn submit(&self, origin: &Origin, values: Vec<Value>) -> Result<Report, Error> {
+        let now = self.now();
+        let mut problems = Vec::new();
+        let mut routed = Vec::with_capacity(values.len());
+        let mut dead = Vec::new();
+        let mut dead_lettered = Vec::new();
+        for (index, value) in values.into_iter().enumerate() {
+            match self.intake().json(origin, value, now) {
+                Taken::Event(r) => routed.push(r),
+                Taken::Malformed { reason, .. } => problems.push(format!("event {index}: {reason}")),
+                unroutable @ Taken::Unroutable { .. } => {
+                    let letter = unroutable.or_dead_letter(origin).expect_err("not routed");
+                    dead_lettered.push(Rejected { index, reason: letter.reason.clone() });
+                    dead.push(letter);
+                }
+            }
+        }
+        if !problems.is_empty() {
+            let message = match problems.len() {
+                1 => problems[0].clone(),
+                n => format!("{n} events are malformed; nothing was stored"),
+            };
+            return Err(Error::Problems { message, problems });
+        }
+        let result = self.commit(&routed, &dead).await?;
+        let instances = result
+            .changes
+            .iter()
+            .map(|c| Touched { id: c.summary.id, flow: c.summary.flow_id.clone(), key: c.summary.key.clone(), status: c.summary.status })
+            .collect();
+        Ok(Report { stored: result.stored, duplicates: result.duplicates, dead_lettered, instances })
+    }
+
+    /// Marks an instance cancelled, in turn with the ingest of events so no update is lost.
+    pub(crate) async fn mark_cancelled(&self, id: i64) -> Result<(), Error> {
+        let change = {
+            let _turn = self.write_turn().await;
+            let Some(loaded) = self.store().load(id).await? else { return Ok(()) };
+            self.store().mark_cancelled(loaded, self.now()).await?
+        };
+        self.push().publish(change);
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! What the screens and the API read: instances, a flow's overview, dead letters, and what an
+//! embed link shows (its own flow or instance, without the audit trail).
+
+use flowlens_core::query::{parse_range, MAX_PAGE};
+use flowlens_core::{ActionView, Caller, Cursor, DeadLetterView, EmbedScope, InstanceDetail, ListParams, ListQuery, Millis, Need, Overview, Page};
+
+use crate::{Error, Service};
+
+/// Dead letters in one answer when the caller does not say; at most `MAX_DEAD_LETTERS`.
+const DEAD_LETTERS: u32 = 200;
+const MAX_DEAD_LETTERS: u32 = 1000;
+/// Most ids "select all that match" collects.
+const MAX_MATCHING: u32 = 10_000;
+/// The overview's range when none is given.
+const DEFAULT_RANGE: &str = "24h";
+
+impl Service {
+    /// One page of instances, and the server's clock (for SLA countdowns in the browser).
+    #[tracing::instrument(skip(self, caller))]
+    pub async fn list(&self, caller: &Caller, params: &ListParams) -> Result<(Millis, Page), Error> {
+        caller.allow(&Need::Read)?;
+        let now = self.now();
+        let query = ListQuery::parse(params, now).map_err(Error::Invalid)?;
+        Ok((now, self.store().list(&query, now).await?))
+    }
+
+    /// The ids of every instance matching the filter, for "select all that match" (at most `cap`).
+    #[tracing::instrument(skip(self, caller))]
+    pub async fn matching_ids(&self, caller: &Caller, params: &ListParams, cap: u32) -> Result<Vec<i64>, Error> {
+        caller.allow(&Need::Read)?;
+        let now = self.now();
+        let mut query = ListQuery::parse(params, now).map_err(Error::Invalid)?;
+        query.limit = MAX_PAGE;
+        let cap = cap.min(MAX_MATCHING) as usize;
+        let mut ids = Vec::new();
+        while ids.len() < cap {
+            let page = self.store().list(&query, now).await?;
+            ids.extend(page.rows.iter().map(|r| r.id));
+            match page.next.as_deref().and_then(Cursor::parse) {
+                Some(c) => query.after = Some(c),
+                None => break,
+            }
+        }
+        ids.truncate(cap);
+        Ok(ids)
+    }
+
+    /// One instance with its diagram, events and audit trail, and the server's clock.
+    #[tracing::instrument(skip(self, caller))]
+    pub async fn instance(&self, caller: &Caller, id: i64) -> Result<(Millis, Option<InstanceDetail>), Error> {
+        caller.allow(&Need::Read)?;
+        Ok((self.now(), self.store().instance(id).await?))
+    }
+
+    /// The audit trail of one instance.
+    #[tracing::instrument(skip(self, caller))]
+    pub async fn actions_of(&self, caller: &Caller, id: i64) -> Result<Vec<ActionView>, Error> {
+        caller.allow(&Need::Read)?;
+        Ok(self.store().actions(id).await?)
+    }
+
+    /// A flow's overview over the last `range` (`15m`, `1h`, `24h`, `7d`; 24 hours when none is
+    /// given); the newest flow when none is named. None when there is no such flow.
+    #[tracing::instrument(skip(self, caller))]
+    pub async fn overview(&self, caller: &Caller, flow: Option<&str>, range: Option<&str>) -> Result<Option<Overview>, Error> {
+        caller.allow(&Need::Read)?;
+        self.read_overview(flow, range).await
+    }
+
+    async fn read_overview(&self, flow: Option<&str>, range: Option<&str>) -> Result<Option<Overview>, Error> {
+        let range = range.filter(|r| !r.is_empty()).unwrap_or(DEFAULT_RANGE);
+        let span = parse_range(range).ok_or_else(|| Error::Invalid(format!("`{range}` is not a time range; write e.g. 15m, 1h, 24h or 7d")))?;
+        let flow = match flow.filter(|f| !f.is_empty()) {
+            Some(f) => f.to_string(),
+            None => match self.store().flows().newest().next() {
+                Some(f) => f.id.clone(),
+                None => return Ok(None),
+            },
+        };
+        let now = self.now();
+        Ok(self.store().overview(&flow, Millis(now.0 - span), now).await?)
+    }
+
+    /// Events that could not be tracked, newest first (200 unless `limit` says otherwise, at most 1 000).
+    #[tracing::instrument(skip(self, caller))]
+    pub async fn dead_letters(&self, caller: &Caller, limit: Option<u32>) -> Result<Vec<DeadLetterView>, Error> {
+        caller.allow(&Need::Read)?;
+        Ok(self.store().dead_letters(limit.unwrap_or(DEAD_LETTERS).clamp(1, MAX_DEAD_LETTERS)).await?)
+    }
+
+    /// A flow's overview, for the embed link `token` of that flow.
+    #[tracing::instrument(skip(self, token))]
+    pub async fn embed_overview(&self, token: &str, flow: &str, range: Option<&str>) -> Result<Option<Overview>, Error> {
+        self.embed_caller(token).await?.allow(&Need::ReadEmbed(EmbedScope::Flow(flow.to_string())))?;
+        self.read_overview(Some(flow), range).await
+    }
+
+    /// One instance, for the embed link `token` of it: read-only, so without the audit trail of
+    /// who did what.
+    #[tracing::instrument(skip(self, token))]
+    pub async fn embed_instance(&self, token: &str, id: i64) -> Result<(Millis, Option<InstanceDetail>), Error> {
+        self.embed_caller(token).await?.allow(&Need::ReadEmbed(EmbedScope::Instance(id)))?;
+        let mut detail = self.store().instance(id).await?;
+        if let Some(d) = detail.as_mut() {
+            d.actions.clear();
+        }
+        Ok((self.now(), detail))
+    }
+}
