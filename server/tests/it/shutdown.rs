@@ -34,10 +34,17 @@ fn spawn_server(broker: &Broker, database_url: &str, group: &str) -> (Child, Soc
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let addr = first.split("http://").nth(1).and_then(|a| a.split_whitespace().next()).unwrap_or_else(|| panic!("no address in {first:?}"));
-    (child, addr.parse().unwrap())
+    // Logs share standard output; the address is on the line that says it listens.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("the server printed its address").unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep reading, so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
 }
 
 /// Offsets the group has committed on the topic, added up over its partitions.
