@@ -5,7 +5,7 @@ use flowlens_core::{Role, TokenInfo};
 use leptos::prelude::*;
 
 use crate::api::{list_tokens, CreateEmbed, RevokeToken};
-use crate::pages::sentence;
+use crate::parts::sentence;
 use crate::session::{can, Session};
 
 #[component]

@@ -3,7 +3,7 @@
 use flowlens_core::layout::{Shape, ShapeKind};
 use flowlens_core::{Diagram, Millis, NodeState, NodeStatus};
 
-use crate::pages::sla_text;
+use crate::parts::sla_text;
 use leptos::prelude::*;
 
 fn class_of(status: NodeStatus) -> &'static str {

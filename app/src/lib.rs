@@ -8,6 +8,7 @@ mod list;
 mod live;
 mod overview;
 mod pages;
+mod parts;
 mod session;
 mod shell;
 

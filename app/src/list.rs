@@ -11,7 +11,7 @@ use leptos_router::location::Url;
 
 use crate::api::{bulk_action, list_instances, matching_ids, BulkResult};
 use crate::live::{clock, subscribe};
-use crate::pages::{sentence, sla_clock, status_badge, when};
+use crate::parts::{sentence, sla_clock, status_badge, when};
 use crate::session::{can, Session};
 
 /// How many ids one bulk request carries: small enough to show progress, big enough to be quick.

@@ -10,7 +10,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::api::{embed_overview, get_overview};
 use crate::diagram::HeatDiagram;
 use crate::live::subscribe;
-use crate::pages::sentence;
+use crate::parts::sentence;
 
 const RANGES: [&str; 4] = ["15m", "1h", "24h", "7d"];
 

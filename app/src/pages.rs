@@ -1,39 +1,15 @@
 //! The instance page (and its embed), the dead letters, and the small pieces the other pages share.
 
-use flowlens_core::{ActionResult, ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, Millis, NodeStatus, Role, Span, Status};
+use flowlens_core::{ActionResult, ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, Millis, NodeStatus, Role, Status};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{embed_instance, get_instance, list_dead_letters, CancelInstance, RetryTask};
 use crate::diagram::FlowDiagram;
+use crate::parts::{sentence, status_badge, when};
 use crate::live::{clock, subscribe};
 use crate::session::{can, Session};
-
-pub(crate) fn status_badge(status: Status) -> impl IntoView {
-    view! { <span class=format!("badge {}", status.as_str()) data-status=status.as_str()>{status.as_str()}</span> }
-}
-
-pub(crate) fn when(t: Option<Millis>) -> String {
-    t.map(Millis::to_display).unwrap_or_else(|| "—".into())
-}
-
-/// Time left until `due`, or how long it has been overdue (then the instance is stuck).
-pub fn sla_text(due: Millis, now: Millis) -> String {
-    let left = due.0 - now.0;
-    if left >= 0 { format!("due in {}", Span(left).human()) } else { format!("overdue {}", Span(-left).human()) }
-}
-
-pub(crate) fn sla_clock(due: Option<Millis>, now: ReadSignal<Millis>) -> impl IntoView {
-    due.map(|due| {
-        let overdue = move || now.get() > due;
-        view! {
-            <span class="sla" class:overdue=overdue data-overdue=move || overdue().to_string()>
-                {move || sla_text(due, now.get())}
-            </span>
-        }
-    })
-}
 
 #[component]
 pub fn InstancePage() -> impl IntoView {
@@ -204,12 +180,6 @@ struct Ops {
     ask: RwSignal<Option<Ask>>,
 }
 
-pub(crate) fn sentence(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(m) => m.clone(),
-        other => other.to_string(),
-    }
-}
 
 /// Retry buttons for the active tasks that can be retried, and cancel; each asks for confirmation
 /// first, then shows what came of it.

@@ -2,7 +2,7 @@
 //! server hashes passwords (argon2) and session/token values (SHA-256) before they come here.
 
 use flowlens_core::{Credential, EmbedScope, Millis, Principal, Role, TokenInfo};
-use sqlx::Row;
+use crate::row::{word, Columns};
 
 use crate::{Store, StoreError};
 
@@ -14,8 +14,8 @@ pub struct StoredUser {
     pub password_hash: String,
 }
 
-fn role(text: &str) -> Result<Role, StoreError> {
-    Role::parse(text).map_err(|e| StoreError::Corrupt(0, e))
+fn role(table: &'static str, text: &str) -> Result<Role, StoreError> {
+    word(table, "role", text, |t| Role::parse(t).ok())
 }
 
 impl Store {
@@ -40,7 +40,7 @@ impl Store {
     pub async fn user(&self, name: &str) -> Result<Option<StoredUser>, StoreError> {
         let row = sqlx::query("SELECT id, name, role, password_hash FROM users WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
         row.map(|r| {
-            Ok(StoredUser { id: r.get("id"), name: r.get("name"), role: role(&r.get::<String, _>("role"))?, password_hash: r.get("password_hash") })
+            Ok(StoredUser { id: r.col("users", "id")?, name: r.col("users", "name")?, role: role("users", &r.col::<String>("users", "role")?)?, password_hash: r.col("users", "password_hash")? })
         })
         .transpose()
     }
@@ -69,8 +69,8 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
-            let who = Principal { name: r.get("name"), role: role(&r.get::<String, _>("role"))?, credential: Credential::Session };
-            Ok((who, r.get("csrf")))
+            let who = Principal { name: r.col("sessions", "name")?, role: role("sessions", &r.col::<String>("sessions", "role")?)?, credential: Credential::Session };
+            Ok((who, r.col("sessions", "csrf")?))
         })
         .transpose()
     }
@@ -109,11 +109,11 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| {
-            let credential = match r.get::<Option<String>, _>("scope") {
-                Some(scope) => Credential::Embed(EmbedScope::parse(&scope).map_err(|e| StoreError::Corrupt(0, e))?),
+            let credential = match r.col::<Option<String>>("tokens", "scope")? {
+                Some(scope) => Credential::Embed(EmbedScope::parse(&scope).map_err(|reason| StoreError::Decode { table: "tokens", column: "scope", reason })?),
                 None => Credential::Bearer,
             };
-            Ok(Principal { name: r.get("name"), role: role(&r.get::<String, _>("role"))?, credential })
+            Ok(Principal { name: r.col("tokens", "name")?, role: role("tokens", &r.col::<String>("tokens", "role")?)?, credential })
         })
         .transpose()
     }
@@ -125,13 +125,13 @@ impl Store {
         rows.into_iter()
             .map(|r| {
                 Ok(TokenInfo {
-                    id: r.get("id"),
-                    name: r.get("name"),
-                    role: role(&r.get::<String, _>("role"))?,
-                    scope: r.get("scope"),
-                    created_by: r.get("created_by"),
-                    created_at: Millis(r.get("created_at")),
-                    revoked_at: r.get::<Option<i64>, _>("revoked_at").map(Millis),
+                    id: r.col("tokens", "id")?,
+                    name: r.col("tokens", "name")?,
+                    role: role("tokens", &r.col::<String>("tokens", "role")?)?,
+                    scope: r.col("tokens", "scope")?,
+                    created_by: r.col("tokens", "created_by")?,
+                    created_at: Millis(r.col("tokens", "created_at")?),
+                    revoked_at: r.col::<Option<i64>>("tokens", "revoked_at")?.map(Millis),
                 })
             })
             .collect()

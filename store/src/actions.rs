@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use flowlens_core::{ActionKind, ActionResult, ActionView, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Status};
 use serde_json::Value;
-use sqlx::Row;
+use crate::row::{word, Columns};
 
 use crate::{Store, StoreError};
 
@@ -50,16 +50,16 @@ impl Store {
         else {
             return Ok(None);
         };
-        let flow = self.pinned(id, &row.get::<String, _>("flow_id"), row.get::<i64, _>("flow_version") as u32)?;
-        let instance = serde_json::from_str(&row.get::<String, _>("facts")).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+        let flow = self.pinned(id, &row.col::<String>("instances", "flow_id")?, row.col::<i64>("instances", "flow_version")? as u32)?;
+        let instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
         Ok(Some(Loaded {
             id,
             flow,
-            key: row.get("key"),
+            key: row.col("instances", "key")?,
             instance,
-            events: row.get::<i64, _>("events") as u32,
-            updated_at: Millis(row.get("updated_at")),
-            counted: crate::overview::counted_as(&row),
+            events: row.col::<i64>("instances", "events")? as u32,
+            updated_at: Millis(row.col("instances", "updated_at")?),
+            counted: crate::overview::counted_as(&row)?,
         }))
     }
 
@@ -118,7 +118,7 @@ impl Store {
             .bind(now.0)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(|r| (r.get::<i64, _>("id"), Millis(r.get("escalate_at")))).collect())
+        rows.iter().map(|r| Ok((r.col::<i64>("instances", "id")?, Millis(r.col("instances", "escalate_at")?)))).collect()
     }
 
     /// Takes an escalation for this replica: of several replicas sweeping the same database, only
@@ -165,23 +165,23 @@ impl Store {
         .await?;
         rows.into_iter()
             .map(|r| {
-                let id: i64 = r.get("id");
-                let kind: String = r.get("kind");
-                let result: String = r.get("result");
+                let id: i64 = r.col("actions", "id")?;
+                let kind: String = r.col("actions", "kind")?;
+                let result: String = r.col("actions", "result")?;
                 Ok(ActionView {
                 id,
-                instance_id: r.get("instance_id"),
-                kind: ActionKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(id, format!("action kind `{kind}`")))?,
-                node: r.get("node"),
-                command: r.get("command"),
-                topic: r.get("topic"),
-                payload: r.get("payload"),
-                actor: r.get("actor"),
-                requested_at: Millis(r.get("requested_at")),
-                result: ActionResult::parse(&result).ok_or_else(|| StoreError::Corrupt(id, format!("action result `{result}`")))?,
-                detail: r.get("detail"),
-                settled_at: r.get::<Option<i64>, _>("settled_at").map(Millis),
-                deadline: r.get::<Option<i64>, _>("deadline").map(Millis),
+                instance_id: r.col("actions", "instance_id")?,
+                kind: word("actions", "kind", &kind, ActionKind::parse)?,
+                node: r.col("actions", "node")?,
+                command: r.col("actions", "command")?,
+                topic: r.col("actions", "topic")?,
+                payload: r.col("actions", "payload")?,
+                actor: r.col("actions", "actor")?,
+                requested_at: Millis(r.col("actions", "requested_at")?),
+                result: word("actions", "result", &result, ActionResult::parse)?,
+                detail: r.col("actions", "detail")?,
+                settled_at: r.col::<Option<i64>>("actions", "settled_at")?.map(Millis),
+                deadline: r.col::<Option<i64>>("actions", "deadline")?.map(Millis),
             })
             })
             .collect()

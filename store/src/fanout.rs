@@ -48,7 +48,8 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .map(|r| crate::event_record(&r));
+            .map(|r| crate::instances::event_record(&r))
+            .transpose()?;
             out.push(loaded.change(crate::now(), event));
         }
         Ok(out)

@@ -6,28 +6,39 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use flowlens_core::flow::Trigger;
-use flowlens_core::{EventRecord, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Status};
-use sqlx::Row;
+use flowlens_core::{Event, EventRecord, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Route, Status};
 
-use crate::{bounded, escalate_at, DeadLetter, Ingested, Routed, Store, StoreError};
+use crate::row::Columns;
+use crate::sql::{rows_per_statement, tuples};
+use crate::{bounded, escalate_at, Store, StoreError};
 
-/// Rows per multi-row statement with `cols` parameters each. PostgreSQL takes thousands of
-/// parameters in stride. SQLite does not: binding looks each parameter's name up in a list, so a
-/// statement's cost grows with the square of its parameters (4 800 made ingest spend 60 % of its
-/// time there); a hundred or so keeps that negligible and the statements few.
-pub(crate) fn rows_per_statement(backend: crate::Backend, cols: usize) -> usize {
-    match backend {
-        crate::Backend::Sqlite => (120 / cols).max(1),
-        crate::Backend::Postgres => (4800 / cols).max(1),
-    }
+/// An event that found its flow and instance key, ready to be stored.
+#[derive(Clone, Debug)]
+pub struct Routed {
+    pub event: Event,
+    pub route: Route,
 }
 
-/// `($1, $2), ($3, $4), ...`: `rows` tuples of `cols` parameters.
-pub(crate) fn tuples(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", (1..=cols).map(|c| format!("${}", r * cols + c)).collect::<Vec<_>>().join(", ")))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// Something that could not be tracked, to keep with the reason.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    /// The adapter it came through: `http`, `kafka`, `demo`.
+    pub source: String,
+    /// Where exactly (a Kafka topic/partition/offset); a second dead letter from the same origin is
+    /// a redelivery and is not kept twice.
+    pub origin: Option<String>,
+    pub reason: String,
+    pub raw: Vec<u8>,
+}
+
+/// What one ingested batch did.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    pub stored: usize,
+    pub duplicates: usize,
+    pub dead_lettered: usize,
+    /// One entry per instance that changed, with its latest event: what the live view pushes.
+    pub changes: Vec<InstanceChanged>,
 }
 
 /// An instance the batch touches, as it is being updated.
@@ -96,15 +107,15 @@ impl Store {
                 q = q.bind(r.route.flow.id.clone()).bind(r.route.key.clone());
             }
             for row in q.fetch_all(&mut *tx).await? {
-                let id: i64 = row.get("id");
-                let (flow_id, key): (String, String) = (row.get("flow_id"), row.get("key"));
+                let id: i64 = row.col("instances", "id")?;
+                let (flow_id, key): (String, String) = (row.col("instances", "flow_id")?, row.col("instances", "key")?);
                 // An instance stays on the flow version it started with.
-                let flow = self.pinned(id, &flow_id, row.get::<i64, _>("flow_version") as u32)?;
-                let instance: Instance = serde_json::from_str(&row.get::<String, _>("facts")).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+                let flow = self.pinned(id, &flow_id, row.col::<i64>("instances", "flow_version")? as u32)?;
+                let instance: Instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
                 let i = slot[&(flow_id.as_str(), key.as_str())];
                 let was = Some(instance.status(&flow));
-                let counted = crate::overview::counted_as(&row);
-                let events = row.get::<i64, _>("events") as u32;
+                let counted = crate::overview::counted_as(&row)?;
+                let events = row.col::<i64>("instances", "events")? as u32;
                 touched[i] = Some(Touched { id, flow, key, instance, events, last: None, was, counted });
             }
         }
@@ -124,13 +135,13 @@ impl Store {
                 q = q.bind(r.route.flow.id.clone()).bind(i64::from(r.route.flow.version)).bind(r.route.key.clone()).bind(now.0);
             }
             for row in q.fetch_all(&mut *tx).await? {
-                let (flow_id, key): (String, String) = (row.get("flow_id"), row.get("key"));
+                let (flow_id, key): (String, String) = (row.col("instances", "flow_id")?, row.col("instances", "key")?);
                 let i = slot[&(flow_id.as_str(), key.as_str())];
                 let flow = wanted[i].route.flow.clone();
                 let instance = Instance::new(&flow);
                 let counted = (now.0 / 60_000, Status::Running);
                 *states.entry((flow.id.clone(), counted.0, counted.1)).or_default() += 1;
-                touched[i] = Some(Touched { id: row.get("id"), flow, key, instance, events: 0, last: None, was: None, counted });
+                touched[i] = Some(Touched { id: row.col("instances", "id")?, flow, key, instance, events: 0, last: None, was: None, counted });
             }
         }
         let mut touched: Vec<Touched> = touched.into_iter().map(|t| t.expect("every instance loaded or created")).collect();
@@ -155,7 +166,7 @@ impl Store {
                     .bind(r.event.data.to_string());
             }
             for row in q.fetch_all(&mut *tx).await? {
-                new_ids.insert(row.get::<String, _>("id"));
+                new_ids.insert(row.col::<String>("events", "id")?);
             }
         }
 

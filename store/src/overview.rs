@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 
 use flowlens_core::{layout, Bucket, Counts, Flow, Millis, NodeHeat, NodeState, NodeStatus, Overview, Status};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
-use crate::ingest::rows_per_statement;
+use crate::row::{word, Columns};
+
+use crate::sql::rows_per_statement;
 use crate::{Backend, Store, StoreError};
 
 /// Timing figures read at most this many of a node's latest finished visits.
@@ -45,7 +47,7 @@ pub(crate) async fn write_visits(
             "INSERT INTO node_visits (instance_id, flow_id, node, status, started_at, finished_at, due_at) VALUES {}
              ON CONFLICT (instance_id, node) DO UPDATE SET status = excluded.status, started_at = excluded.started_at,
              finished_at = excluded.finished_at, due_at = excluded.due_at",
-            crate::ingest::tuples(chunk.len(), 7)
+            crate::sql::tuples(chunk.len(), 7)
         );
         let mut q = sqlx::query(&sql);
         for v in chunk {
@@ -64,7 +66,7 @@ pub(crate) async fn count_minutes(tx: &mut Transaction<'_, Any>, backend: Backen
             "INSERT INTO flow_minutes (flow_id, minute, events, completed) VALUES {}
              ON CONFLICT (flow_id, minute) DO UPDATE SET events = flow_minutes.events + excluded.events,
              completed = flow_minutes.completed + excluded.completed",
-            crate::ingest::tuples(chunk.len(), 4)
+            crate::sql::tuples(chunk.len(), 4)
         );
         let mut q = sqlx::query(&sql);
         for ((flow, minute), (events, completed)) in chunk {
@@ -77,9 +79,12 @@ pub(crate) async fn count_minutes(tx: &mut Transaction<'_, Any>, backend: Backen
 
 /// Where `flow_states` counts an instance row (with its `status`, `started_at` and `updated_at`):
 /// the minute it started (or was created, before any event time) and its stored state.
-pub(crate) fn counted_as(row: &sqlx::any::AnyRow) -> (i64, Status) {
-    let started = row.get::<Option<i64>, _>("started_at").unwrap_or_else(|| row.get("updated_at"));
-    (started / 60_000, Status::parse(&row.get::<String, _>("status")).unwrap_or(Status::Running))
+pub(crate) fn counted_as(row: &sqlx::any::AnyRow) -> Result<(i64, Status), StoreError> {
+    let started = match row.col::<Option<i64>>("instances", "started_at")? {
+        Some(t) => t,
+        None => row.col("instances", "updated_at")?,
+    };
+    Ok((started / 60_000, word("instances", "status", &row.col::<String>("instances", "status")?, Status::parse)?))
 }
 
 /// Applies deltas to `flow_states`, in key order so concurrent writers (replicas) cannot deadlock.
@@ -90,7 +95,7 @@ pub(crate) async fn count_states(tx: &mut Transaction<'_, Any>, backend: Backend
         let sql = format!(
             "INSERT INTO flow_states (flow_id, minute, status, n) VALUES {}
              ON CONFLICT (flow_id, minute, status) DO UPDATE SET n = flow_states.n + excluded.n",
-            crate::ingest::tuples(chunk.len(), 4)
+            crate::sql::tuples(chunk.len(), 4)
         );
         let mut q = sqlx::query(&sql);
         for ((flow, minute, status), n) in chunk {
@@ -123,8 +128,8 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         for r in rows {
-            let n = r.get::<i64, _>("n").max(0) as u64;
-            match Status::parse(&r.get::<String, _>("status")) {
+            let n = r.col::<i64>("flow_states", "n")?.max(0) as u64;
+            match Status::parse(&r.col::<String>("flow_states", "status")?) {
                 Some(Status::Running) => counts.running = n,
                 Some(Status::Completed) => counts.completed = n,
                 Some(Status::Failed) => counts.failed = n,
@@ -151,10 +156,10 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         for r in minutes {
-            let t = r.get::<i64, _>("minute") * 60_000;
+            let t = r.col::<i64>("flow_minutes", "minute")? * 60_000;
             if let Some(b) = throughput.get_mut(((t - first) / bucket_ms) as usize) {
-                b.events += r.get::<i64, _>("events") as u64;
-                b.completed += r.get::<i64, _>("completed") as u64;
+                b.events += r.col::<i64>("flow_minutes", "events")? as u64;
+                b.completed += r.col::<i64>("flow_minutes", "completed")? as u64;
             }
         }
 
@@ -166,8 +171,8 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         for r in waiting {
-            if let Some(&i) = index.get(r.get::<String, _>("node").as_str()) {
-                heat[i].waiting = r.get::<i64, _>("n") as u64;
+            if let Some(&i) = index.get(r.col::<String>("node_visits", "node")?.as_str()) {
+                heat[i].waiting = r.col::<i64>("node_visits", "n")? as u64;
             }
         }
         // A breach happens at the step's due time: the visits due in the range that finished late
@@ -184,8 +189,8 @@ impl Store {
         .await?;
         let mut breached = std::collections::HashSet::new();
         for r in breaches {
-            breached.insert(r.get::<i64, _>("instance_id"));
-            if let Some(&i) = index.get(r.get::<String, _>("node").as_str()) {
+            breached.insert(r.col::<i64>("node_visits", "instance_id")?);
+            if let Some(&i) = index.get(r.col::<String>("node_visits", "node")?.as_str()) {
                 heat[i].breaches += 1;
             }
         }

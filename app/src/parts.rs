@@ -1,0 +1,36 @@
+//! Small pieces every page shares: state badges, times, SLA countdowns, errors as sentences.
+
+use flowlens_core::{Millis, Span, Status};
+use leptos::prelude::*;
+
+pub(crate) fn status_badge(status: Status) -> impl IntoView {
+    view! { <span class=format!("badge {}", status.as_str()) data-status=status.as_str()>{status.as_str()}</span> }
+}
+
+pub(crate) fn when(t: Option<Millis>) -> String {
+    t.map(Millis::to_display).unwrap_or_else(|| "—".into())
+}
+
+/// Time left until `due`, or how long it has been overdue (then the instance is stuck).
+pub fn sla_text(due: Millis, now: Millis) -> String {
+    let left = due.0 - now.0;
+    if left >= 0 { format!("due in {}", Span(left).human()) } else { format!("overdue {}", Span(-left).human()) }
+}
+
+pub(crate) fn sla_clock(due: Option<Millis>, now: ReadSignal<Millis>) -> impl IntoView {
+    due.map(|due| {
+        let overdue = move || now.get() > due;
+        view! {
+            <span class="sla" class:overdue=overdue data-overdue=move || overdue().to_string()>
+                {move || sla_text(due, now.get())}
+            </span>
+        }
+    })
+}
+
+pub(crate) fn sentence(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}

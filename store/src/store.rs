@@ -1,0 +1,136 @@
+//! The store itself: which database, its connections, the loaded flows and their diagrams.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use flowlens_core::{layout, Diagram, Flow, Flows, Instance, Millis, Status};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+
+use crate::StoreError;
+
+/// Which database a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) flows: Flows,
+    pub(crate) diagrams: Arc<HashMap<(String, u32), Arc<Diagram>>>,
+    /// Instances with a retry waiting for its outcome: only their outcome events need to settle one.
+    pub(crate) open_retries: Arc<Mutex<HashSet<i64>>>,
+    /// Where a PostgreSQL store is, for the replica fan-out's own connection.
+    pub(crate) url: Option<Arc<str>>,
+    /// This process among the replicas sharing the database.
+    pub(crate) replica: Arc<str>,
+}
+
+/// When the scheduler must act on an instance: its SLA deadline, if it is running and its flow
+/// cancels or alerts on breach.
+pub(crate) fn escalate_at(flow: &Flow, instance: &Instance, nodes: &[flowlens_core::NodeState]) -> Option<Millis> {
+    let acts = flow.on_breach == flowlens_core::flow::OnBreach::Cancel || flow.webhook.is_some();
+    let running = instance.status(flow) == Status::Running;
+    (acts && running).then(|| instance.sla_with(flow, nodes, Millis(0)).instance_due).flatten()
+}
+
+/// The wall clock, for the adapters; the core itself never reads one.
+pub fn now() -> Millis {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Millis(since_epoch.as_millis() as i64)
+}
+
+/// Raw bytes kept of a dead letter; more than this is cut, and the reason says so.
+pub const DEAD_LETTER_MAX_BYTES: usize = 64 * 1024;
+
+pub(crate) fn bounded<'a>(raw: &'a [u8], reason: &str) -> (&'a [u8], String) {
+    if raw.len() > DEAD_LETTER_MAX_BYTES {
+        (&raw[..DEAD_LETTER_MAX_BYTES], format!("{reason} (raw bytes cut to {DEAD_LETTER_MAX_BYTES} of {})", raw.len()))
+    } else {
+        (raw, reason.to_string())
+    }
+}
+
+impl Store {
+    /// Opens and migrates the database at `url`: `sqlite://FILE` (created if missing) or
+    /// `postgres://USER@HOST:PORT/DB`.
+    pub async fn open(url: &str, flows: Flows) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, AnyPoolOptions::new().max_connections(8).connect(url).await?)
+        } else if url.starts_with("sqlite:") {
+            // Create the file if missing, unless the URL says otherwise.
+            let url = if url.contains("mode=") { url.to_string() } else if url.contains('?') { format!("{url}&mode=rwc") } else { format!("{url}?mode=rwc") };
+            let pool = AnyPoolOptions::new()
+                .max_connections(4)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL lets readers go on while the writer commits; NORMAL sync is durable
+                        // across application crashes, which is what at-least-once needs here.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000").await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await?;
+            (Backend::Sqlite, pool)
+        } else {
+            return Err(StoreError::Url(url.to_string()));
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
+        }
+        let diagrams = flows.iter().map(|f| ((f.id.clone(), f.version), Arc::new(layout(f)))).collect();
+        let open: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT instance_id FROM actions WHERE result = 'sent' AND kind = 'retry'")
+            .fetch_all(&pool)
+            .await?;
+        let open_retries = Arc::new(Mutex::new(open.into_iter().collect()));
+        let url = (backend == Backend::Postgres).then(|| Arc::from(url));
+        // Unique among replicas: process, time of opening, and which store of this process.
+        static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nth = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let replica = Arc::from(format!("{}-{}-{nth}", std::process::id(), now().0));
+        Ok(Store { pool, backend, flows, diagrams: Arc::new(diagrams), open_retries, url, replica })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn flows(&self) -> &Flows {
+        &self.flows
+    }
+
+    /// The flow version an instance is pinned to.
+    pub(crate) fn pinned(&self, instance: i64, flow: &str, version: u32) -> Result<Arc<Flow>, StoreError> {
+        self.flows.version(flow, version).cloned().ok_or_else(|| StoreError::FlowVersionMissing {
+            instance,
+            flow: flow.to_string(),
+            version,
+        })
+    }
+
+    /// Closes every connection, once the server is done with the store.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
