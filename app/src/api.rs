@@ -22,8 +22,10 @@ mod server {
         caller().presenting(Some(csrf))
     }
 
-    pub fn service() -> Service {
-        expect_context::<Service>()
+    /// The service, when this render belongs to a request the server set up; outside of one
+    /// (route discovery at start, a page rendered without it) a refusal, never a panic.
+    pub fn service() -> Result<Service, ServerFnError> {
+        use_context::<Service>().ok_or_else(|| ServerFnError::new("this page was rendered outside of a request; reload it"))
     }
 
     /// The one place a use case's error becomes what a page shows: a sentence, and the HTTP
@@ -57,31 +59,31 @@ pub async fn whoami() -> Result<Option<Me>, ServerFnError> {
 /// One page of instances, and the server's clock for SLA countdowns.
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn list_instances(params: ListParams) -> Result<(Millis, Page), ServerFnError> {
-    server::service().list(&server::caller(), &params).await.map_err(server::sentence)
+    server::service()?.list(&server::caller(), &params).await.map_err(server::sentence)
 }
 
 /// The ids of every instance matching the filter, for "select all that match" (at most `cap`).
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn matching_ids(params: ListParams, cap: u32) -> Result<Vec<i64>, ServerFnError> {
-    server::service().matching_ids(&server::caller(), &params, cap).await.map_err(server::sentence)
+    server::service()?.matching_ids(&server::caller(), &params, cap).await.map_err(server::sentence)
 }
 
 /// One instance with its diagram and events, and the server's clock for SLA countdowns.
 #[server]
 pub async fn get_instance(id: i64) -> Result<(Millis, Option<InstanceDetail>), ServerFnError> {
-    server::service().instance(&server::caller(), id).await.map_err(server::sentence)
+    server::service()?.instance(&server::caller(), id).await.map_err(server::sentence)
 }
 
 /// Retries an active task of an instance.
 #[server]
 pub async fn retry_task(id: i64, node: String, csrf: String) -> Result<ActionView, ServerFnError> {
-    server::service().retry(&server::changing(csrf), id, &node).await.map_err(server::sentence)
+    server::service()?.retry(&server::changing(csrf), id, &node).await.map_err(server::sentence)
 }
 
 /// Cancels an instance: its cancel command and compensations go out.
 #[server]
 pub async fn cancel_instance(id: i64, csrf: String) -> Result<Vec<ActionView>, ServerFnError> {
-    server::service().cancel(&server::changing(csrf), id).await.map_err(server::sentence)
+    server::service()?.cancel(&server::changing(csrf), id).await.map_err(server::sentence)
 }
 
 /// The outcome of a bulk action for one instance: done, or why not, in words.
@@ -92,44 +94,44 @@ pub type BulkResult = (i64, Result<String, String>);
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn bulk_action(action: String, ids: Vec<i64>, csrf: String) -> Result<Vec<BulkResult>, ServerFnError> {
     let action = flowlens_service::BulkAction::parse(&action).map_err(server::sentence)?;
-    let results = server::service().bulk(&server::changing(csrf), action, &ids).await.map_err(server::sentence)?;
+    let results = server::service()?.bulk(&server::changing(csrf), action, &ids).await.map_err(server::sentence)?;
     Ok(results.into_iter().map(|(id, r)| (id, r.map_err(|e| server::sentence(e).to_string()))).collect())
 }
 
 /// Events that could not be tracked, newest first.
 #[server]
 pub async fn list_dead_letters() -> Result<Vec<DeadLetterView>, ServerFnError> {
-    server::service().dead_letters(&server::caller(), None).await.map_err(server::sentence)
+    server::service()?.dead_letters(&server::caller(), None).await.map_err(server::sentence)
 }
 
 /// The overview of a flow (the newest one when none is named) over the last `range` (`1h`, …).
 #[server]
 pub async fn get_overview(flow: Option<String>, range: String) -> Result<Option<Overview>, ServerFnError> {
-    server::service().overview(&server::caller(), flow.as_deref(), Some(&range)).await.map_err(server::sentence)
+    server::service()?.overview(&server::caller(), flow.as_deref(), Some(&range)).await.map_err(server::sentence)
 }
 
 /// The same, for an embed link of that flow.
 #[server]
 pub async fn embed_overview(token: String, flow: String, range: String) -> Result<Option<Overview>, ServerFnError> {
-    server::service().embed_overview(&token, &flow, Some(&range)).await.map_err(server::sentence)
+    server::service()?.embed_overview(&token, &flow, Some(&range)).await.map_err(server::sentence)
 }
 
 /// One instance, for an embed link of it.
 #[server]
 pub async fn embed_instance(token: String, id: i64) -> Result<(Millis, Option<InstanceDetail>), ServerFnError> {
-    server::service().embed_instance(&token, id).await.map_err(server::sentence)
+    server::service()?.embed_instance(&token, id).await.map_err(server::sentence)
 }
 
 /// The status strip: store, last event, consumer lag.
 #[server]
 pub async fn get_status() -> Result<StatusInfo, ServerFnError> {
-    server::service().status(&server::caller()).await.map_err(server::sentence)
+    server::service()?.status(&server::caller()).await.map_err(server::sentence)
 }
 
 /// Tokens and embed links, for admins.
 #[server]
 pub async fn list_tokens() -> Result<Vec<TokenInfo>, ServerFnError> {
-    server::service().tokens(&server::caller()).await.map_err(server::sentence)
+    server::service()?.tokens(&server::caller()).await.map_err(server::sentence)
 }
 
 /// Creates a read-only embed link (`flow:ID` or `instance:ID`); returns its path, shown once.
@@ -137,11 +139,11 @@ pub async fn list_tokens() -> Result<Vec<TokenInfo>, ServerFnError> {
 pub async fn create_embed(name: String, scope: String, csrf: String) -> Result<String, ServerFnError> {
     use flowlens_service::{Error, TokenKind};
     let scope = flowlens_core::EmbedScope::parse(scope.trim()).map_err(|e| server::sentence(Error::Invalid(e)))?;
-    let made = server::service().create_token(&server::changing(csrf), &name, TokenKind::Embed(scope)).await.map_err(server::sentence)?;
+    let made = server::service()?.create_token(&server::changing(csrf), &name, TokenKind::Embed(scope)).await.map_err(server::sentence)?;
     Ok(made.embed_path.unwrap_or_default())
 }
 
 #[server]
 pub async fn revoke_token(id: i64, csrf: String) -> Result<(), ServerFnError> {
-    server::service().revoke_token(&server::changing(csrf), id).await.map_err(server::sentence)
+    server::service()?.revoke_token(&server::changing(csrf), id).await.map_err(server::sentence)
 }
