@@ -40,6 +40,7 @@ mod server {
             Error::NotFound(_) => http::StatusCode::NOT_FOUND,
             Error::Conflict(_) => http::StatusCode::CONFLICT,
             Error::Unavailable(_) => http::StatusCode::SERVICE_UNAVAILABLE,
+            Error::TooMany { .. } => http::StatusCode::TOO_MANY_REQUESTS,
             Error::Store(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
         };
         if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {

@@ -14,6 +14,7 @@ use crate::pages::{DeadLetters, EmbedInstance, InstancePage, NotFound};
 use crate::session::{Session, SignIn, StatusStrip, WhoAmI};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    tell_the_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -28,6 +29,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// The server's security-headers layer builds the Content-Security-Policy: it needs the nonce
+/// this render gave its inline scripts (the hydration bootstrap, streamed resources). Told through
+/// a response header the layer removes before the response leaves.
+fn tell_the_nonce() {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(res)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) {
+        if let Ok(value) = http::HeaderValue::from_str(&nonce) {
+            res.insert_header(http::HeaderName::from_static("x-flowlens-script-nonce"), value);
+        }
     }
 }
 

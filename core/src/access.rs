@@ -94,6 +94,9 @@ pub struct Caller {
     pub csrf: Option<String>,
     /// The token this request presented: the `X-CSRF-Token` header, or a server function's `csrf`.
     pub presented: Option<String>,
+    /// The digest of the session cookie or token that identified the caller, so a long-lived
+    /// request (a live stream) can check now and then that it still stands.
+    pub proof: Option<String>,
 }
 
 impl Caller {
@@ -244,14 +247,14 @@ mod tests {
 
     #[test]
     fn a_state_change_from_a_browser_needs_the_matching_csrf_token() {
-        let caller = Caller { who: Some(person(Role::Operator)), csrf: Some("t0k".into()), presented: None };
+        let caller = Caller { who: Some(person(Role::Operator)), csrf: Some("t0k".into()), presented: None, proof: None };
         assert!(caller.allow(&Need::Read).is_ok());
         assert!(caller.allow_change(&Need::Operate, None).is_err());
         assert!(caller.allow_change(&Need::Operate, Some("other")).is_err());
         assert!(caller.allow_change(&Need::Operate, Some("t0k")).is_ok());
-        let machine = Caller { who: Some(Principal { credential: Credential::Bearer, ..person(Role::Operator) }), csrf: None, presented: None };
+        let machine = Caller { who: Some(Principal { credential: Credential::Bearer, ..person(Role::Operator) }), csrf: None, presented: None, proof: None };
         assert!(machine.allow_change(&Need::Operate, None).is_ok());
-        let no_session_token = Caller { who: Some(person(Role::Admin)), csrf: None, presented: None };
+        let no_session_token = Caller { who: Some(person(Role::Admin)), csrf: None, presented: None, proof: None };
         assert!(no_session_token.allow_change(&Need::Administer, None).is_err());
         assert!(no_session_token.allow(&Need::Administer).is_ok(), "reading needs the role, not the token");
     }

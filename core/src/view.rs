@@ -62,6 +62,17 @@ pub struct InstanceChanged {
     pub event: Option<EventRecord>,
 }
 
+impl InstanceChanged {
+    /// What a flow's embed may learn of a change: that an instance of the flow moved, and to
+    /// which state, as the totals it shows do; never the business key, the event or its payload.
+    pub fn for_flow_embed(&self) -> InstanceChanged {
+        let mut summary = self.summary.clone();
+        summary.id = 0;
+        summary.key = String::new();
+        InstanceChanged { summary, nodes: Vec::new(), deviations: Vec::new(), event: None }
+    }
+}
+
 impl InstanceSummary {
     /// Builds the row for `instance` from node states already derived; `id`, `key`, the event
     /// count and `updated_at` come from the store.

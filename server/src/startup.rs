@@ -73,6 +73,9 @@ pub fn load_flows(dir: &Path) -> Result<Flows, Vec<String>> {
     Flows::new(flows).map_err(|e| vec![format!("{}: {e}", dir.display())])
 }
 
+/// The largest request body taken anywhere (a batch of events is the largest legitimate one).
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
 pub struct Application {
     service: Service,
     consumer: Option<rdkafka::consumer::StreamConsumer>,
@@ -109,13 +112,13 @@ impl Application {
             eprintln!("{told}");
             tracing::warn!("{told}");
         }
-        // Only the local demo on a loopback address signs people in by itself.
-        let auto_sign_in = settings.demo && settings.demo_sign_in && settings.host.is_loopback();
-        let auth = Auth::new(service.clone(), auto_sign_in, settings.access.secure_cookies);
-
         let consumer = if settings.kafka.enabled() { Some(crate::kafka::consumer(&settings.kafka)?) } else { None };
         let addr = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+        let port = listener.local_addr().map_err(StartupError::Serve)?.port();
+        // Only the local demo on a loopback address signs people in by itself.
+        let auto_sign_in = settings.demo && settings.demo_sign_in && settings.host.is_loopback();
+        let auth = Auth::new(service.clone(), auto_sign_in, settings.access.secure_cookies, port);
         let options = LeptosOptions::builder()
             .output_name("flowlens")
             .site_root(settings.site_root.display().to_string())
@@ -130,15 +133,18 @@ impl Application {
             move || provide_context(service.clone())
         };
         let web: Router = Router::new()
-            .leptos_routes_with_context(&options, pages, page_context, {
+            .leptos_routes_with_context(&options, pages, page_context.clone(), {
                 let options = options.clone();
                 move || shell(options.clone())
             })
-            .fallback(leptos_axum::file_and_error_handler(shell))
+            // Unknown paths render the app's "not found" page, with the same context as any page.
+            .fallback(leptos_axum::file_and_error_handler_with_context(page_context, shell))
             .with_state(options);
         let router = crate::http::router(service.clone(), auth.clone())
             .merge(web)
             .layer(axum::middleware::from_fn_with_state(auth, auth::layer))
+            // Every body, the API's and the server functions', is refused above this with 413.
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
             .layer(axum::middleware::from_fn_with_state(Framing::new(&ancestors), crate::http::headers::layer));
         Ok(Application { service, consumer, commands, listener, router, settings })
     }

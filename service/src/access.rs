@@ -6,6 +6,7 @@
 //! tokens; wiki pages open embeds with a read-only link token. The store keeps only SHA-256
 //! digests of session and token values.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -38,11 +39,6 @@ pub fn hash_password(password: &str) -> String {
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-}
-
-/// Hashes off the async threads: argon2 takes tens of milliseconds by design.
-async fn hash_password_blocking(password: String) -> String {
-    tokio::task::spawn_blocking(move || hash_password(&password)).await.expect("hashing does not panic")
 }
 
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hash_password("flowlens-dummy-password"));
@@ -86,16 +82,17 @@ impl Service {
     pub async fn bearer_caller(&self, token: &str) -> Result<Caller, Error> {
         let token = token.trim();
         match self.store().token(&digest(token)).await? {
-            Some(who) if !token.is_empty() => Ok(Caller { who: Some(who), ..Caller::default() }),
+            Some(who) if !token.is_empty() => Ok(Caller { who: Some(who), proof: Some(digest(token)), ..Caller::default() }),
             _ => Err(Error::SignIn("unknown or revoked bearer token".into())),
         }
     }
 
     /// The caller behind an embed link's token: only an embed token, and only while it is not revoked.
     pub async fn embed_caller(&self, token: &str) -> Result<Caller, Error> {
-        let who = self.store().token(&digest(token)).await?.filter(|p| matches!(p.credential, Credential::Embed(_)));
+        let proof = digest(token);
+        let who = self.store().token(&proof).await?.filter(|p| matches!(p.credential, Credential::Embed(_)));
         match who {
-            Some(who) => Ok(Caller { who: Some(who), ..Caller::default() }),
+            Some(who) => Ok(Caller { who: Some(who), proof: Some(proof), ..Caller::default() }),
             None => Err(Error::SignIn("this embed link was revoked or never existed".into())),
         }
     }
@@ -103,19 +100,39 @@ impl Service {
     /// The person behind a session cookie, with the session's CSRF token; none when the session
     /// is unknown or expired.
     pub async fn session_caller(&self, cookie: &str) -> Result<Option<Caller>, Error> {
-        let found = self.store().session(&digest(cookie), self.now()).await?;
-        Ok(found.map(|(who, csrf)| Caller { who: Some(who), csrf: Some(csrf), presented: None }))
+        let proof = digest(cookie);
+        let found = self.store().session(&proof, self.now()).await?;
+        Ok(found.map(|(who, csrf)| Caller { who: Some(who), csrf: Some(csrf), presented: None, proof: Some(proof) }))
+    }
+
+    /// Whether the credential behind `caller` still stands: the session not ended or expired, the
+    /// token not revoked. Live streams ask every few seconds.
+    pub async fn still_valid(&self, caller: &Caller) -> Result<bool, Error> {
+        let Some(who) = &caller.who else { return Ok(false) };
+        Ok(match (&who.credential, &caller.proof) {
+            (Credential::Demo, _) => true,
+            (Credential::Session, Some(proof)) => self.store().session(proof, self.now()).await?.is_some(),
+            (Credential::Bearer | Credential::Embed(_), Some(proof)) => self.store().token(proof).await?.is_some(),
+            (_, None) => false,
+        })
     }
 
     /// Checks a name and password; a session when they match, none when they do not. Unknown
-    /// names are checked against a dummy hash, so timing does not tell names apart.
+    /// names are checked against a dummy hash, so timing does not tell names apart. Attempts are
+    /// throttled per name and per address, and hashed on a bounded pool.
     #[tracing::instrument(skip(self, password))]
-    pub async fn sign_in(&self, name: &str, password: &str) -> Result<Option<NewSession>, Error> {
-        let user = self.store().user(name.trim()).await?;
+    pub async fn sign_in(&self, name: &str, password: &str, from: Option<IpAddr>) -> Result<Option<NewSession>, Error> {
+        let name = name.trim();
+        if let Err(wait) = self.throttle().attempt(name, from, self.now()) {
+            tracing::warn!(user = %name, address = ?from, wait, "sign-in throttled");
+            return Err(Error::TooMany { message: format!("Too many sign-in attempts; try again in {wait} s."), retry_after_secs: wait });
+        }
+        let user = self.store().user(name).await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false);
+        let ok = self.hasher().run(move || verify_password(&password, &hash)).await?;
         let Some(user) = user.filter(|_| ok) else { return Ok(None) };
+        self.throttle().succeeded(name);
         let cookie = random_secret();
         let now = self.now();
         let expires = Millis(now.0 + SESSION_DAYS * 86_400_000);
@@ -152,7 +169,7 @@ impl Service {
                 (p, format!("its password is in {}", credential_file.display()))
             }
         };
-        let hash = hash_password_blocking(password).await;
+        let hash = self.hasher().run(move || hash_password(&password)).await?;
         self.store().create_user("admin", Role::Admin, &hash, self.now()).await.map_err(Error::from)?;
         Ok(Some(format!("First start: created the user `admin` (role admin); {told}. Sign in at /login.")))
     }
@@ -170,7 +187,7 @@ impl Service {
         if password.chars().count() < 12 {
             return Err(Error::Invalid("a password has at least 12 characters".into()));
         }
-        let hash = hash_password_blocking(password.clone()).await;
+        let hash = { let password = password.clone(); self.hasher().run(move || hash_password(&password)).await? };
         if !self.store().create_user(&name, role, &hash, self.now()).await? {
             return Err(Error::Conflict(format!("a user named `{name}` exists already")));
         }
@@ -189,7 +206,17 @@ impl Service {
         let who = caller.allow_presented_change(&Need::Administer)?;
         let (role, scope) = match kind {
             TokenKind::Bearer(role) => (role, None),
-            TokenKind::Embed(scope) => (Role::Viewer, Some(scope)),
+            TokenKind::Embed(scope) => {
+                // A link to nothing would only confuse the wiki page that shows it.
+                let exists = match &scope {
+                    EmbedScope::Flow(id) => self.store().flows().newest().any(|f| &f.id == id),
+                    EmbedScope::Instance(id) => self.store().load(*id).await?.is_some(),
+                };
+                if !exists {
+                    return Err(Error::NotFound(format!("no {}; an embed link must show something that exists", scope.to_text().replace(':', " "))));
+                }
+                (Role::Viewer, Some(scope))
+            }
         };
         // The prefix tells a leaked token's kind at a glance (and to secret scanners).
         let token = format!("{}_{}", if scope.is_some() { "fle" } else { "flt" }, random_secret());

@@ -23,6 +23,9 @@ pub enum Error {
     /// Understood, but the instance (or name) is not in a state that allows it.
     #[error("{0}")]
     Conflict(String),
+    /// Too many attempts (sign-ins): refused without looking, until `retry_after_secs` passed.
+    #[error("{message}")]
+    TooMany { message: String, retry_after_secs: u64 },
     /// A part Flowlens needs (the database) does not answer right now.
     #[error("{0}")]
     Unavailable(String),

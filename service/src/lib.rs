@@ -14,11 +14,13 @@ mod clock;
 mod error;
 mod ingest;
 mod intake;
+mod passwords;
 mod publish;
 mod push;
 mod reads;
 mod service;
 mod status;
+mod throttle;
 mod webhook;
 
 pub use access::{digest, hash_password, random_secret, verify_password, BootstrapError, NewSession, NewToken, TokenKind};

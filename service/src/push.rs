@@ -12,6 +12,8 @@ use crate::{Error, Service};
 
 /// Changes not yet read by a slow page before it is told to resync.
 const BACKLOG: usize = 1024;
+/// How often a live stream checks that its session or token still stands.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Clone)]
 pub(crate) struct Push {
@@ -52,8 +54,10 @@ impl Service {
         self.push().publish(change);
     }
 
-    /// The changes `follow` asks for, as they are committed, until the server stops. An embed
-    /// link may follow only what its embed shows; anyone else needs the right to read.
+    /// The changes `follow` asks for, as they are committed, until the server stops or the
+    /// caller's session ends or token is revoked (checked every few seconds). An embed link may
+    /// follow only what its embed shows, and learns only what it shows: a flow's embed shows totals,
+    /// so its changes come without business key, event or payload.
     #[tracing::instrument(skip(self, caller), fields(instance = ?follow.instance, flow = ?follow.flow))]
     pub fn follow(&self, caller: &Caller, follow: Follow) -> Result<impl Stream<Item = Pushed> + Send + 'static, Error> {
         let embedded = caller.who.as_ref().is_some_and(|w| matches!(w.credential, Credential::Embed(_)));
@@ -63,6 +67,7 @@ impl Service {
             _ => Need::Read,
         };
         caller.allow(&need)?;
+        let flow_embed = embedded && follow.instance.is_none();
         let Follow { instance, flow } = follow;
         let changes = BroadcastStream::new(self.push().tx.subscribe()).filter_map(move |msg| {
             let pushed = match msg {
@@ -70,13 +75,25 @@ impl Service {
                     if instance.is_none_or(|id| id == change.summary.id)
                         && flow.as_ref().is_none_or(|f| *f == change.summary.flow_id) =>
                 {
-                    Some(Pushed::Changed(change))
+                    Some(Pushed::Changed(if flow_embed { Arc::new(change.for_flow_embed()) } else { change }))
                 }
                 Ok(_) => None,
                 Err(BroadcastStreamRecvError::Lagged(_)) => Some(Pushed::Resync),
             };
             futures_util::future::ready(pushed)
         });
-        Ok(changes.take_until(self.shutdown_token().clone().cancelled_owned()))
+        // `None` ends the stream: the permission it was opened with is gone.
+        let (service, caller) = (self.clone(), caller.clone());
+        let revoked = futures_util::stream::unfold((service, caller), |(service, caller)| async move {
+            tokio::time::sleep(RECHECK).await;
+            // A store that does not answer right now revokes nothing.
+            let valid = service.still_valid(&caller).await.unwrap_or(true);
+            Some((valid, (service, caller)))
+        })
+        .filter_map(|valid| futures_util::future::ready((!valid).then_some(None)));
+        let stream = futures_util::stream::select(changes.map(Some), revoked)
+            .take_while(|p| futures_util::future::ready(p.is_some()))
+            .filter_map(futures_util::future::ready);
+        Ok(stream.take_until(self.shutdown_token().clone().cancelled_owned()))
     }
 }

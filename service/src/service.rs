@@ -10,9 +10,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::{Clock, SystemClock};
 use crate::intake::Intake;
+use crate::passwords::Hasher;
 use crate::publish::Publisher;
 use crate::push::Push;
 use crate::status::Consumer;
+use crate::throttle::Throttle;
 
 /// What the service is told at start, beyond its parts.
 pub struct Settings {
@@ -39,7 +41,15 @@ struct Inner {
     tasks: TaskTracker,
     /// Cancelled when the server stops: live streams end, background work winds down.
     shutdown: CancellationToken,
+    /// Password hashing, on a bounded pool of its own.
+    hasher: Hasher,
+    /// Sign-in attempts per name and per address.
+    throttle: Throttle,
 }
+
+/// Threads that hash passwords, and sign-ins that may wait for one.
+const HASHERS: usize = 2;
+const HASH_QUEUE: usize = 32;
 
 impl Service {
     pub fn new(store: Store, publisher: Box<dyn Publisher>, settings: Settings) -> Service {
@@ -59,6 +69,8 @@ impl Service {
             write: tokio::sync::Mutex::new(()),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            hasher: Hasher::new(HASHERS, HASH_QUEUE),
+            throttle: Throttle::default(),
         }))
     }
 
@@ -101,6 +113,14 @@ impl Service {
 
     pub(crate) fn source(&self) -> &str {
         &self.0.source
+    }
+
+    pub(crate) fn hasher(&self) -> &Hasher {
+        &self.0.hasher
+    }
+
+    pub(crate) fn throttle(&self) -> &Throttle {
+        &self.0.throttle
     }
 
     /// Holds the store's write turn; see `Inner::write`.

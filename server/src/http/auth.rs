@@ -28,11 +28,22 @@ pub struct Auth {
     demo_csrf: Option<Arc<str>>,
     /// Send cookies with `Secure` (behind HTTPS).
     secure_cookies: bool,
+    /// The port this server listens on: the demo's automatic sign-in answers only requests whose
+    /// Host names this machine on it (a page on another name resolving to 127.0.0.1, DNS
+    /// rebinding, gets nothing).
+    port: u16,
 }
 
 impl Auth {
-    pub fn new(service: Service, demo_auto_sign_in: bool, secure_cookies: bool) -> Auth {
-        Auth { service, demo_csrf: demo_auto_sign_in.then(|| random_secret().into()), secure_cookies }
+    pub fn new(service: Service, demo_auto_sign_in: bool, secure_cookies: bool, port: u16) -> Auth {
+        Auth { service, demo_csrf: demo_auto_sign_in.then(|| random_secret().into()), secure_cookies, port }
+    }
+
+    /// Whether the request's Host is this machine's loopback name on our port.
+    fn local_host(&self, headers: &HeaderMap) -> bool {
+        let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else { return false };
+        let port = self.port.to_string();
+        ["127.0.0.1", "localhost", "[::1]"].iter().any(|name| host.strip_prefix(name).and_then(|p| p.strip_prefix(':')) == Some(port.as_str()))
     }
 
     /// Who sends this request: a bearer token, an embed link token (only to read embeds and the
@@ -55,9 +66,9 @@ impl Auth {
             }
         }
         if let Some(csrf) = &self.demo_csrf {
-            if head.peer.is_some_and(|ip| ip.is_loopback()) {
+            if head.peer.is_some_and(|ip| ip.is_loopback()) && self.local_host(headers) {
                 let who = Principal { name: "demo".into(), role: Role::Admin, credential: Credential::Demo };
-                return Ok(Caller { who: Some(who), csrf: Some(csrf.to_string()), presented: None });
+                return Ok(Caller { who: Some(who), csrf: Some(csrf.to_string()), ..Caller::default() });
             }
         }
         Ok(Caller::default())
@@ -123,9 +134,9 @@ enum PathKind {
 
 impl PathKind {
     fn of(path: &str) -> PathKind {
-        let asset = path.starts_with("/pkg/")
-            || matches!(path, "/healthz" | "/readyz" | "/metrics")
-            || [".svg", ".css", ".png", ".ico"].iter().any(|ext| path.ends_with(ext));
+        // By exact place, never by suffix: `/api/v1/instances/1.css` is the API, not a file.
+        let asset = (path.starts_with("/pkg/") && !path.contains(".."))
+            || matches!(path, "/healthz" | "/readyz" | "/metrics" | "/favicon.svg");
         if asset {
             PathKind::Asset
         } else if path.starts_with("/embed/") {
@@ -158,8 +169,15 @@ pub async fn layer(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
         Err(e) => return ApiError(e).into_response(),
     };
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes && caller.who.as_ref().is_some_and(flowlens_core::access::needs_csrf) && cross_site(req.headers()) {
+    // Signing in and out are refused cross-site whoever calls: another site must not sign a
+    // visitor's browser into its own account (login CSRF).
+    let guarded = caller.who.as_ref().is_some_and(flowlens_core::access::needs_csrf) || path.starts_with("/auth/");
+    if changes && guarded && cross_site(req.headers()) {
         return ApiError(Error::Forbidden("cross-site request refused".into())).into_response();
+    }
+    if caller.who.is_none() && path.starts_with("/api/v1/") {
+        // The whole API is for known callers: refuse here, before any handler reads the request.
+        return ApiError(Error::SignIn("sign in, or send a bearer token".into())).into_response();
     }
     if req.method() == Method::GET && kind == PathKind::Embed {
         // An embed opens with its link token only, whoever is signed in: it is what the wiki has.
@@ -211,16 +229,28 @@ struct SignIn {
     next: String,
 }
 
-/// Only paths of this site; anything else (`//evil`, `https://…`) goes home.
+/// Only a path of this site, of safe characters; anything else (`//evil`, `https://…`, a tab or
+/// newline that a browser would drop, a backslash it would read as a slash) goes home.
 fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") { next } else { "/" }
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/-._~?=&%+:".contains(c);
+    let local = next.starts_with('/') && !next.starts_with("//") && next.len() <= 2048 && next.chars().all(safe);
+    if local { next } else { "/" }
 }
 
-async fn sign_in(State(auth): State<Auth>, Form(form): Form<SignIn>) -> Result<Response, ApiError> {
+async fn sign_in(State(auth): State<Auth>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Form(form): Form<SignIn>) -> Result<Response, ApiError> {
     let next = local_path(&form.next).to_string();
-    let Some(session) = auth.service.sign_in(&form.name, &form.password).await? else {
-        let query = serde_urlencoded::to_string([("error", "Wrong name or password."), ("next", next.as_str())]).unwrap_or_default();
-        return Ok(Redirect::to(&format!("/login?{query}")).into_response());
+    let back = |error: &str| {
+        let query = serde_urlencoded::to_string([("error", error), ("next", next.as_str())]).unwrap_or_default();
+        Redirect::to(&format!("/login?{query}"))
+    };
+    let session = match auth.service.sign_in(&form.name, &form.password, Some(peer.ip())).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return Ok(back("Wrong name or password.").into_response()),
+        // Throttled: back to the form, which says how long to wait (and so does Retry-After).
+        Err(Error::TooMany { message, retry_after_secs }) => {
+            return Ok(([(header::RETRY_AFTER, retry_after_secs.to_string())], back(&message)).into_response())
+        }
+        Err(e) => return Err(e.into()),
     };
     let cookie = auth.session_cookie(&session.cookie, session.max_age_secs);
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
@@ -237,4 +267,28 @@ async fn sign_out(State(auth): State<Auth>, headers: HeaderMap, Form(form): Form
         auth.service.sign_out(value, &form.csrf).await?;
     }
     Ok(([(header::SET_COOKIE, auth.session_cookie("", 0))], Redirect::to("/login")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_a_local_path_of_safe_characters() {
+        for ok in ["/", "/instances?status=running&sort=due", "/instances/42", "/embed/flows/customer-onboarding"] {
+            assert_eq!(local_path(ok), ok);
+        }
+        for bad in ["//evil.example", "/\\evil.example", "/\t/evil.example", "/\n/x", "https://evil.example", "evil", "/a b", "/\u{202e}x", ""] {
+            assert_eq!(local_path(bad), "/", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn assets_are_known_places_not_suffixes() {
+        assert!(PathKind::of("/pkg/flowlens.wasm") == PathKind::Asset);
+        assert!(PathKind::of("/favicon.svg") == PathKind::Asset);
+        for path in ["/api/v1/instances/1.css", "/instances.png", "/x.ico", "/pkg/../api/v1/status"] {
+            assert!(PathKind::of(path) != PathKind::Asset, "{path}");
+        }
+    }
 }

@@ -29,6 +29,10 @@ impl IntoResponse for ApiError {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, json!({ "error": message })),
             Error::Conflict(_) => (StatusCode::CONFLICT, json!({ "error": message })),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": message })),
+            Error::TooMany { retry_after_secs, .. } => {
+                let body = Json(json!({ "error": message }));
+                return (StatusCode::TOO_MANY_REQUESTS, [(axum::http::header::RETRY_AFTER, retry_after_secs.to_string())], body).into_response();
+            }
             Error::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal error; the server log has the details" })),
         };
         (status, Json(body)).into_response()

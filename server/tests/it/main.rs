@@ -11,4 +11,5 @@ mod cli;
 mod kafka;
 mod malformed;
 mod replicas;
+mod security;
 mod shutdown;

@@ -3,9 +3,8 @@
 //! exactly the events it stored (so a restart redelivers nothing already stored), and a restart
 //! brings in the rest: nothing lost, nothing twice.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -23,28 +22,12 @@ on_both_stores!(sigterm_during_kafka_ingest_loses_nothing_and_redelivers_nothing
 const TOPIC: &str = "stopping";
 const PARTITIONS: i32 = 4;
 
-/// The real binary, its address read from its first line of output.
+/// The real binary on Kafka, its address read from its output.
 fn spawn_server(broker: &Broker, database_url: &str, group: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flowlens"))
-        .args(["serve", "--port", "0", "--database-url", database_url, "--kafka-brokers", &broker.address, "--kafka-topics", TOPIC])
-        .args(["--kafka-group", group, "--flows", &repo().join("flows").display().to_string()])
-        .env("FLOWLENS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Logs share standard output; the address is on the line that says it listens.
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("the server printed its address").unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    // Keep reading, so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    let flows = repo().join("flows").display().to_string();
+    serve_binary(&[
+        "--database-url", database_url, "--kafka-brokers", &broker.address, "--kafka-topics", TOPIC, "--kafka-group", group, "--flows", &flows,
+    ])
 }
 
 /// Offsets the group has committed on the topic, added up over its partitions.
@@ -60,16 +43,7 @@ fn committed(broker: &Broker, group: &str) -> i64 {
 
 /// A live stream as a signed-in page holds it: sign in, then `GET /api/v1/stream`.
 async fn open_stream(addr: SocketAddr) -> TcpStream {
-    let form = format!("name=admin&password={ADMIN_PASSWORD}&next=%2F");
-    let (_, head, _) =
-        exchange(addr, "POST", "/auth/login", Some(form.as_bytes()), &[("Content-Type", "application/x-www-form-urlencoded")]).await;
-    let cookie = head
-        .lines()
-        .find(|l| l.to_lowercase().starts_with("set-cookie:"))
-        .and_then(|l| l.split_once(':'))
-        .and_then(|(_, c)| c.trim().split(';').next())
-        .expect("a session cookie")
-        .to_string();
+    let cookie = sign_in(addr, "admin", ADMIN_PASSWORD).await.2.expect("a session cookie");
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!("GET /api/v1/stream HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();

@@ -146,14 +146,26 @@ pub async fn exchange(addr: SocketAddr, method: &str, path: &str, body: Option<&
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
         extra.push_str("Content-Type: application/json\r\n");
     }
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        extra.push_str(&format!("Host: {addr}\r\n"));
+    }
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
+    // A server may answer (413) and close before a large body is all sent: read its answer anyway.
+    let _ = stream.write_all(body).await;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(_) if !response.is_empty() => break,
+            Err(e) => panic!("no answer to {method} {path}: {e}"),
+        }
+    }
     let text = String::from_utf8_lossy(&response).to_string();
     let status = text[9..12].parse().unwrap();
     let (head, body) = text.split_once("\r\n\r\n").map(|(h, b)| (h.to_string(), b.to_string())).unwrap_or_default();
@@ -189,4 +201,44 @@ pub async fn stored_events(database_url: &str) -> i64 {
     sqlx::any::install_default_drivers();
     let Ok(mut conn) = AnyConnection::connect(database_url).await else { return 0 };
     sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&mut conn).await.unwrap_or(0)
+}
+
+/// The real `flowlens serve` on port 0 with these flags (and the known admin password), its
+/// address read from its output; its output is drained so it never blocks.
+pub fn serve_binary(flags: &[&str]) -> (std::process::Child, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flowlens"))
+        .args(["serve", "--port", "0"])
+        .args(flags)
+        .env("FLOWLENS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Logs share standard output; the address is on the line that says it listens.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("the server printed its address").unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+/// Signs in with a form as a browser would; the session cookie (`name=value`), if one was set.
+pub async fn sign_in(addr: SocketAddr, name: &str, password: &str) -> (u16, String, Option<String>) {
+    let form = serde_urlencoded::to_string([("name", name), ("password", password), ("next", "/")]).unwrap();
+    let (status, head, _) =
+        exchange(addr, "POST", "/auth/login", Some(form.as_bytes()), &[("Content-Type", "application/x-www-form-urlencoded")]).await;
+    let cookie = head
+        .lines()
+        .find(|l| l.to_lowercase().starts_with("set-cookie:"))
+        .and_then(|l| l.split_once(':'))
+        .and_then(|(_, c)| c.trim().split(';').next())
+        .filter(|c| !c.ends_with('='))
+        .map(str::to_string);
+    (status, head, cookie)
 }
