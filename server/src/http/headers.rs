@@ -64,8 +64,9 @@ pub async fn layer(State(framing): State<Framing>, req: Request, next: Next) -> 
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // Embed URLs carry their token: never leak it to other sites through Referer.
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Embed URLs carry their token: never leak it to other sites through Referer. (Same-origin
+    // requests keep theirs, so browsers send a real Origin with our own form posts.)
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     // Pages and API answers are per caller and change by the second: no cache keeps them.
     if !static_file {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -173,6 +173,12 @@ async fn sign_in_is_refused_cross_site_and_next_stays_local(db: Db) {
     assert!(!head.to_lowercase().contains("set-cookie"), "{head}");
     let (status, _, _) = exchange(addr, "POST", "/auth/login", Some(form.as_bytes()), &[plain, ("Sec-Fetch-Site", "cross-site")]).await;
     assert_eq!(status, 403);
+    // A page that hides its origin (no-referrer) sends `Origin: null`; the browser still says cross-site.
+    let hidden = [plain, ("Origin", "null"), ("Sec-Fetch-Site", "cross-site")];
+    assert_eq!(exchange(addr, "POST", "/auth/login", Some(form.as_bytes()), &hidden).await.0, 403);
+    // Our own sign-in page's post, as a browser sends it.
+    let own = [plain, ("Origin", "null"), ("Sec-Fetch-Site", "same-origin")];
+    assert_eq!(exchange(addr, "POST", "/auth/login", Some(form.as_bytes()), &own).await.0, 303);
 
     for next in ["%2F%09%2Fevil.example", "%2F%0A%2Fx", "%2F%5Cevil.example", "%2F%2Fevil.example", "https%3A%2F%2Fevil.example"] {
         let form = format!("name=admin&password={ADMIN_PASSWORD}&next={next}");
