@@ -102,8 +102,14 @@ pub fn OverviewPage() -> impl IntoView {
                             let class = if x == h { "tab current" } else { "tab" };
                             view! { <A href=link(&f, &r, x) attr:class=class attr:data-heat-mode=x.key()>{x.label()}</A> }
                         }).collect_view();
+                        // The flow as BPMN 2.0, to open in bpmn.io or Camunda Modeler.
+                        let bpmn = format!("/api/v1/flows/{f}/bpmn");
                         view! {
-                            <div class="tabs flows">{flows}</div>
+                            <div class="tabs flows">
+                                {flows}
+                                <span class="spacer"></span>
+                                <a class="tab download" href=bpmn download="" data-download="bpmn">"Download BPMN"</a>
+                            </div>
                             <OverviewBody o heat=h/>
                             <div class="tabs">{ranges}<span class="spacer"></span>{heats}</div>
                         }.into_any()

@@ -7,6 +7,8 @@
 
 pub mod access;
 pub mod actions;
+#[cfg(feature = "bpmn")]
+pub mod bpmn;
 pub mod envelope;
 pub mod event;
 pub mod flow;

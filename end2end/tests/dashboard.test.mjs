@@ -57,6 +57,11 @@ test('the overview counts instances, charts throughput and switches heatmaps; th
   assert.ok(Number(await page.getAttribute('.heatmap [data-node="address"]', 'data-heat')) >= 3, 'overdue visits count as breaches');
   await page.click('a[data-heat-mode="waiting"]');
   await page.waitForSelector('.heatmap[data-heat="waiting"]');
+  // The flow as BPMN, downloadable from the overview.
+  const bpmn = await page.getAttribute('[data-download="bpmn"]', 'href');
+  assert.equal(bpmn, '/api/v1/flows/customer-onboarding/bpmn');
+  const xml = await page.evaluate(async (href) => (await fetch(href)).text(), bpmn);
+  assert.match(xml, /<bpmn:definitions[\s\S]*<bpmndi:BPMNDiagram/);
   // The status strip on every page.
   await page.waitForSelector('[data-status-store="SQLite"]');
   assert.notEqual(await page.getAttribute('[data-last-event]', 'data-last-event'), '');

@@ -68,6 +68,7 @@ export async function startServer({ demo = false, origins = [] } = {}) {
     url,
     log: () => log,
     api,
+    token: adminToken,
     async stop() {
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

@@ -22,6 +22,14 @@ enum Command {
     /// Run the demo services of the shipped flows on Kafka: they produce onboarding and order
     /// events, and answer the retry commands Flowlens publishes.
     Simulate(crate::simulate::SimulateSettings),
+    /// Write a flow as BPMN 2.0 XML with its diagram (opens in bpmn.io or Camunda Modeler), to
+    /// standard output: FLOW is a flow file, or a flow id in the flow directory.
+    ExportBpmn {
+        flow: String,
+        /// Directory of flow definitions, to find FLOW by id.
+        #[arg(long, env = "FLOWLENS_FLOWS", default_value = "flows")]
+        flows: PathBuf,
+    },
     /// Check flow definition files; prints every problem and exits non-zero if there is one.
     Validate {
         #[arg(required = true)]
@@ -52,6 +60,16 @@ impl Cli {
                     }
                 }
             }
+            Command::ExportBpmn { flow, flows } => match export_bpmn(&flow, &flows) {
+                Ok(xml) => {
+                    println!("{xml}");
+                    ExitCode::SUCCESS
+                }
+                Err(problems) => {
+                    eprintln!("{problems}");
+                    ExitCode::FAILURE
+                }
+            },
             Command::Validate { files } => {
                 let mut failed = false;
                 for file in &files {
@@ -69,4 +87,23 @@ impl Cli {
             }
         }
     }
+}
+
+/// The flow in the file `flow`, or with the id `flow` in the directory `dir`, as BPMN XML.
+fn export_bpmn(flow: &str, dir: &std::path::Path) -> Result<String, String> {
+    let path = std::path::Path::new(flow);
+    let found = if path.is_file() {
+        startup::load_flow(path).map_err(|p| p.join("\n"))?
+    } else {
+        let flows = startup::load_flows(dir).map_err(|p| p.join("\n"))?;
+        let newest = flows.newest().find(|f| f.id == flow).cloned();
+        match newest {
+            Some(f) => (*f).clone(),
+            None => {
+                let known: Vec<&str> = flows.newest().map(|f| f.id.as_str()).collect();
+                return Err(format!("{flow}: no such file, and no flow with this id in {} (there are: {})", dir.display(), known.join(", ")));
+            }
+        }
+    };
+    Ok(flowlens_core::bpmn::export(&found, &flowlens_core::layout(&found)))
 }

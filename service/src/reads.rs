@@ -81,6 +81,15 @@ impl Service {
         Ok(self.store().overview(&flow, Millis(now.0 - span), now).await?)
     }
 
+    /// A flow (its newest version) as BPMN 2.0 XML with diagram interchange, laid out as the
+    /// screens draw it; none when there is no such flow.
+    #[tracing::instrument(skip(self, caller))]
+    pub fn export_bpmn(&self, caller: &Caller, flow: &str) -> Result<Option<String>, Error> {
+        caller.allow(&Need::Read)?;
+        let Some(flow) = self.store().flows().newest().find(|f| f.id == flow) else { return Ok(None) };
+        Ok(Some(flowlens_core::bpmn::export(flow, &self.store().diagram(flow))))
+    }
+
     /// Events that could not be tracked, newest first (200 unless `limit` says otherwise, at most 1 000).
     #[tracing::instrument(skip(self, caller))]
     pub async fn dead_letters(&self, caller: &Caller, limit: Option<u32>) -> Result<Vec<DeadLetterView>, Error> {

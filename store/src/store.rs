@@ -124,6 +124,11 @@ impl Store {
         })
     }
 
+    /// How `flow` is drawn: computed once at start for every loaded version.
+    pub fn diagram(&self, flow: &Flow) -> Diagram {
+        self.diagrams.get(&(flow.id.clone(), flow.version)).map(|d| (**d).clone()).unwrap_or_else(|| layout(flow))
+    }
+
     /// Closes every connection, once the server is done with the store.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -1,4 +1,5 @@
-//! The `flowlens` command itself: `validate` prints every problem and sets its exit status.
+//! The `flowlens` command itself: `validate` prints every problem and sets its exit status;
+//! `export-bpmn` writes a flow as BPMN.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -39,4 +40,20 @@ fn validate_prints_every_problem_of_every_file_and_fails() {
     ] {
         assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
     }
+}
+
+#[test]
+fn export_bpmn_writes_a_file_or_a_flow_by_id_and_says_what_is_missing() {
+    let (ok, by_file, stderr) = flowlens(&["export-bpmn", "flows/retail-order.toml"]);
+    assert!(ok, "{stderr}");
+    assert!(by_file.starts_with("<?xml") && by_file.contains("<bpmndi:BPMNDiagram"), "{by_file}");
+    let (ok, by_id, _) = flowlens(&["export-bpmn", "retail-order", "--flows", "flows"]);
+    assert!(ok);
+    assert_eq!(by_id, by_file, "the same flow, found by id");
+    let (ok, _, stderr) = flowlens(&["export-bpmn", "no-such-flow", "--flows", "flows"]);
+    assert!(!ok);
+    assert!(stderr.contains("no-such-flow: no such file, and no flow with this id in flows (there are: customer-onboarding, retail-order)"), "{stderr}");
+    let (ok, _, stderr) = flowlens(&["export-bpmn", "core/tests/bad-flows/unknown-edge.toml"]);
+    assert!(!ok, "a bad flow file is refused with its problems");
+    assert!(stderr.contains("unknown-edge.toml:12:18"), "{stderr}");
 }
