@@ -95,6 +95,8 @@ async fn the_authorization_matrix(db: Db) {
         ("GET", "/api/v1/flows/customer-onboarding/overview?range=1h", None, [401, 200, 200, 200, 403]),
         ("GET", "/api/v1/flows/nothing/overview", None, [401, 404, 404, 404, 403]),
         ("GET", "/api/v1/flows/customer-onboarding/overview?range=soon", None, [401, 400, 400, 400, 403]),
+        ("GET", "/api/v1/flows/customer-onboarding/bpmn", None, [401, 200, 200, 200, 403]),
+        ("GET", "/api/v1/flows/nothing/bpmn", None, [401, 404, 404, 404, 403]),
         ("POST", "/api/v1/events", Some(event), [401, 403, 200, 200, 403]),
         // The operator may retry; this task has no retry command, which is a conflict, not a refusal.
         ("POST", &retry, Some(r#"{"node": "register"}"#), [401, 403, 409, 409, 403]),
