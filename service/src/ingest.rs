@@ -43,7 +43,21 @@ impl Service {
     pub async fn commit(&self, routed: &[Routed], dead: &[DeadLetter]) -> Result<Ingested, Error> {
         let result = {
             let _turn = self.write_turn().await;
-            self.store().ingest(routed, dead, self.now()).await?
+            let mut wait = std::time::Duration::from_millis(20);
+            let mut tries = 1;
+            loop {
+                match self.store().ingest(routed, dead, self.now()).await {
+                    // Another writer (the SLA sweep, a replica) got in between: the same batch,
+                    // again, a moment later. The transaction rolled back, so nothing is doubled.
+                    Err(e) if e.is_transient() && tries < 5 => {
+                        tracing::debug!(error = %e, tries, "ingest met another writer; trying again");
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                        tries += 1;
+                    }
+                    other => break other?,
+                }
+            }
         };
         for change in &result.changes {
             self.push().publish(change.clone());

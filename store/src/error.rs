@@ -16,3 +16,17 @@ pub enum StoreError {
     #[error("instance {instance} runs on flow `{flow}` version {version}, which is not loaded; keep its file in the flow directory")]
     FlowVersionMissing { instance: i64, flow: String, version: u32 },
 }
+
+impl StoreError {
+    /// A conflict with another writer that the same transaction, tried again, would not meet:
+    /// SQLite busy or locked (a write transaction began while another connection wrote),
+    /// PostgreSQL serialization failure or deadlock.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Db(sqlx::Error::Database(e)) = self else { return false };
+        let code = e.code();
+        let code = code.as_deref().unwrap_or_default();
+        // SQLite's primary result codes BUSY (5) and LOCKED (6), and their extended forms.
+        let sqlite_busy = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+        sqlite_busy || matches!(code, "40001" | "40P01") || e.message().contains("database is locked")
+    }
+}

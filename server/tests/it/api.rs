@@ -221,7 +221,7 @@ mod actions {
             {"id": format!("{key}-3"), "type": "AddressChecked", "key": key}
         ]))
         .await;
-        r["instances"][0]["id"].as_i64().unwrap()
+        r["instances"][0]["id"].as_i64().unwrap_or_else(|| panic!("no instance started: {r}"))
     }
 
     async fn retry_reaches_the_demo_service_and_takes_effect(db: Db) {
