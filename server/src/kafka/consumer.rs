@@ -57,12 +57,58 @@ pub fn consumer(settings: &KafkaSettings) -> Result<StreamConsumer, rdkafka::err
     Ok(consumer)
 }
 
+/// The consumer, shared by the consuming tasks. Closing a consumer talks to the broker (it leaves
+/// the group), and with the broker gone it may wait for ever: whoever holds the last share closes
+/// it on a thread of its own, so nothing async (a runtime shutting down) waits on it.
+#[derive(Clone)]
+struct Shared(Option<Arc<StreamConsumer>>);
+
+impl std::ops::Deref for Shared {
+    type Target = StreamConsumer;
+    fn deref(&self) -> &StreamConsumer {
+        self.0.as_deref().expect("present until dropped")
+    }
+}
+
+impl Shared {
+    /// Closes the consumer if this is the last share, waiting at most `grace` for it to leave the
+    /// group cleanly; it goes on closing in the background after that.
+    async fn close(mut self, grace: Duration) {
+        if let Some(last) = self.0.take().and_then(Arc::into_inner) {
+            let closed = off_thread(move || drop(last));
+            if tokio::time::timeout(grace, closed).await.is_err() {
+                tracing::warn!("kafka: the consumer did not leave its group in time (is the broker away?)");
+            }
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(last) = self.0.take().and_then(Arc::into_inner) {
+            drop(off_thread(move || drop(last)));
+        }
+    }
+}
+
+/// Runs `f` on a thread of its own; the answer comes when it is done (or never).
+fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> tokio::sync::oneshot::Receiver<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("kafka-blocking".into()).spawn(move || {
+        let _ = tx.send(f());
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "kafka: cannot start a thread");
+    }
+    rx
+}
+
 /// Where this consumer has got to, per partition: the next offset to store.
 type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
 /// Every few seconds, the messages waiting on the partitions this replica owns: the high
 /// watermark (asked of the broker) minus what has been stored. Shown in the status strip.
-async fn watch_lag(service: Service, consumer: Arc<StreamConsumer>, positions: Positions, stop: CancellationToken) {
+async fn watch_lag(service: Service, consumer: Shared, positions: Positions, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -96,7 +142,7 @@ struct Batch {
 /// taken and decoded (one core each). At most one batch waits between them, so memory stays
 /// bounded, and batches are stored and their offsets committed strictly in order.
 pub async fn run(service: Service, consumer: StreamConsumer, stop: CancellationToken) {
-    let consumer = Arc::new(consumer);
+    let consumer = Shared(Some(Arc::new(consumer)));
     let positions: Positions = Arc::default();
     let lag = tokio::spawn(watch_lag(service.clone(), consumer.clone(), positions.clone(), stop.clone()));
     let (batches, mut to_store) = tokio::sync::mpsc::channel::<Batch>(1);
@@ -136,15 +182,21 @@ pub async fn run(service: Service, consumer: StreamConsumer, stop: CancellationT
             Err(e) => tracing::warn!(error = %e, "kafka: the last offset commit failed; the last batch may come again"),
         }
     }
+    consumer.close(Duration::from_secs(3)).await;
 }
 
-/// Commits offsets; a synchronous commit waits for the broker, off the async threads.
-async fn commit(consumer: &Arc<StreamConsumer>, offsets: TopicPartitionList, mode: CommitMode) -> Result<(), rdkafka::error::KafkaError> {
+/// Commits offsets; a synchronous commit waits for the broker, on a thread of its own and for
+/// at most a few seconds.
+async fn commit(consumer: &Shared, offsets: TopicPartitionList, mode: CommitMode) -> Result<(), rdkafka::error::KafkaError> {
     match mode {
         CommitMode::Async => consumer.commit(&offsets, mode),
         CommitMode::Sync => {
             let consumer = consumer.clone();
-            tokio::task::spawn_blocking(move || consumer.commit(&offsets, mode)).await.unwrap_or(Ok(()))
+            let done = off_thread(move || consumer.commit(&offsets, mode));
+            match tokio::time::timeout(Duration::from_secs(5), done).await {
+                Ok(Ok(result)) => result,
+                _ => Err(rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::RequestTimedOut)),
+            }
         }
     }
 }
@@ -152,7 +204,7 @@ async fn commit(consumer: &Arc<StreamConsumer>, offsets: TopicPartitionList, mod
 /// The first stage: fills a batch (up to BATCH messages, or whatever came within LINGER of the
 /// first), decodes and routes it, and hands it on; waits while the store is still busy. Stops
 /// taking at `stop`, after handing on the batch it was filling.
-async fn take_batches(service: Service, consumer: Arc<StreamConsumer>, batches: tokio::sync::mpsc::Sender<Batch>, stop: CancellationToken) {
+async fn take_batches(service: Service, consumer: Shared, batches: tokio::sync::mpsc::Sender<Batch>, stop: CancellationToken) {
     loop {
         let received = tokio::select! {
             _ = stop.cancelled() => return,
