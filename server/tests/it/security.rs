@@ -34,7 +34,8 @@ fn peak_rss_mib(pid: u32) -> u64 {
 }
 
 /// 64 wrong sign-ins at a time, four times over, against the real binary: its peak memory stays
-/// under 300 MiB (unbounded hashing took it to gigabytes), and it still answers.
+/// low (unbounded hashing took it to gigabytes; the requirement is under 300 MiB, the hashing pool
+/// with its kept working memory holds it near 90), and it still answers.
 async fn a_flood_of_wrong_sign_ins_keeps_memory_bounded(db: Db) {
     let dir = scratch("flood");
     let url = settings(db, &dir).await.database_url;
@@ -54,7 +55,7 @@ async fn a_flood_of_wrong_sign_ins_keeps_memory_bounded(db: Db) {
     server.kill().unwrap();
     server.wait().unwrap();
     eprintln!("sign-in flood: peak RSS {peak} MiB after 256 wrong sign-ins, 64 at a time");
-    assert!(peak < 300, "peak RSS {peak} MiB after 256 wrong sign-ins, 64 at a time");
+    assert!(peak < 200, "peak RSS {peak} MiB after 256 wrong sign-ins, 64 at a time");
 }
 
 async fn guessing_is_throttled_per_name_with_the_wait_in_words(db: Db) {
