@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use crate::support;
@@ -86,18 +86,6 @@ async fn unknown_pages_render_not_found_for_every_caller(db: Db) {
     let (status, head, _) = exchange(addr, "GET", "/nope", None, &[]).await;
     assert_eq!(status, 303, "anonymous callers are sent to sign in first");
     assert!(head.contains("location: /login"), "{head}");
-}
-
-/// Opens `/api/v1/stream{query}` with these headers and reads until the answer's head is in.
-async fn open_stream(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-    let request = format!("GET /api/v1/stream{query} HTTP/1.1\r\nHost: {addr}\r\n{extra}Accept: text/event-stream\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).await.unwrap();
-    assert_eq!(&head[9..12], b"200", "the stream opened");
-    stream
 }
 
 /// What the stream delivers within `secs`; stops early at the end of the stream (the last chunk

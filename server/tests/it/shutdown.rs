@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 
 use crate::support;
 use support::broker::{produce, Broker};
@@ -41,18 +40,6 @@ fn committed(broker: &Broker, group: &str) -> i64 {
     found.elements().iter().map(|e| if let Offset::Offset(o) = e.offset() { o } else { 0 }).sum()
 }
 
-/// A live stream as a signed-in page holds it: sign in, then `GET /api/v1/stream`.
-async fn open_stream(addr: SocketAddr) -> TcpStream {
-    let cookie = sign_in(addr, "admin", ADMIN_PASSWORD).await.2.expect("a session cookie");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET /api/v1/stream HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).await.unwrap();
-    assert_eq!(&head[9..12], b"200", "the stream opened");
-    stream
-}
-
 async fn sigterm_during_kafka_ingest_loses_nothing_and_redelivers_nothing(store: Db) {
     const CUSTOMERS: usize = 5_000; // 40 000 events
     const EVENTS: i64 = CUSTOMERS as i64 * 8;
@@ -63,7 +50,9 @@ async fn sigterm_during_kafka_ingest_loses_nothing_and_redelivers_nothing(store:
     let group = format!("stopping-{}", fastrand::u32(..));
 
     let (mut server, addr) = spawn_server(&broker, &db, &group);
-    let mut stream = open_stream(addr).await;
+    // A live stream as a signed-in page holds it.
+    let cookie = sign_in(addr, "admin", ADMIN_PASSWORD).await.2.expect("a session cookie");
+    let mut stream = open_stream(addr, "", &[("Cookie", &cookie)]).await;
     eventually(120, "the first events to be stored", || async { stored_events(&db).await > 2_000 }).await;
     let signalled = Instant::now();
     let term = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();

@@ -242,3 +242,16 @@ pub async fn sign_in(addr: SocketAddr, name: &str, password: &str) -> (u16, Stri
         .map(str::to_string);
     (status, head, cookie)
 }
+
+/// Opens `/api/v1/stream{query}` with these headers and reads until the answer's head is in.
+pub async fn open_stream(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let request = format!("GET /api/v1/stream{query} HTTP/1.1\r\nHost: {addr}\r\n{extra}Accept: text/event-stream\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head[9..12], b"200", "the stream opened");
+    stream
+}
+
