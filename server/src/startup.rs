@@ -149,10 +149,6 @@ impl Application {
         Ok(Application { service, consumer, commands, listener, router, settings })
     }
 
-    pub fn service(&self) -> &Service {
-        &self.service
-    }
-
     pub fn store(&self) -> &Store {
         self.service.store()
     }

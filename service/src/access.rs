@@ -153,9 +153,10 @@ impl Service {
             return Err(Error::TooMany { message: format!("Too many sign-in attempts; try again in {wait} s."), retry_after_secs: wait });
         }
         let user = self.store().user(name).await?;
-        let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
         let password = password.to_string();
-        let ok = self.hasher().run(move || verify_password(&password, &hash)).await?;
+        // The dummy hash is made on the pool too, the first time it is needed.
+        let ok = self.hasher().run(move || verify_password(&password, hash.as_deref().unwrap_or(&DUMMY_HASH))).await?;
         let Some(user) = user.filter(|_| ok) else { return Ok(None) };
         self.throttle().succeeded(name);
         let cookie = random_secret();

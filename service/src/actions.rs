@@ -17,7 +17,7 @@ const DEFAULT_RETRY_WINDOW: i64 = 10 * 60_000;
 /// How long a replica holds an escalation it took before another may take it up (webhook retries fit).
 const ESCALATION_LEASE: Duration = Duration::from_secs(120);
 /// Most instances one bulk request may act on: pages send a few per call to show progress.
-pub const MAX_BULK: usize = 100;
+const MAX_BULK: usize = 100;
 
 /// What a bulk request does to each instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,7 +24,7 @@ mod throttle;
 mod webhook;
 
 pub use access::{digest, hash_password, random_secret, verify_password, BootstrapError, NewSession, NewToken, TokenKind};
-pub use actions::{BulkAction, MAX_BULK};
+pub use actions::BulkAction;
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use ingest::{Rejected, Report, Touched, MAX_BATCH};

@@ -1,6 +1,6 @@
 //! Reading instances: the list (keyset pages over any filter) and one instance in full.
 
-use flowlens_core::{layout, Cursor, EventRecord, InstanceDetail, InstanceSummary, ListQuery, Millis, Page, SlaFilter, Sort, Status};
+use flowlens_core::{Cursor, EventRecord, InstanceDetail, InstanceSummary, ListQuery, Millis, Page, SlaFilter, Sort, Status};
 
 use crate::row::{word, Columns};
 use crate::{Loaded, Store, StoreError};
@@ -139,7 +139,7 @@ impl Store {
         .iter()
         .map(event_record)
         .collect::<Result<_, _>>()?;
-        let diagram = self.diagrams.get(&(flow.id.clone(), flow.version)).map(|d| (**d).clone()).unwrap_or_else(|| layout(flow));
+        let diagram = self.diagram(flow);
         let deviations = instance.deviations(flow);
         let actions = self.actions(id).await?;
         let retryable = flow

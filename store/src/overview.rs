@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use flowlens_core::{layout, Bucket, Counts, Flow, Millis, NodeHeat, NodeState, NodeStatus, Overview, Status};
+use flowlens_core::{Bucket, Counts, Flow, Millis, NodeHeat, NodeState, NodeStatus, Overview, Status};
 use sqlx::{Any, Transaction};
 
 use crate::row::{word, Columns};
@@ -214,7 +214,7 @@ impl Store {
             heat[i].p95_ms = p95(&times);
         }
 
-        let diagram = self.diagrams.get(&(flow.id.clone(), flow.version)).map(|d| (**d).clone()).unwrap_or_else(|| layout(&flow));
+        let diagram = self.diagram(&flow);
         let flows = self.flows.newest().map(|f| (f.id.clone(), f.name.clone())).collect();
         Ok(Some(Overview {
             flow_id: flow.id.clone(),

@@ -71,11 +71,15 @@ impl std::ops::Deref for Shared {
 }
 
 impl Shared {
+    /// Gives this share up; on the thread it is handed to, the consumer closes if it was the last.
+    fn give_up(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.0.take().and_then(Arc::into_inner).map(|last| off_thread(move || drop(last)))
+    }
+
     /// Closes the consumer if this is the last share, waiting at most `grace` for it to leave the
     /// group cleanly; it goes on closing in the background after that.
     async fn close(mut self, grace: Duration) {
-        if let Some(last) = self.0.take().and_then(Arc::into_inner) {
-            let closed = off_thread(move || drop(last));
+        if let Some(closed) = self.give_up() {
             if tokio::time::timeout(grace, closed).await.is_err() {
                 tracing::warn!("kafka: the consumer did not leave its group in time (is the broker away?)");
             }
@@ -85,9 +89,7 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Some(last) = self.0.take().and_then(Arc::into_inner) {
-            drop(off_thread(move || drop(last)));
-        }
+        self.give_up();
     }
 }
 
