@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::flow::{CommandSpec, Correlation, Flow, NodeKind, OnBreach};
-use crate::instance::{Instance, NodeStatus, Status};
+use crate::instance::{Instance, NodeStatus, Status, VisitOutcome};
 use crate::time::Millis;
 
 /// A command to publish.
@@ -48,7 +48,7 @@ impl std::fmt::Display for ActionError {
             ActionError::NotATask(n) => write!(f, "`{n}` is not a task; only tasks can be retried"),
             ActionError::NoRetryCommand(n) => write!(f, "task `{n}` has no retry command in its flow"),
             ActionError::NothingToRetry { node, status } => {
-                write!(f, "task `{node}` is {}; only an active task can be retried", format!("{status:?}").to_lowercase())
+                write!(f, "task `{node}` is {}; only an active or failed task of a running instance can be retried", format!("{status:?}").to_lowercase())
             }
             ActionError::NotRunning(s) => write!(f, "the instance is {}; only a running instance can be cancelled", s.as_str()),
             ActionError::NoCancelCommand => write!(f, "the flow has no cancel command"),
@@ -73,10 +73,11 @@ fn key_payload(flow: &Flow, key: &str) -> Value {
 }
 
 impl Instance {
-    /// The id of the event that requested `node`: its payload is what a retry resends.
-    pub fn request_event(&self, flow: &Flow, node: &str) -> Option<&str> {
+    /// The id of the event that requested the latest visit of `node`: its payload is what a retry
+    /// resends.
+    pub fn request_event(&self, flow: &Flow, node: &str) -> Option<String> {
         let i = flow.node_index(node)?;
-        self.facts.get(i)?.requested.as_ref().map(|(_, id)| id.as_str())
+        self.run(flow).visits.get(i)?.iter().rev().find_map(|v| v.request.clone())
     }
 
     /// The command that retries `node`. `request_data` is the payload of the event that requested
@@ -86,15 +87,17 @@ impl Instance {
         let NodeKind::Task(task) = &flow.nodes[i].kind else { return Err(ActionError::NotATask(node.to_string())) };
         let spec = task.retry.as_ref().ok_or_else(|| ActionError::NoRetryCommand(node.to_string()))?;
         let status = self.nodes(flow)[i].status;
-        if status != NodeStatus::Active {
+        let running = self.status(flow) == Status::Running;
+        if !(status == NodeStatus::Active || status == NodeStatus::Failed && running) {
             return Err(ActionError::NothingToRetry { node: node.to_string(), status });
         }
         let payload = request_data.filter(|d| !d.is_null()).cloned().unwrap_or_else(|| key_payload(flow, key));
-        let retries = self.request_event(flow, node).map(str::to_string);
+        let retries = self.request_event(flow, node);
         Ok(command(spec, key, payload, Cause::Retry { node: node.to_string(), retries }))
     }
 
-    /// The cancel command, then one compensation per completed task that has one, latest first.
+    /// The cancel command, then one compensation per completed visit of a task that has one,
+    /// latest first: a step done three times is undone three times.
     pub fn cancel(&self, flow: &Flow, key: &str) -> Result<Vec<Command>, ActionError> {
         let status = self.status(flow);
         if status != Status::Running {
@@ -103,11 +106,12 @@ impl Instance {
         let spec = flow.cancel.as_ref().ok_or(ActionError::NoCancelCommand)?;
         let mut commands = vec![command(spec, key, key_payload(flow, key), Cause::Cancel)];
         let mut done: Vec<(Millis, usize)> = Vec::new();
+        let run = self.run(flow);
         for (i, node) in flow.nodes.iter().enumerate() {
-            if let (NodeKind::Task(t), Some(at)) = (&node.kind, self.facts.get(i).and_then(|f| f.done)) {
-                if t.compensation.is_some() {
-                    done.push((at, i));
-                }
+            let NodeKind::Task(t) = &node.kind else { continue };
+            if t.compensation.is_some() {
+                let visits = run.visits.get(i).map(Vec::as_slice).unwrap_or_default();
+                done.extend(visits.iter().filter(|v| v.outcome == VisitOutcome::Done).filter_map(|v| v.finished).map(|at| (at, i)));
             }
         }
         done.sort_by(|a, b| b.cmp(a));

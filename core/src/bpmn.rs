@@ -11,7 +11,7 @@ use std::io;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 
-use crate::flow::{Flow, NodeKind, Outcome};
+use crate::flow::{Flow, NodeKind, Outcome, Task};
 use crate::layout::Diagram;
 
 const MODEL: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
@@ -107,15 +107,26 @@ fn write(w: &mut Writer<Vec<u8>>, flow: &Flow, diagram: &Diagram) -> io::Result<
                         .write_text_content(BytesText::new(&format!("Flowlens flow `{}` version {}", flow.id, flow.version)))?;
                     for (i, node) in flow.nodes.iter().enumerate() {
                         let tag = match &node.kind {
-                            NodeKind::Start { .. } => "bpmn:startEvent",
-                            NodeKind::End { .. } => "bpmn:endEvent",
-                            NodeKind::Task(_) => "bpmn:serviceTask",
-                            NodeKind::Parallel => "bpmn:parallelGateway",
-                            NodeKind::Exclusive => "bpmn:exclusiveGateway",
+                            NodeKind::Start { .. } => "bpmn:startEvent".to_string(),
+                            NodeKind::End { .. } => "bpmn:endEvent".to_string(),
+                            NodeKind::Task(t) => format!("bpmn:{}", t.form.as_deref().unwrap_or("serviceTask")),
+                            NodeKind::Parallel => "bpmn:parallelGateway".to_string(),
+                            NodeKind::Exclusive => "bpmn:exclusiveGateway".to_string(),
+                            NodeKind::Inclusive => "bpmn:inclusiveGateway".to_string(),
+                            NodeKind::Intermediate { throw: true, .. } => "bpmn:intermediateThrowEvent".to_string(),
+                            NodeKind::Intermediate { throw: false, .. } => "bpmn:intermediateCatchEvent".to_string(),
                         };
-                        w.create_element(tag).with_attributes([("id", ids[i].as_str()), ("name", &node.name)]).write_inner_content(|w| {
+                        w.create_element(tag.as_str()).with_attributes([("id", ids[i].as_str()), ("name", &node.name)]).write_inner_content(|w| {
                             for (_, _, id) in edges.iter().filter(|(_, to, _)| *to == i) {
                                 w.create_element("bpmn:incoming").write_text_content(BytesText::new(id))?;
+                            }
+                            for (j, from) in flow.nodes.iter().enumerate() {
+                                if let NodeKind::Task(Task { on_failure: Some(to), .. }) = &from.kind {
+                                    if *to == i {
+                                        let id = format!("Flow_{}_failed_{}", ids[j], ids[i]);
+                                        w.create_element("bpmn:incoming").write_text_content(BytesText::new(&id))?;
+                                    }
+                                }
                             }
                             for (_, _, id) in edges.iter().filter(|(from, _, _)| *from == i) {
                                 w.create_element("bpmn:outgoing").write_text_content(BytesText::new(id))?;
@@ -131,6 +142,22 @@ fn write(w: &mut Writer<Vec<u8>>, flow: &Flow, diagram: &Diagram) -> io::Result<
                     for (from, to, id) in &edges {
                         w.create_element("bpmn:sequenceFlow")
                             .with_attributes([("id", id.as_str()), ("sourceRef", &ids[*from]), ("targetRef", &ids[*to])])
+                            .write_empty()?;
+                    }
+                    // Where a failure goes: an error event on the task's border, and a flow from it.
+                    for (i, node) in flow.nodes.iter().enumerate() {
+                        let NodeKind::Task(Task { on_failure: Some(to), .. }) = &node.kind else { continue };
+                        let boundary = format!("{}_failed", ids[i]);
+                        let flow_id = format!("Flow_{boundary}_{}", ids[*to]);
+                        w.create_element("bpmn:boundaryEvent")
+                            .with_attributes([("id", boundary.as_str()), ("name", "failed"), ("attachedToRef", &ids[i])])
+                            .write_inner_content(|w| {
+                                w.create_element("bpmn:outgoing").write_text_content(BytesText::new(&flow_id))?;
+                                w.create_element("bpmn:errorEventDefinition").with_attribute(("id", format!("{boundary}_error").as_str())).write_empty()?;
+                                Ok(())
+                            })?;
+                        w.create_element("bpmn:sequenceFlow")
+                            .with_attributes([("id", flow_id.as_str()), ("sourceRef", &boundary), ("targetRef", &ids[*to])])
                             .write_empty()?;
                     }
                     // A step's SLA: a non-interrupting timer on its border.
@@ -172,10 +199,15 @@ fn write(w: &mut Writer<Vec<u8>>, flow: &Flow, diagram: &Diagram) -> io::Result<
                                     let sla = format!("{}_sla", ids[i]);
                                     bounds(w, &format!("{sla}_di"), &sla, x + shape.w - 28.0, y + shape.h - 18.0, 36.0, 36.0)?;
                                 }
+                                if let NodeKind::Task(Task { on_failure: Some(_), .. }) = &flow.nodes[i].kind {
+                                    // The error event sits on the task's lower left corner.
+                                    let failed = format!("{}_failed", ids[i]);
+                                    bounds(w, &format!("{failed}_di"), &failed, x + 10.0, y + shape.h - 18.0, 36.0, 36.0)?;
+                                }
                             }
                             for edge in &diagram.edges {
                                 let (Some(&from), Some(&to)) = (index.get(edge.from.as_str()), index.get(edge.to.as_str())) else { continue };
-                                let id = format!("Flow_{}_{}", ids[from], ids[to]);
+                                let id = if edge.failure { format!("Flow_{}_failed_{}", ids[from], ids[to]) } else { format!("Flow_{}_{}", ids[from], ids[to]) };
                                 w.create_element("bpmndi:BPMNEdge")
                                     .with_attributes([("id", format!("{id}_di").as_str()), ("bpmnElement", &id)])
                                     .write_inner_content(|w| {

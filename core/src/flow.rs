@@ -29,8 +29,12 @@ pub struct Flow {
     /// Field names of this flow's plain JSON envelope, when its events are not CloudEvents.
     pub envelope: Option<crate::envelope::EnvelopeFields>,
     pub nodes: Vec<Node>,
-    /// Node indices in an order where every node comes after all of its predecessors.
+    /// Node indices in an order where every node comes after all of its predecessors (loops
+    /// broken at their back edges).
     pub topo: Vec<usize>,
+    /// The edges that close loops, (from, to): the diagram draws them as returning edges.
+    #[serde(default)]
+    pub back: Vec<(usize, usize)>,
     #[serde(skip)]
     pub(crate) triggers: HashMap<String, (usize, Trigger)>,
 }
@@ -90,10 +94,18 @@ impl Node {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeKind {
+    /// Where an instance begins. An empty event (a BPMN start event with no name) means: an
+    /// instance starts with the first event of any step after it.
     Start { event: String },
     Task(Task),
     Parallel,
     Exclusive,
+    /// Takes one branch or several; its join waits for the branches that were taken.
+    Inclusive,
+    /// An event in the middle of a flow (BPMN intermediate catch or throw event), reached when
+    /// its event type arrives; with no type it is passed straight through.
+    Intermediate { event: String, throw: bool },
+    /// An empty event: reached as soon as the flow gets there.
     End { event: String, outcome: Outcome },
 }
 
@@ -108,6 +120,13 @@ pub struct Task {
     pub retry: Option<CommandSpec>,
     /// Undoes the work of a completed task when the instance is cancelled.
     pub compensation: Option<CommandSpec>,
+    /// Where the flow goes when the task fails (a BPMN error boundary event). Without it a failed
+    /// task holds the instance until it is retried, a later step shows the flow moved on, or it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<usize>,
+    /// The BPMN task type it was drawn as (`userTask`, `sendTask` ...), kept for export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +160,16 @@ impl Flow {
         self.nodes.iter().position(|n| n.id == id)
     }
 
+    /// Every node `i` leads to: its sequence flows, then where a failure goes.
+    pub fn successors(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        crate::graph::successors(&self.nodes[i])
+    }
+
+    /// Whether the edge `from → to` closes a loop.
+    pub fn is_back_edge(&self, from: usize, to: usize) -> bool {
+        self.back.contains(&(from, to))
+    }
+
     pub fn start(&self) -> usize {
         self.nodes.iter().position(|n| matches!(n.kind, NodeKind::Start { .. })).expect("a checked flow has a start")
     }
@@ -168,7 +197,7 @@ pub(crate) fn index_triggers(nodes: &[Node]) -> (HashMap<String, (usize, Trigger
     };
     for (i, n) in nodes.iter().enumerate() {
         match &n.kind {
-            NodeKind::Start { event } | NodeKind::End { event, .. } => add(event, i, Trigger::Reach),
+            NodeKind::Start { event } | NodeKind::End { event, .. } | NodeKind::Intermediate { event, .. } => add(event, i, Trigger::Reach),
             NodeKind::Task(t) => {
                 if let Some(r) = &t.request {
                     add(r, i, Trigger::Request);
@@ -178,7 +207,7 @@ pub(crate) fn index_triggers(nodes: &[Node]) -> (HashMap<String, (usize, Trigger
                     add(f, i, Trigger::Fail);
                 }
             }
-            NodeKind::Parallel | NodeKind::Exclusive => {}
+            NodeKind::Parallel | NodeKind::Exclusive | NodeKind::Inclusive => {}
         }
     }
     (map, twice)

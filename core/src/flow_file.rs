@@ -63,6 +63,9 @@ enum KindDef {
     Task,
     Parallel,
     Exclusive,
+    Inclusive,
+    /// An intermediate event.
+    Event,
     End,
 }
 
@@ -80,6 +83,8 @@ struct NodeDef {
     sla: Option<Spanned<String>>,
     retry: Option<CommandSpecDef>,
     compensation: Option<CommandSpecDef>,
+    /// Where a failed task goes on (instead of waiting to be retried).
+    on_failure: Option<Spanned<String>>,
     #[serde(default)]
     next: Vec<Spanned<String>>,
     layout: Option<LayoutDef>,
@@ -224,18 +229,32 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         let node_kind = match kind {
             KindDef::Start => NodeKind::Start { event: need(n.event.as_ref(), "event") },
             KindDef::End => NodeKind::End { event: need(n.event.as_ref(), "event"), outcome: n.outcome.unwrap_or(Outcome::Success) },
+            KindDef::Event => NodeKind::Intermediate { event: need(n.event.as_ref(), "event"), throw: false },
             KindDef::Task => NodeKind::Task(Task {
                 request: n.request.as_ref().map(|r| r.get_ref().clone()),
                 success: need(n.success.as_ref(), "success"),
                 failure: n.failure.as_ref().map(|f| f.get_ref().clone()),
                 retry: n.retry.map(Into::into),
                 compensation: n.compensation.map(Into::into),
+                on_failure: n.on_failure.as_ref().and_then(|target| match index_of(target.get_ref()) {
+                    Some(j) => Some(j),
+                    None => {
+                        p.at(Some(target.span()), format!("node `{id}`: `on_failure` names `{}`, which is no node of this flow", target.get_ref()));
+                        None
+                    }
+                }),
+                form: None,
             }),
             KindDef::Parallel => NodeKind::Parallel,
             KindDef::Exclusive => NodeKind::Exclusive,
+            KindDef::Inclusive => NodeKind::Inclusive,
         };
-        let misplaced: [(&str, bool); 4] = [
-            ("event", n.event.is_some() && !matches!(kind, KindDef::Start | KindDef::End)),
+        if let (Some(_), None) = (&n.on_failure, &n.failure) {
+            p.at(Some(n.kind.span()), format!("node `{id}`: `on_failure` needs a `failure` event type to follow"));
+        }
+        let misplaced: [(&str, bool); 5] = [
+            ("event", n.event.is_some() && !matches!(kind, KindDef::Start | KindDef::End | KindDef::Event)),
+            ("on_failure", n.on_failure.is_some() && kind != KindDef::Task),
             ("outcome", n.outcome.is_some() && kind != KindDef::End),
             ("request/success/failure", (n.request.is_some() || n.success.is_some() || n.failure.is_some()) && kind != KindDef::Task),
             ("sla", n.sla.is_some() && kind != KindDef::Task),
@@ -264,7 +283,7 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         nodes.push(Node { name: n.name.unwrap_or_else(|| id.clone()), id, kind: node_kind, sla, next, prev: Vec::new(), layer, row });
     }
     for i in 0..nodes.len() {
-        for j in nodes[i].next.clone() {
+        for j in crate::graph::successors(&nodes[i]).collect::<Vec<_>>() {
             nodes[j].prev.push(i);
         }
     }
@@ -276,44 +295,15 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         p.at(second, format!("event type `{ty}` is mapped more than once (nodes {})", names.join(", ")));
     }
 
-    let starts: Vec<usize> = (0..nodes.len()).filter(|&i| matches!(nodes[i].kind, NodeKind::Start { .. })).collect();
-    match starts.len() {
-        1 => {}
-        0 => p.at(None, "the flow has no start node (`kind = \"start\"`)"),
-        _ => p.at(Some(spans[starts[1]].0.clone()), format!("a second start node `{}`; a flow has exactly one", nodes[starts[1]].id)),
-    }
-    if !nodes.iter().any(|n| matches!(n.kind, NodeKind::End { .. })) {
-        p.at(None, "the flow has no end node (`kind = \"end\"`)");
-    }
-    let topo = topological_order(&nodes);
-    if topo.len() != nodes.len() {
-        let stuck = (0..nodes.len()).find(|i| !topo.contains(i)).expect("some node is left out");
-        p.at(Some(spans[stuck].0.clone()), format!("node `{}` is on a cycle; loops are not supported", nodes[stuck].id));
-        return None;
-    }
-    if let Some(&start) = starts.first() {
-        let mut seen = vec![false; nodes.len()];
-        let mut stack = vec![start];
-        while let Some(i) = stack.pop() {
-            if !std::mem::replace(&mut seen[i], true) {
-                stack.extend(&nodes[i].next);
+    let shape = match crate::graph::check(&nodes) {
+        Ok(shape) => shape,
+        Err(found) => {
+            for problem in found {
+                p.at(problem.node.map(|i| spans[i].0.clone()), problem.problem);
             }
+            return None;
         }
-        for i in (0..nodes.len()).filter(|&i| !seen[i]) {
-            p.at(Some(spans[i].0.clone()), format!("node `{}` cannot be reached from the start node", nodes[i].id));
-        }
-    }
-    check_joins(&nodes, &topo, &spans, p);
-    for (i, n) in nodes.iter().enumerate() {
-        let ends = matches!(n.kind, NodeKind::End { .. });
-        if ends && !n.next.is_empty() {
-            p.at(Some(spans[i].0.clone()), format!("end node `{}` has `next`; nothing follows an end", n.id));
-        }
-        if !ends && n.next.is_empty() {
-            p.at(Some(spans[i].0.clone()), format!("node `{}` leads nowhere: give it `next` or make it an end", n.id));
-        }
-    }
-
+    };
     Some(Flow {
         id: def.id.into_inner(),
         name: def.name,
@@ -325,64 +315,8 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         cancel: def.cancel.map(Into::into),
         envelope: def.envelope,
         nodes,
-        topo,
+        topo: shape.topo,
+        back: shape.back,
         triggers,
     })
-}
-
-/// A parallel join waits for all of its branches, so they must all come from one parallel split;
-/// branches of an exclusive choice never all arrive, and such a join would wait forever.
-fn check_joins(nodes: &[Node], topo: &[usize], spans: &[(Range<usize>, Vec<(String, Range<usize>)>)], p: &mut Problems) {
-    let n = nodes.len();
-    let rank: Vec<usize> = {
-        let mut r = vec![0; n];
-        for (k, &i) in topo.iter().enumerate() {
-            r[i] = k;
-        }
-        r
-    };
-    // ancestors[i][j]: j comes before i on some path.
-    let mut ancestors = vec![vec![false; n]; n];
-    for &i in topo {
-        for &q in &nodes[i].prev {
-            let mut merged = ancestors[q].clone();
-            merged[q] = true;
-            for (a, m) in ancestors[i].iter_mut().zip(merged) {
-                *a |= m;
-            }
-        }
-    }
-    for (j, node) in nodes.iter().enumerate() {
-        if !matches!(node.kind, NodeKind::Parallel) || node.prev.len() < 2 {
-            continue;
-        }
-        // The nearest node that every incoming branch passes through (or starts at).
-        let meet = (0..n)
-            .filter(|&a| node.prev.iter().all(|&q| q == a || ancestors[q][a]))
-            .max_by_key(|&a| rank[a]);
-        let split_ok = meet.is_some_and(|a| matches!(nodes[a].kind, NodeKind::Parallel) && nodes[a].next.len() > 1);
-        if !split_ok {
-            let place = match meet {
-                Some(a) => format!("their nearest common node is `{}`, not a parallel split", nodes[a].id),
-                None => "they share no node".to_string(),
-            };
-            p.at(Some(spans[j].0.clone()), format!("parallel join `{}` has no matching parallel split: {place}", node.id));
-        }
-    }
-}
-
-fn topological_order(nodes: &[Node]) -> Vec<usize> {
-    let mut indegree: Vec<usize> = nodes.iter().map(|n| n.prev.len()).collect();
-    let mut ready: Vec<usize> = (0..nodes.len()).rev().filter(|&i| indegree[i] == 0).collect();
-    let mut order = Vec::with_capacity(nodes.len());
-    while let Some(i) = ready.pop() {
-        order.push(i);
-        for &j in nodes[i].next.iter().rev() {
-            indegree[j] -= 1;
-            if indegree[j] == 0 {
-                ready.push(j);
-            }
-        }
-    }
-    order
 }

@@ -1,27 +1,30 @@
 //! One process instance: what has been seen of it, and the state that follows.
 //!
-//! An instance stores *facts* (when each node was first requested, done, failed) rather than a
-//! state machine's current state. Every fact keeps the earliest time it was seen, and every event
-//! id is remembered, so applying an event twice, or an instance's events in any order, gives the
-//! same facts. Everything people see (node states, status, deviations, SLA breaches) is derived
-//! from the facts and the model on demand.
+//! An instance keeps its *log*: every event its flow maps (and every retry sent), in event-time
+//! order, ties by id. Its state is the replay of that log through the flow ([`replay::Run`]), so
+//! the law holds by construction: **whatever order events arrive in, and however often, the state
+//! equals that of the same events applied once in time order.** The common case, an event later
+//! than all before it, costs one replay step; a late event in the middle costs a replay of the
+//! log. Everything people see (node states and visits, status, deviations, SLA breaches) is read
+//! from the replayed state.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::flow::{Flow, NodeKind, Outcome, Trigger};
+use crate::flow::{Flow, NodeKind, Outcome};
 use crate::time::{Millis, Span};
+
+pub mod replay;
+
+pub use replay::{Entry, Run, Visit, VisitOutcome, What};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
-    pub facts: Vec<NodeFacts>,
-    /// Ids of every event applied, so a redelivered event changes nothing.
+    /// Every mapped event and retry, by time then id.
     #[serde(default)]
-    pub seen: BTreeSet<String>,
-    /// Every start event, by time then id; the first one counts, more are a deviation.
-    #[serde(default)]
-    pub starts: BTreeSet<(Millis, String)>,
+    pub log: Vec<Entry>,
     /// Events that reached this instance but are of no type its flow maps: (time, id, type).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub unmapped: BTreeSet<(Millis, String, String)>,
@@ -29,18 +32,9 @@ pub struct Instance {
     pub last_event: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled: Option<Millis>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeFacts {
-    /// A start or end event reached, or a task succeeded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub done: Option<Millis>,
-    /// The earliest request of a task: when, and which event (its payload is what a retry resends).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested: Option<(Millis, String)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed: Option<Millis>,
+    /// The replay of `log`, kept so the next event is one step.
+    #[serde(default)]
+    pub run: Run,
 }
 
 /// What applying one event did.
@@ -99,17 +93,20 @@ pub enum NodeStatus {
     Failed,
 }
 
-/// A node as it stands.
+/// A node as it stands: its latest visit, and all of them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeState {
     pub id: String,
     pub status: NodeStatus,
-    /// When the node became active (tasks and decisions).
+    /// When the latest visit began (tasks and decisions).
     pub started: Option<Millis>,
-    /// When it was done or failed.
+    /// When the latest visit was done or failed.
     pub finished: Option<Millis>,
-    /// When a task with an SLA must be finished.
+    /// When the latest visit of a task with an SLA must be finished.
     pub due: Option<Millis>,
+    /// Every run of the node, oldest first.
+    #[serde(default)]
+    pub visits: Vec<Visit>,
 }
 
 impl NodeState {
@@ -130,6 +127,9 @@ pub struct Deviation {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Breach {
     pub node: Option<String>,
+    /// Which visit of the node (0 is the first).
+    #[serde(default)]
+    pub visit: u32,
     pub due: Millis,
     pub over_by: Span,
     /// Still open: the task or instance has not finished yet.
@@ -154,36 +154,58 @@ fn earliest<T: Ord + Clone>(slot: &mut Option<T>, value: T) {
 
 impl Instance {
     pub fn new(flow: &Flow) -> Instance {
-        Instance { facts: vec![NodeFacts::default(); flow.nodes.len()], ..Instance::default() }
+        Instance { run: Run::new(flow), ..Instance::default() }
+    }
+
+    /// The replayed state; replayed here when it was not kept (an instance stored before visits).
+    pub fn run(&self, flow: &Flow) -> Cow<'_, Run> {
+        if self.run.visits.len() == flow.nodes.len() {
+            Cow::Borrowed(&self.run)
+        } else {
+            Cow::Owned(Run::replay(flow, &self.log))
+        }
+    }
+
+    fn seen(&self, id: &str) -> bool {
+        self.log.iter().any(|e| e.id == id) || self.unmapped.iter().any(|(_, i, _)| i == id)
     }
 
     /// Records an event of this instance.
     pub fn apply(&mut self, flow: &Flow, id: &str, event_type: &str, time: Millis) -> Applied {
-        if self.seen.contains(id) {
+        if self.seen(id) {
             return Applied::Duplicate;
         }
-        self.seen.insert(id.to_string());
         earliest(&mut self.first_event, time);
         if self.last_event.is_none_or(|last| last < time) {
             self.last_event = Some(time);
         }
-        let Some((node, trigger)) = flow.trigger(event_type) else {
+        if !flow.handles(event_type) {
             self.unmapped.insert((time, id.to_string(), event_type.to_string()));
             return Applied::Unmapped;
-        };
-        if self.facts.len() < flow.nodes.len() {
-            self.facts.resize(flow.nodes.len(), NodeFacts::default());
         }
-        let facts = &mut self.facts[node];
-        match trigger {
-            Trigger::Reach | Trigger::Succeed => earliest(&mut facts.done, time),
-            Trigger::Request => earliest(&mut facts.requested, (time, id.to_string())),
-            Trigger::Fail => earliest(&mut facts.failed, time),
-        }
-        if matches!(flow.nodes[node].kind, NodeKind::Start { .. }) {
-            self.starts.insert((time, id.to_string()));
-        }
+        self.record(flow, Entry { at: time, id: id.to_string(), what: What::Event(event_type.to_string()) });
         Applied::Recorded
+    }
+
+    /// A retry of task `node` was sent at `at` (`id` names the action): it opens a new visit.
+    pub fn mark_retried(&mut self, flow: &Flow, node: &str, at: Millis, id: &str) {
+        if !self.seen(id) {
+            self.record(flow, Entry { at, id: id.to_string(), what: What::Retry(node.to_string()) });
+        }
+    }
+
+    /// Puts an entry in its place in the log: one replay step when it is the latest, a replay
+    /// of the whole log otherwise.
+    fn record(&mut self, flow: &Flow, entry: Entry) {
+        let key = |e: &Entry| (e.at, e.id.clone());
+        let at = self.log.partition_point(|e| key(e) < key(&entry));
+        let latest = at == self.log.len();
+        self.log.insert(at, entry);
+        if latest && self.run.visits.len() == flow.nodes.len() {
+            self.run.step(flow, &self.log[at]);
+        } else {
+            self.run = Run::replay(flow, &self.log);
+        }
     }
 
     /// The instance was cancelled at `at` (its cancel command went out).
@@ -195,9 +217,10 @@ impl Instance {
         if self.cancelled.is_some() {
             return Status::Cancelled;
         }
+        let run = self.run(flow);
         let mut status = Status::Running;
-        for (node, facts) in flow.nodes.iter().zip(&self.facts) {
-            if let (NodeKind::End { outcome, .. }, Some(_)) = (&node.kind, facts.done) {
+        for &(end, _) in &run.ends {
+            if let NodeKind::End { outcome, .. } = &flow.nodes[end].kind {
                 match outcome {
                     Outcome::Failure => return Status::Failed,
                     Outcome::Success => status = Status::Completed,
@@ -209,115 +232,74 @@ impl Instance {
 
     /// When the instance ended (an end event, or its cancellation), if it has.
     pub fn ended(&self, flow: &Flow) -> Option<Millis> {
-        let end = flow
-            .nodes
-            .iter()
-            .zip(&self.facts)
-            .filter(|(n, _)| matches!(n.kind, NodeKind::End { .. }))
-            .filter_map(|(_, f)| f.done)
-            .min();
+        let end = self.run(flow).ends.iter().map(|&(_, at)| at).min();
         match (end, self.cancelled) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    /// When the instance started: its first start event.
+    /// When the instance started: when the flow was entered (its start event, or for a start
+    /// with no type, its first event).
     pub fn started(&self) -> Option<Millis> {
-        self.starts.first().map(|(t, _)| *t)
+        self.run.visits.iter().flatten().map(|v| v.started).min().filter(|_| self.run.begun).or_else(|| {
+            // Kept state missing: the log's first entry entered the flow.
+            self.log.first().map(|e| e.at)
+        })
     }
 
-    fn facts_of(&self, i: usize) -> &NodeFacts {
-        static NONE: NodeFacts = NodeFacts { done: None, requested: None, failed: None };
-        self.facts.get(i).unwrap_or(&NONE)
+    /// How many times each node ran, in the flow's node order.
+    pub fn visit_counts(&self, flow: &Flow) -> Vec<usize> {
+        self.run(flow).visits.iter().map(Vec::len).collect()
+    }
+
+    /// Whether some task or event ran more than once: the instance went through rework.
+    pub fn reworked(&self, flow: &Flow) -> bool {
+        let run = self.run(flow);
+        flow.nodes.iter().zip(&run.visits).any(|(n, v)| matches!(n.kind, NodeKind::Task(_) | NodeKind::Intermediate { .. }) && v.len() > 1)
     }
 
     /// The state of every node, in the flow's node order.
     pub fn nodes(&self, flow: &Flow) -> Vec<NodeState> {
-        let finished = self.status(flow) != Status::Running;
-        // When each node was done, filled in dependency order so later nodes can look at their inputs.
-        let mut done: Vec<Option<Millis>> = vec![None; flow.nodes.len()];
-        let mut states: Vec<NodeState> = flow
-            .nodes
+        let running = self.status(flow) == Status::Running;
+        let run = self.run(flow);
+        flow.nodes
             .iter()
-            .map(|n| NodeState { id: n.id.clone(), status: NodeStatus::NotReached, started: None, finished: None, due: None })
-            .collect();
-        for &i in &flow.topo {
-            let node = &flow.nodes[i];
-            let facts = self.facts_of(i);
-            let inputs = node.prev.iter().map(|&p| done[p]);
-            let any_input = inputs.clone().flatten().min();
-            let all_inputs = if inputs.clone().all(|d| d.is_some()) { inputs.flatten().max() } else { None };
-            let state = &mut states[i];
-            match &node.kind {
-                NodeKind::Start { .. } | NodeKind::End { .. } => done[i] = facts.done,
-                NodeKind::Parallel if node.prev.len() > 1 => done[i] = all_inputs,
-                NodeKind::Parallel => done[i] = any_input,
-                // A decision is made when one of its branches shows activity; until then it is
-                // where the instance waits.
-                NodeKind::Exclusive if node.next.len() > 1 => {
-                    let taken = node
-                        .next
-                        .iter()
-                        .map(|&j| self.facts_of(j))
-                        .filter_map(|f| [f.done, f.requested.as_ref().map(|r| r.0), f.failed].into_iter().flatten().min())
-                        .min();
-                    state.started = any_input;
-                    match taken {
-                        Some(at) => done[i] = Some(at),
-                        None if any_input.is_some() && !finished => state.status = NodeStatus::Active,
-                        None => {}
-                    }
-                }
-                NodeKind::Exclusive => done[i] = any_input,
-                NodeKind::Task(_) => {
-                    state.started = facts.requested.as_ref().map(|r| r.0).or(any_input);
-                    state.due = node.sla.zip(state.started).map(|(sla, since)| Millis(since.0 + sla.0));
-                    done[i] = facts.done;
-                    if let (Some(at), None) = (facts.failed, facts.done) {
-                        state.status = NodeStatus::Failed;
-                        state.finished = Some(at);
-                    } else if facts.done.is_none() && state.started.is_some() && !finished {
-                        state.status = NodeStatus::Active;
-                    }
-                }
-            }
-            if let Some(at) = done[i] {
-                state.status = NodeStatus::Done;
-                state.finished = Some(at);
-            }
-        }
-        states
+            .enumerate()
+            .map(|(i, node)| {
+                let visits = run.visits.get(i).cloned().unwrap_or_default();
+                let waiting = run.tokens.iter().any(|t| t.node == i && t.from.is_none() && !t.spent)
+                    && !matches!(node.kind, NodeKind::End { .. });
+                let latest = visits.last();
+                let status = match latest.map(|v| v.outcome) {
+                    Some(VisitOutcome::Open) if waiting && running => NodeStatus::Active,
+                    Some(VisitOutcome::Done) => NodeStatus::Done,
+                    Some(VisitOutcome::Failed) => NodeStatus::Failed,
+                    _ => NodeStatus::NotReached,
+                };
+                let due = match (&node.kind, node.sla, latest) {
+                    (NodeKind::Task(_), Some(sla), Some(v)) => Some(Millis(v.started.0 + sla.0)),
+                    _ => None,
+                };
+                NodeState { id: node.id.clone(), status, started: latest.map(|v| v.started), finished: latest.and_then(|v| v.finished), due, visits }
+            })
+            .collect()
     }
 
-    /// Where the events contradict the model. Derived from the facts, so it does not depend on
+    /// Where the events contradict the model. Derived from the replay, so it does not depend on
     /// the order the events came in: an outcome whose request arrives later stops being one.
     pub fn deviations(&self, flow: &Flow) -> Vec<Deviation> {
+        let run = self.run(flow);
         let mut found = Vec::new();
-        if self.starts.len() > 1 {
+        if run.starts > 1 {
             let start = &flow.nodes[flow.start()];
-            found.push(Deviation {
-                node: Some(start.id.clone()),
-                problem: format!("{} start events; the first one counts", self.starts.len()),
-            });
+            found.push(Deviation { node: Some(start.id.clone()), problem: format!("{} start events; the first one counts", run.starts) });
         }
-        for (i, node) in flow.nodes.iter().enumerate() {
-            let f = self.facts_of(i);
-            if let NodeKind::Task(task) = &node.kind {
-                if let (Some(request), None, true) = (&task.request, &f.requested, f.done.is_some() || f.failed.is_some()) {
-                    found.push(Deviation {
-                        node: Some(node.id.clone()),
-                        problem: format!("an outcome arrived, but `{request}` never did"),
-                    });
-                }
-                if f.done.is_some() && f.failed.is_some() {
-                    found.push(Deviation { node: Some(node.id.clone()), problem: "both succeeded and failed".into() });
-                }
-            }
+        for (node, problem) in &run.notes {
+            found.push(Deviation { node: node.map(|i| flow.nodes[i].id.clone()), problem: problem.clone() });
         }
-        let ends = flow.nodes.iter().zip(&self.facts).filter(|(n, f)| matches!(n.kind, NodeKind::End { .. }) && f.done.is_some()).count();
-        if ends > 1 {
-            found.push(Deviation { node: None, problem: format!("reached {ends} end events; an instance ends once") });
+        if run.ends.len() > 1 {
+            found.push(Deviation { node: None, problem: format!("reached {} end events; an instance ends once", run.ends.len()) });
         }
         for (_, id, ty) in &self.unmapped {
             found.push(Deviation { node: None, problem: format!("event `{id}` of type `{ty}` is not part of this flow") });
@@ -330,7 +312,8 @@ impl Instance {
         self.sla_with(flow, &self.nodes(flow), now)
     }
 
-    /// As [`Instance::sla`], reusing node states already derived.
+    /// As [`Instance::sla`], reusing node states already derived. Every visit of a task has its
+    /// own clock: each late one is a breach.
     pub fn sla_with(&self, flow: &Flow, nodes: &[NodeState], now: Millis) -> SlaState {
         let mut out = SlaState::default();
         let running = self.status(flow) == Status::Running;
@@ -340,14 +323,19 @@ impl Instance {
             }
         };
         let mut breaches = Vec::new();
-        for state in nodes {
-            let Some(due) = state.due else { continue };
-            let open = state.status == NodeStatus::Active;
-            let end = if open { Some(now) } else { state.finished };
-            match end {
-                Some(end) if end > due => breaches.push(Breach { node: Some(state.id.clone()), due, over_by: Span(end.0 - due.0), open }),
-                _ if open => deadline(due),
-                _ => {}
+        for (state, node) in nodes.iter().zip(&flow.nodes) {
+            let (NodeKind::Task(_), Some(sla)) = (&node.kind, node.sla) else { continue };
+            for (k, visit) in state.visits.iter().enumerate() {
+                let due = Millis(visit.started.0 + sla.0);
+                let open = state.status == NodeStatus::Active && k + 1 == state.visits.len();
+                let end = if open { Some(now) } else { visit.finished.filter(|_| visit.outcome != VisitOutcome::Open) };
+                match end {
+                    Some(end) if end > due => {
+                        breaches.push(Breach { node: Some(state.id.clone()), visit: k as u32, due, over_by: Span(end.0 - due.0), open })
+                    }
+                    _ if open => deadline(due),
+                    _ => {}
+                }
             }
         }
         if let (Some(sla), Some(start)) = (flow.sla, self.started()) {
@@ -355,7 +343,7 @@ impl Instance {
             out.instance_due = Some(due);
             let end = if running { now } else { self.ended(flow).unwrap_or(now) };
             if end > due {
-                breaches.push(Breach { node: None, due, over_by: Span(end.0 - due.0), open: running });
+                breaches.push(Breach { node: None, visit: 0, due, over_by: Span(end.0 - due.0), open: running });
             } else if running {
                 deadline(due);
             }

@@ -1,7 +1,7 @@
 //! Where each node of a flow is drawn: a layered (Sugiyama-style) layout, left to right.
 //!
 //! Layers come from the longest path from the start (pushed right by layer hints), so every edge
-//! points right. Order and position within each layer come from rust-sugiyama: weighted-median
+//! points right, except those that close a loop: they return below the flow, each in its own lane. Order and position within each layer come from rust-sugiyama: weighted-median
 //! crossing reduction with transposition and Brandes–Köpf coordinate assignment, with long edges
 //! routed through dummy vertices so they bend around nodes instead of crossing them. The result is
 //! plain numbers, so the server computes it once per flow and the browser only draws it (the
@@ -31,6 +31,9 @@ pub enum ShapeKind {
     Task,
     Parallel,
     Exclusive,
+    Inclusive,
+    /// An intermediate event.
+    Event,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,4 +53,10 @@ pub struct Edge {
     pub from: String,
     pub to: String,
     pub points: Vec<(f32, f32)>,
+    /// It closes a loop: drawn returning below the flow.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub back: bool,
+    /// Where a failure goes (a task's `on_failure`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failure: bool,
 }

@@ -12,6 +12,7 @@ pub mod bpmn;
 pub mod envelope;
 pub mod event;
 pub mod flow;
+pub mod graph;
 #[cfg(feature = "files")]
 mod flow_file;
 pub mod instance;

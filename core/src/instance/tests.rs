@@ -183,7 +183,8 @@ fn contradicting_outcomes_and_two_ends_are_deviations() {
     let flow = onboarding();
     let inst = run(&flow, &["RegistrationRequested", "CreditCheckRequested", "CreditChecked", "CreditCheckFailed", "CustomerCreated", "RegistrationRejected"]);
     let problems: Vec<String> = inst.deviations(&flow).into_iter().map(|d| d.problem).collect();
-    assert!(problems.contains(&"both succeeded and failed".to_string()), "{problems:?}");
+    // The check succeeded, so the flow had left it when its failure came.
+    assert!(problems.iter().any(|p| p.starts_with("`CreditCheckFailed` does not follow from where the instance was")), "{problems:?}");
     assert!(problems.iter().any(|p| p.contains("reached 2 end events")), "{problems:?}");
 }
 
@@ -243,7 +244,7 @@ fn retry_resends_the_request_payload_with_a_reference() {
     assert_eq!((cmd.topic.as_str(), cmd.command_type.as_str(), cmd.key.as_str()), ("onboarding-commands", "CheckCredit", "c-1"));
     assert_eq!(cmd.payload, data);
     assert_eq!(cmd.cause, crate::Cause::Retry { node: "credit".into(), retries: Some("e2".into()) });
-    assert_eq!(inst.request_event(&flow, "credit"), Some("e2"));
+    assert_eq!(inst.request_event(&flow, "credit"), Some("e2".to_string()));
 }
 
 #[test]
@@ -251,7 +252,7 @@ fn retry_is_refused_when_there_is_nothing_to_retry() {
     let flow = onboarding();
     let inst = run(&flow, &HAPPY[..5]);
     let err = inst.retry(&flow, "c", "address", None).unwrap_err();
-    assert_eq!(err.to_string(), "task `address` is done; only an active task can be retried");
+    assert_eq!(err.to_string(), "task `address` is done; only an active or failed task of a running instance can be retried");
     assert_eq!(inst.retry(&flow, "c", "checks", None).unwrap_err(), crate::ActionError::NotATask("checks".into()));
     assert_eq!(inst.retry(&flow, "c", "nope", None).unwrap_err(), crate::ActionError::UnknownNode("nope".into()));
 }
@@ -280,4 +281,260 @@ fn the_instance_sla_breach_escalates_to_a_cancel() {
     assert_eq!(inst.escalation(&flow, "c", Millis(60 * MIN)), None);
     let cmds = inst.escalation(&flow, "c", Millis(4 * 60 * MIN + 1)).expect("cancels after 4 h");
     assert_eq!(cmds[0].command_type, "CancelRegistration");
+}
+
+/// The compensation-request process of the process-mining literature: register, examine, check
+/// the ticket (in parallel), decide; "reinitiate request" sends the case back to the examination.
+const COMPENSATION: &str = r#"
+id = "compensation"
+name = "Compensation request"
+version = 1
+correlation = { source = "key" }
+
+[[nodes]]
+id = "register"
+kind = "start"
+event = "register request"
+next = ["again"]
+
+[[nodes]]
+id = "again"
+kind = "exclusive"
+next = ["split"]
+
+[[nodes]]
+id = "split"
+kind = "parallel"
+next = ["examine", "ticket"]
+
+[[nodes]]
+id = "examine"
+kind = "task"
+success = "examine"
+sla = "1h"
+next = ["join"]
+
+[[nodes]]
+id = "ticket"
+kind = "task"
+success = "check ticket"
+next = ["join"]
+
+[[nodes]]
+id = "join"
+kind = "parallel"
+next = ["decide"]
+
+[[nodes]]
+id = "decide"
+kind = "task"
+success = "decide"
+next = ["outcome"]
+
+[[nodes]]
+id = "outcome"
+kind = "exclusive"
+next = ["reinitiate", "pay", "reject"]
+
+[[nodes]]
+id = "reinitiate"
+kind = "task"
+success = "reinitiate request"
+next = ["again"]
+
+[[nodes]]
+id = "pay"
+kind = "end"
+event = "pay compensation"
+
+[[nodes]]
+id = "reject"
+kind = "end"
+event = "reject request"
+outcome = "failure"
+"#;
+
+fn compensation() -> Flow {
+    Flow::parse_toml("compensation.toml", COMPENSATION).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn visits(flow: &Flow, inst: &Instance, id: &str) -> usize {
+    inst.nodes(flow)[flow.node_index(id).unwrap()].visits.len()
+}
+
+#[test]
+fn a_loop_back_to_an_earlier_step_counts_every_visit() {
+    let flow = compensation();
+    assert_eq!(flow.back.len(), 1, "the reinitiation closes one loop");
+    let inst = run(
+        &flow,
+        &["register request", "examine", "check ticket", "decide", "reinitiate request", "check ticket", "examine", "decide", "pay compensation"],
+    );
+    assert_eq!(inst.status(&flow), Status::Completed);
+    assert_eq!(inst.deviations(&flow), vec![]);
+    for (node, n) in [("register", 1), ("examine", 2), ("ticket", 2), ("decide", 2), ("reinitiate", 1), ("pay", 1), ("join", 2)] {
+        assert_eq!(visits(&flow, &inst, node), n, "{node}");
+    }
+    assert!(inst.reworked(&flow));
+    // The second examination ran from the reinitiation (4 s) until it was done (6 s).
+    let examine = &inst.nodes(&flow)[flow.node_index("examine").unwrap()].visits[1];
+    assert_eq!((examine.started, examine.finished), (Millis(4_000), Some(Millis(6_000))));
+}
+
+#[test]
+fn inside_a_loop_the_instance_is_where_the_latest_visit_is() {
+    let flow = compensation();
+    let inst = run(&flow, &["register request", "examine", "check ticket", "decide", "reinitiate request", "examine"]);
+    assert_eq!(inst.status(&flow), Status::Running);
+    assert_eq!(status_of(&flow, &inst, "examine"), NodeStatus::Done);
+    assert_eq!(status_of(&flow, &inst, "ticket"), NodeStatus::Active, "the second ticket check runs");
+    assert_eq!(status_of(&flow, &inst, "decide"), NodeStatus::Done, "its latest visit, the first one, was done");
+    assert_eq!(visits(&flow, &inst, "examine"), 2);
+}
+
+#[test]
+fn a_decision_after_a_loop_waits_for_its_branch() {
+    let flow = compensation();
+    let inst = run(&flow, &["register request", "examine", "check ticket", "decide"]);
+    assert_eq!(status_of(&flow, &inst, "outcome"), NodeStatus::Active);
+    let inst = run(&flow, &["register request", "examine", "check ticket", "decide", "reject request"]);
+    assert_eq!(inst.status(&flow), Status::Failed);
+    assert_eq!(status_of(&flow, &inst, "outcome"), NodeStatus::Done);
+}
+
+#[test]
+fn every_visit_has_its_own_sla_clock() {
+    let flow = compensation();
+    let hour = 3_600_000;
+    let mut inst = Instance::new(&flow);
+    for (k, (ty, at)) in [("register request", 0), ("check ticket", 1), ("examine", 2 * hour), ("decide", 2 * hour), ("reinitiate request", 2 * hour)]
+        .into_iter()
+        .enumerate()
+    {
+        inst.apply(&flow, &format!("e{k}"), ty, Millis(at));
+    }
+    // The first examination was an hour late; the second one runs and is due an hour after the reinitiation.
+    let sla = inst.sla(&flow, Millis(2 * hour + 10));
+    let late: Vec<(u32, bool)> = sla.breaches.iter().filter(|b| b.node.as_deref() == Some("examine")).map(|b| (b.visit, b.open)).collect();
+    assert_eq!(late, vec![(0, false)]);
+    assert_eq!(sla.next_deadline, Some(Millis(3 * hour)));
+    let sla = inst.sla(&flow, Millis(3 * hour + 5));
+    let late: Vec<(u32, bool)> = sla.breaches.iter().filter(|b| b.node.as_deref() == Some("examine")).map(|b| (b.visit, b.open)).collect();
+    assert_eq!(late, vec![(0, false), (1, true)]);
+}
+
+const REWORK: &str = r#"
+id = "rework"
+name = "Rework of one step"
+version = 1
+correlation = { source = "key" }
+[cancel]
+command = "Cancel"
+topic = "t"
+
+[[nodes]]
+id = "start"
+kind = "start"
+event = "Started"
+next = ["pay"]
+
+[[nodes]]
+id = "pay"
+kind = "task"
+request = "PaymentRequested"
+success = "Paid"
+failure = "PaymentFailed"
+on_failure = "again"
+retry = { command = "Pay", topic = "t" }
+compensation = { command = "Refund", topic = "t" }
+next = ["done"]
+
+[[nodes]]
+id = "again"
+kind = "exclusive"
+name = "Card updated?"
+next = ["pay", "given-up"]
+
+[[nodes]]
+id = "given-up"
+kind = "end"
+event = "GivenUp"
+outcome = "failure"
+
+[[nodes]]
+id = "done"
+kind = "end"
+event = "Finished"
+"#;
+
+fn rework() -> Flow {
+    Flow::parse_toml("rework.toml", REWORK).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+#[test]
+fn a_loop_around_one_task_reworks_it_until_it_succeeds() {
+    let flow = rework();
+    let inst = run(&flow, &["Started", "PaymentRequested", "PaymentFailed"]);
+    assert_eq!(status_of(&flow, &inst, "again"), NodeStatus::Active, "waits for the customer to decide");
+    assert_eq!(status_of(&flow, &inst, "pay"), NodeStatus::Failed);
+    let inst = run(&flow, &["Started", "PaymentRequested", "PaymentFailed", "PaymentRequested", "PaymentFailed", "PaymentRequested", "Paid", "Finished"]);
+    assert_eq!(inst.status(&flow), Status::Completed);
+    assert_eq!(inst.deviations(&flow), vec![]);
+    let outcomes: Vec<VisitOutcome> = inst.nodes(&flow)[1].visits.iter().map(|v| v.outcome).collect();
+    assert_eq!(outcomes, vec![VisitOutcome::Failed, VisitOutcome::Failed, VisitOutcome::Done]);
+    let inst = run(&flow, &["Started", "PaymentRequested", "PaymentFailed", "GivenUp"]);
+    assert_eq!(inst.status(&flow), Status::Failed);
+}
+
+#[test]
+fn a_retry_opens_a_new_visit_and_its_outcome_closes_it() {
+    let flow = onboarding();
+    let mut inst = run(&flow, &HAPPY[..2]);
+    inst.mark_retried(&flow, "address", Millis(60_000), "retry-1");
+    let address = &inst.nodes(&flow)[flow.node_index("address").unwrap()];
+    assert_eq!(address.visits.len(), 2);
+    assert_eq!(address.visits[0].outcome, VisitOutcome::Replaced);
+    assert!(address.visits[1].retried);
+    assert_eq!(address.due, Some(Millis(60_000 + 10 * MIN)), "the retried visit has its own clock");
+    inst.apply(&flow, "ok", "AddressChecked", Millis(61_000));
+    let address = &inst.nodes(&flow)[flow.node_index("address").unwrap()];
+    assert_eq!((address.status, address.visits[1].outcome), (NodeStatus::Done, VisitOutcome::Done));
+    assert_eq!(inst.deviations(&flow), vec![], "the retry asked for the work: no missing request");
+}
+
+#[test]
+fn a_failed_task_may_be_retried_and_a_retried_request_payload_is_the_original() {
+    let flow = onboarding();
+    let mut inst = run(&flow, &["RegistrationRequested", "AddressCheckRequested", "AddressCheckFailed"]);
+    assert!(inst.retry(&flow, "c", "address", None).is_ok());
+    inst.mark_retried(&flow, "address", Millis(9_000), "retry-1");
+    assert_eq!(inst.request_event(&flow, "address"), Some("e1".to_string()));
+}
+
+#[test]
+fn compensations_go_out_once_per_completed_visit_latest_first() {
+    // After a payment, a review may send the order back to be paid again.
+    let text = REWORK.replace("next = [\"done\"]", "next = [\"review\"]")
+        + "[[nodes]]\nid = \"review\"\nkind = \"exclusive\"\nnext = [\"done\", \"pay\"]\n";
+    let flow = Flow::parse_toml("paid-twice.toml", &text).unwrap_or_else(|e| panic!("{e:?}"));
+    let once = run(&flow, &["Started", "PaymentRequested", "PaymentFailed", "PaymentRequested", "Paid"]);
+    let refunds = |inst: &Instance| inst.cancel(&flow, "k").unwrap().into_iter().filter(|c| c.command_type == "Refund").count();
+    assert_eq!(refunds(&once), 1, "a failed visit is not undone");
+    let twice = run(&flow, &["Started", "PaymentRequested", "Paid", "PaymentRequested", "Paid"]);
+    assert_eq!(visits(&flow, &twice, "pay"), 2);
+    let commands = twice.cancel(&flow, "k").unwrap();
+    let kinds: Vec<&str> = commands.iter().map(|c| c.command_type.as_str()).collect();
+    assert_eq!(kinds, vec!["Cancel", "Refund", "Refund"]);
+}
+
+#[test]
+fn a_cycle_with_no_way_out_is_refused_with_its_nodes() {
+    let text = REWORK.replace("next = [\"pay\", \"given-up\"]", "next = [\"pay\"]").replace(
+        "[[nodes]]\nid = \"given-up\"\nkind = \"end\"\nevent = \"GivenUp\"\noutcome = \"failure\"\n",
+        "",
+    );
+    let text = text.replace("next = [\"done\"]", "next = [\"again\"]").replace("on_failure = \"again\"\n", "on_failure = \"again\"\n");
+    let problems = Flow::parse_toml("loop.toml", &text).unwrap_err();
+    assert!(problems.iter().any(|p| p.contains("the loop through `pay`, `again` has no way out")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.starts_with("loop.toml:")), "{problems:?}");
 }

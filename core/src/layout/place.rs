@@ -16,15 +16,15 @@ fn span(kind: ShapeKind, label: &str) -> f32 {
     let text = label.chars().count() as f32 * CHAR_W;
     match kind {
         ShapeKind::Task => size(kind).0,
-        ShapeKind::Start | ShapeKind::End => size(kind).0.max(text + 8.0),
-        ShapeKind::Parallel | ShapeKind::Exclusive => size(kind).0.max(2.0 * text + 16.0),
+        ShapeKind::Start | ShapeKind::End | ShapeKind::Event => size(kind).0.max(text + 8.0),
+        ShapeKind::Parallel | ShapeKind::Exclusive | ShapeKind::Inclusive => size(kind).0.max(2.0 * text + 16.0),
     }
 }
 
 fn size(kind: ShapeKind) -> (f32, f32) {
     match kind {
-        ShapeKind::Start | ShapeKind::End => (40.0, 40.0),
-        ShapeKind::Parallel | ShapeKind::Exclusive => (46.0, 46.0),
+        ShapeKind::Start | ShapeKind::End | ShapeKind::Event => (40.0, 40.0),
+        ShapeKind::Parallel | ShapeKind::Exclusive | ShapeKind::Inclusive => (46.0, 46.0),
         ShapeKind::Task => (150.0, 60.0),
     }
 }
@@ -62,13 +62,15 @@ pub fn layout(flow: &Flow) -> Diagram {
             NodeKind::Task(_) => ShapeKind::Task,
             NodeKind::Parallel => ShapeKind::Parallel,
             NodeKind::Exclusive => ShapeKind::Exclusive,
+            NodeKind::Inclusive => ShapeKind::Inclusive,
+            NodeKind::Intermediate { .. } => ShapeKind::Event,
         })
         .collect();
 
     // A layer hint from the flow file pushes a node (and so everything after it) further right.
     let mut rank: Vec<usize> = flow.nodes.iter().map(|node| node.layer.unwrap_or(0) as usize).collect();
     for &i in &flow.topo {
-        for &j in &flow.nodes[i].next {
+        for j in flow.successors(i).filter(|&j| !flow.is_back_edge(i, j)) {
             rank[j] = rank[j].max(rank[i] + 1);
         }
     }
@@ -85,8 +87,8 @@ pub fn layout(flow: &Flow) -> Diagram {
     let mut sugiyama_edges: Vec<(u32, u32)> = Vec::new();
     // Every edge: (from, to, [(layer, dummy vertex)] it passes through).
     let mut routes: Vec<(usize, usize, Vec<(usize, u32)>)> = Vec::new();
-    for (i, node) in flow.nodes.iter().enumerate() {
-        for &j in &node.next {
+    for i in 0..n {
+        for j in flow.successors(i).filter(|&j| !flow.is_back_edge(i, j)) {
             let mut prev = i as u32;
             let mut chain = Vec::new();
             for r in rank[i] + 1..rank[j] {
@@ -167,7 +169,11 @@ pub fn layout(flow: &Flow) -> Diagram {
     for y in &mut y_of {
         *y += MARGIN - top;
     }
-    let height = bottom - top + 2.0 * MARGIN;
+    // Loops return below everything, one lane each.
+    const LANE: f32 = 16.0;
+    let lanes = flow.back.len() as f32;
+    let height = bottom - top + 2.0 * MARGIN + lanes * LANE;
+    let below = bottom - top + MARGIN;
     let mut layer_x = Vec::with_capacity(layers);
     let mut shapes: Vec<Option<Shape>> = vec![None; n];
     let mut x = MARGIN;
@@ -200,19 +206,41 @@ pub fn layout(flow: &Flow) -> Diagram {
             orthogonal(&via)
         } else if (y1 - y2).abs() < 0.5 {
             vec![(x1, y1), (x2, y2)]
-        } else if a.kind == ShapeKind::Parallel || a.kind == ShapeKind::Exclusive {
+        } else if is_gateway(a.kind) {
             // Leave a gateway from its top or bottom corner, then run straight to the target.
             let yc = if y2 < y1 { a.y - a.h / 2.0 } else { a.y + a.h / 2.0 };
             vec![(a.x, yc), (a.x, y2), (x2, y2)]
-        } else if b.kind == ShapeKind::Parallel || b.kind == ShapeKind::Exclusive {
+        } else if is_gateway(b.kind) {
             let yc = if y1 < y2 { b.y - b.h / 2.0 } else { b.y + b.h / 2.0 };
             vec![(x1, y1), (b.x, y1), (b.x, yc)]
         } else {
             orthogonal(&[(x1, y1), (x2, y2)])
         };
-        edges.push(Edge { from: flow.nodes[i].id.clone(), to: flow.nodes[j].id.clone(), points });
+        let failure = failure_edge(flow, i, j);
+        edges.push(Edge { from: flow.nodes[i].id.clone(), to: flow.nodes[j].id.clone(), points, back: false, failure });
+    }
+    // A returning edge: out of the source's right side into the gap after its layer, down to its
+    // own lane below the flow, back left to the gap before the target's layer, up, and into the
+    // target's left side. Vertical runs stay in the gaps between layers, clear of every shape.
+    for (k, &(i, j)) in flow.back.iter().enumerate() {
+        let (a, b) = (&shapes[i], &shapes[j]);
+        let lane = below + LANE * (k as f32 + 0.5);
+        let nudge = 4.0 * k as f32;
+        let out = layer_x[rank[i]].1 + LAYER_GAP / 2.0 + nudge;
+        let back_in = layer_x[rank[j]].0 - LAYER_GAP / 2.0 - nudge;
+        let points = vec![(a.x + a.w / 2.0, a.y), (out, a.y), (out, lane), (back_in, lane), (back_in, b.y), (b.x - b.w / 2.0, b.y)];
+        edges.push(Edge { from: flow.nodes[i].id.clone(), to: flow.nodes[j].id.clone(), points, back: true, failure: failure_edge(flow, i, j) });
     }
     Diagram { width, height, nodes: shapes, edges }
+}
+
+fn is_gateway(kind: ShapeKind) -> bool {
+    matches!(kind, ShapeKind::Parallel | ShapeKind::Exclusive | ShapeKind::Inclusive)
+}
+
+/// Whether `i → j` is where task `i`'s failure goes (and not also a sequence flow).
+fn failure_edge(flow: &Flow, i: usize, j: usize) -> bool {
+    matches!(&flow.nodes[i].kind, NodeKind::Task(t) if t.on_failure == Some(j)) && !flow.nodes[i].next.contains(&j)
 }
 
 #[cfg(all(test, feature = "files"))]
@@ -224,7 +252,7 @@ mod tests {
         let flow = Flow::parse_toml("onboarding", include_str!("../../../flows/customer-onboarding.toml")).unwrap();
         let d = layout(&flow);
         assert_eq!(d.nodes.len(), flow.nodes.len());
-        for e in &d.edges {
+        for e in d.edges.iter().filter(|e| !e.back) {
             let (first, last) = (e.points.first().unwrap(), e.points.last().unwrap());
             assert!(last.0 > first.0 - 0.1, "{} -> {} goes left", e.from, e.to);
         }
