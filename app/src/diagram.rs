@@ -1,6 +1,6 @@
 //! The flow diagram of one instance, as SVG: BPMN-like shapes coloured by each node's state.
 
-use flowlens_core::layout::{Shape, ShapeKind};
+use flowlens_core::layout::{Edge, Shape, ShapeKind};
 use flowlens_core::{Diagram, Millis, NodeState, NodeStatus};
 
 use crate::parts::sla_text;
@@ -23,9 +23,16 @@ pub fn FlowDiagram(diagram: Diagram, nodes: Vec<NodeState>, now: ReadSignal<Mill
         .iter()
         .map(|e| {
             let reached = |id: &str| state_of(id).is_some_and(|s| s.status != NodeStatus::NotReached);
-            let class = if reached(&e.from) && reached(&e.to) { "edge taken" } else { "edge" };
+            // A returning edge was taken when the step it returns from ran at least once more
+            // after the first visit of where it goes back to: the target ran again.
+            let taken = if e.back {
+                state_of(&e.to).is_some_and(|s| s.visits.len() > 1)
+            } else {
+                reached(&e.from) && reached(&e.to)
+            };
+            let class = edge_class(e, taken);
             let points = e.points.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ");
-            view! { <polyline class=class points=points marker-end="url(#arrow)"/> }
+            view! { <polyline class=class data-from=e.from.clone() data-to=e.to.clone() points=points marker-end="url(#arrow)"/> }
         })
         .collect_view();
     let (width, height) = (diagram.width, diagram.height);
@@ -44,12 +51,24 @@ pub fn FlowDiagram(diagram: Diagram, nodes: Vec<NodeState>, now: ReadSignal<Mill
             let (body, label) = shape(&s);
             // An active task shows its SLA clock: time left, or how long it has been overdue.
             let timer = due.map(|due| view! { <text class="timer" x=x y=y + 16.0>{move || sla_text(due, now.get())}</text> });
+            // A step that ran more than once wears its visit count on its top right corner.
+            let visits = state.as_ref().map_or(0, |n| n.visits.len());
+            let badge = (visits > 1 && kind != ShapeKind::End && kind != ShapeKind::Start).then(|| {
+                let (bx, by) = (x + s.w / 2.0 - 4.0, y - s.h / 2.0 + 4.0);
+                view! {
+                    <g class="visits" data-visits=visits>
+                        <circle cx=bx cy=by r="10"/>
+                        <text x=bx y=by + 4.0>{format!("{visits}×")}</text>
+                    </g>
+                }
+            });
             view! {
-                <g class=class data-node=s.id data-status=class_of(status)>
+                <g class=class data-node=s.id data-status=class_of(status) data-visits=visits>
                     <title>{tooltip}</title>
                     {body}
                     {label}
                     {timer}
+                    {badge}
                 </g>
             }
         })
@@ -77,10 +96,16 @@ fn shape(s: &Shape) -> (AnyView, AnyView) {
     let (x, y, w, h) = (s.x, s.y, s.w, s.h);
     let body = match s.kind {
         ShapeKind::Start | ShapeKind::End => view! { <circle cx=x cy=y r=w / 2.0/> }.into_any(),
+        // An intermediate event: BPMN's double ring.
+        ShapeKind::Event => view! { <circle cx=x cy=y r=w / 2.0/><circle class="inner" cx=x cy=y r=w / 2.0 - 4.0/> }.into_any(),
         ShapeKind::Task => view! { <rect x=x - w / 2.0 y=y - h / 2.0 width=w height=h rx="10"/> }.into_any(),
-        ShapeKind::Parallel | ShapeKind::Exclusive => {
+        ShapeKind::Parallel | ShapeKind::Exclusive | ShapeKind::Inclusive => {
             let (l, r, t, b) = (x - w / 2.0, x + w / 2.0, y - h / 2.0, y + h / 2.0);
-            let mark = if s.kind == ShapeKind::Parallel { "+" } else { "×" };
+            let mark = match s.kind {
+                ShapeKind::Parallel => "+",
+                ShapeKind::Inclusive => "○",
+                _ => "×",
+            };
             view! {
                 <polygon points=format!("{x},{t} {r},{y} {x},{b} {l},{y}")/>
                 <text class="mark" x=x y=y + 7.0>{mark}</text>
@@ -91,9 +116,9 @@ fn shape(s: &Shape) -> (AnyView, AnyView) {
     let text = s.label.clone();
     let label = match s.kind {
         ShapeKind::Task => view! { <text class="label" x=x y=y - 4.0>{text}</text> }.into_any(),
-        ShapeKind::Start | ShapeKind::End => view! { <text class="label below" x=x y=y + h / 2.0 + 15.0>{text}</text> }.into_any(),
+        ShapeKind::Start | ShapeKind::End | ShapeKind::Event => view! { <text class="label below" x=x y=y + h / 2.0 + 15.0>{text}</text> }.into_any(),
         // Above and to the left: edges leave and enter gateways at their corners.
-        ShapeKind::Parallel | ShapeKind::Exclusive => view! { <text class="label aside" x=x - 10.0 y=y - h / 2.0 + 2.0>{text}</text> }.into_any(),
+        ShapeKind::Parallel | ShapeKind::Exclusive | ShapeKind::Inclusive => view! { <text class="label aside" x=x - 10.0 y=y - h / 2.0 + 2.0>{text}</text> }.into_any(),
     };
     (body, label)
 }
@@ -108,7 +133,7 @@ pub fn HeatDiagram(diagram: Diagram, values: Vec<(String, Option<f64>, String)>)
         .iter()
         .map(|e| {
             let points = e.points.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ");
-            view! { <polyline class="edge" points=points marker-end="url(#arrow)"/> }
+            view! { <polyline class=edge_class(e, false) points=points marker-end="url(#arrow)"/> }
         })
         .collect_view();
     let shapes = diagram
@@ -147,5 +172,18 @@ fn shape_class(kind: ShapeKind) -> &'static str {
         ShapeKind::Task => "task",
         ShapeKind::Parallel => "gateway parallel",
         ShapeKind::Exclusive => "gateway exclusive",
+        ShapeKind::Inclusive => "gateway inclusive",
+        ShapeKind::Event => "event",
+    }
+}
+
+fn edge_class(e: &Edge, taken: bool) -> &'static str {
+    match (e.back, e.failure, taken) {
+        (true, _, true) => "edge back taken",
+        (true, _, false) => "edge back",
+        (false, true, true) => "edge failure taken",
+        (false, true, false) => "edge failure",
+        (false, false, true) => "edge taken",
+        (false, false, false) => "edge",
     }
 }

@@ -28,6 +28,7 @@ fn params_from(q: &leptos_router::params::ParamsMap) -> ListParams {
         key: text("key"),
         sla: text("sla"),
         range: text("range"),
+        rework: text("rework"),
         from: text("from").and_then(|v| v.parse().ok()),
         to: text("to").and_then(|v| v.parse().ok()),
         sort: text("sort"),
@@ -50,6 +51,7 @@ fn href_with(p: &ListParams, after: Option<&str>) -> String {
     put("key", &p.key);
     put("sla", &p.sla);
     put("range", &p.range);
+    put("rework", &p.rework);
     put("sort", &p.sort);
     put("limit", &p.limit.map(|l| l.to_string()));
     if let Some(a) = after {
@@ -149,6 +151,12 @@ fn Filters(params: Memo<ListParams>) -> impl IntoView {
                     <option value="" selected=move || sel(p().sla, "")>"Any"</option>
                     <option value="overdue" selected=move || sel(p().sla, "overdue")>"Overdue (stuck)"</option>
                     <option value="on_time" selected=move || sel(p().sla, "on_time")>"On time"</option>
+                </select>
+            </label>
+            <label>"Rework"
+                <select name="rework">
+                    <option value="" selected=move || sel(p().rework, "")>"Any"</option>
+                    <option value="true" selected=move || sel(p().rework, "true")>"Went through rework"</option>
                 </select>
             </label>
             <label>"Waiting at" <input name="node" placeholder="node name" prop:value=move || p().node.unwrap_or_default()/></label>

@@ -20,10 +20,11 @@ pub enum Heat {
     Mean,
     P95,
     Breaches,
+    Rework,
 }
 
 impl Heat {
-    const ALL: [Heat; 4] = [Heat::Waiting, Heat::Mean, Heat::P95, Heat::Breaches];
+    const ALL: [Heat; 5] = [Heat::Waiting, Heat::Mean, Heat::P95, Heat::Breaches, Heat::Rework];
 
     fn key(self) -> &'static str {
         match self {
@@ -31,6 +32,7 @@ impl Heat {
             Heat::Mean => "mean",
             Heat::P95 => "p95",
             Heat::Breaches => "breaches",
+            Heat::Rework => "rework",
         }
     }
 
@@ -40,6 +42,7 @@ impl Heat {
             Heat::Mean => "Mean time",
             Heat::P95 => "p95 time",
             Heat::Breaches => "SLA breaches",
+            Heat::Rework => "Rework",
         }
     }
 
@@ -149,6 +152,12 @@ pub fn OverviewBody(o: Overview, heat: Heat) -> impl IntoView {
                 Heat::Mean => ms(n.mean_ms),
                 Heat::P95 => ms(n.p95_ms),
                 Heat::Breaches => (Some(n.breaches as f64).filter(|&b| b > 0.0), if n.breaches > 0 { format!("{} late", n.breaches) } else { String::new() }),
+                // The share of instances that reached the step and ran it more than once.
+                Heat::Rework if n.reached > 0 && n.reworked > 0 => {
+                    let share = n.reworked as f64 / n.reached as f64;
+                    (Some(share), format!("{:.0}% again", 100.0 * share))
+                }
+                Heat::Rework => (None, String::new()),
             };
             (n.id.clone(), v, text)
         })

@@ -102,6 +102,54 @@ pub fn EmbedInstance() -> impl IntoView {
 
 /// `operator`: the CSRF token when the viewer may retry and cancel; none shows no buttons (a
 /// viewer, an embed).
+/// Every run of every step, with its times: where rework went and how long each round took.
+#[component]
+fn Visits(diagram: flowlens_core::Diagram, nodes: Vec<flowlens_core::NodeState>) -> impl IntoView {
+    use flowlens_core::instance::VisitOutcome;
+    use flowlens_core::layout::ShapeKind;
+    let rows = nodes
+        .iter()
+        .filter_map(|n| {
+            let shape = diagram.nodes.iter().find(|s| s.id == n.id)?;
+            matches!(shape.kind, ShapeKind::Task | ShapeKind::Event | ShapeKind::Exclusive | ShapeKind::Inclusive).then_some(())?;
+            (!n.visits.is_empty()).then_some(())?;
+            let label = if shape.label.is_empty() { n.id.clone() } else { shape.label.clone() };
+            let count = n.visits.len();
+            let rows = n.visits.iter().enumerate().map(move |(k, v)| {
+                let outcome = match v.outcome {
+                    VisitOutcome::Open => "running",
+                    VisitOutcome::Done => "done",
+                    VisitOutcome::Failed => "failed",
+                    VisitOutcome::Replaced => "replaced by a retry",
+                };
+                let took = v.finished.map(|f| flowlens_core::Span(f.0 - v.started.0).human()).unwrap_or_default();
+                let name = if k == 0 { label.clone() } else { String::new() };
+                let retried = if v.retried { " (retry)" } else { "" };
+                view! {
+                    <tr data-node=n.id.clone() data-visit=k>
+                        <td>{name}</td>
+                        <td>{format!("{} of {count}{retried}", k + 1)}</td>
+                        <td>{when(Some(v.started))}</td>
+                        <td>{when(v.finished)}</td>
+                        <td>{took}</td>
+                        <td class=format!("outcome {outcome}")>{outcome}</td>
+                    </tr>
+                }
+            });
+            Some(rows.collect_view())
+        })
+        .collect_view();
+    view! {
+        <section class="card visits-list">
+            <h2>"Steps and their visits"</h2>
+            <table>
+                <thead><tr><th>"Step"</th><th>"Visit"</th><th>"Began"</th><th>"Ended"</th><th>"Took"</th><th>"Outcome"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </section>
+    }
+}
+
 #[component]
 fn InstanceView(detail: InstanceDetail, now: Millis, operator: Option<String>) -> impl IntoView {
     let read_only = operator.is_none();
@@ -109,7 +157,7 @@ fn InstanceView(detail: InstanceDetail, now: Millis, operator: Option<String>) -
     let InstanceDetail { summary, flow_name, nodes, deviations, events, actions, retryable, cancellable, diagram } = detail;
     let retry_targets: Vec<(String, String)> = nodes
         .iter()
-        .filter(|n| n.status == NodeStatus::Active && retryable.contains(&n.id))
+        .filter(|n| (n.status == NodeStatus::Active || n.status == NodeStatus::Failed && summary.status == Status::Running) && retryable.contains(&n.id))
         .map(|n| (n.id.clone(), diagram.nodes.iter().find(|s| s.id == n.id).map_or(n.id.clone(), |s| s.label.clone())))
         .collect();
     let can_cancel = cancellable && summary.status == Status::Running;
@@ -149,9 +197,10 @@ fn InstanceView(detail: InstanceDetail, now: Millis, operator: Option<String>) -
             <dd>{summary.flow_version}</dd>
         </dl>
         <section class="card">
-            <FlowDiagram diagram nodes now/>
+            <FlowDiagram diagram=diagram.clone() nodes=nodes.clone() now/>
         </section>
         {deviations}
+        <Visits diagram nodes/>
         {operator.map(|csrf| view! { <OperationsPanel id retry_targets can_cancel csrf/> })}
         <section class="card">
             <h2>"Events"</h2>

@@ -254,9 +254,11 @@ mod tests {
             assert!(xml.contains(&format!("id=\"{}\"", node.id)), "{}", node.id);
             assert!(xml.contains(&format!("bpmnElement=\"{}\"", node.id)), "a shape for {}", node.id);
         }
-        let edges: usize = flow.nodes.iter().map(|n| n.next.len()).sum();
+        // Every sequence flow, and the flow from the address check's failure to the correction.
+        let edges: usize = (0..flow.nodes.len()).map(|i| flow.successors(i).count()).sum();
         assert_eq!(xml.matches("<bpmn:sequenceFlow ").count(), edges);
         assert_eq!(xml.matches("<bpmndi:BPMNEdge ").count(), edges);
+        assert!(xml.contains("<bpmn:errorEventDefinition"), "a failure leaves the task by an error event");
         assert!(xml.contains("PT10M"), "the checks' 10-minute SLA as a boundary timer");
     }
 

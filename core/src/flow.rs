@@ -82,6 +82,16 @@ pub struct Node {
 }
 
 impl Node {
+    /// Whether its visits are worth counting and timing: tasks, intermediate events, decisions.
+    /// Starts, ends, merges and parallel gateways pass in no time.
+    pub fn counts_visits(&self) -> bool {
+        match &self.kind {
+            NodeKind::Task(_) | NodeKind::Intermediate { .. } => true,
+            NodeKind::Exclusive | NodeKind::Inclusive => self.next.len() > 1,
+            NodeKind::Start { .. } | NodeKind::End { .. } | NodeKind::Parallel => false,
+        }
+    }
+
     /// The command that asks a task's work again, if the flow gives it one.
     pub fn retry_command(&self) -> Option<&CommandSpec> {
         match &self.kind {

@@ -256,7 +256,7 @@ impl Instance {
     /// Whether some task or event ran more than once: the instance went through rework.
     pub fn reworked(&self, flow: &Flow) -> bool {
         let run = self.run(flow);
-        flow.nodes.iter().zip(&run.visits).any(|(n, v)| matches!(n.kind, NodeKind::Task(_) | NodeKind::Intermediate { .. }) && v.len() > 1)
+        flow.nodes.iter().zip(&run.visits).any(|(n, v)| n.counts_visits() && v.len() > 1)
     }
 
     /// The state of every node, in the flow's node order.

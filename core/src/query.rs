@@ -19,6 +19,8 @@ pub struct ListParams {
     pub sla: Option<String>,
     /// Last updated within the last `15m`, `1h`, `24h`, `7d`...
     pub range: Option<String>,
+    /// `true`: only instances in which some step ran more than once.
+    pub rework: Option<String>,
     /// Last updated at or after / before, in milliseconds since the epoch.
     pub from: Option<i64>,
     pub to: Option<i64>,
@@ -119,6 +121,8 @@ pub struct ListQuery {
     pub node: Option<String>,
     pub key: Option<String>,
     pub sla: Option<SlaFilter>,
+    /// Only instances that went through rework.
+    pub rework: bool,
     pub from: Option<Millis>,
     pub to: Option<Millis>,
     pub sort: Sort,
@@ -128,7 +132,7 @@ pub struct ListQuery {
 
 impl Default for ListQuery {
     fn default() -> Self {
-        ListQuery { flow: None, status: None, node: None, key: None, sla: None, from: None, to: None, sort: Sort::Recent, after: None, limit: 100 }
+        ListQuery { flow: None, status: None, node: None, key: None, sla: None, rework: false, from: None, to: None, sort: Sort::Recent, after: None, limit: 100 }
     }
 }
 
@@ -172,6 +176,11 @@ impl ListQuery {
             let span = parse_range(range).ok_or_else(|| format!("`{range}` is not a time range; write e.g. 15m, 1h, 24h or 7d"))?;
             from = Some(Millis(now.0 - span));
         }
+        let rework = match text(&p.rework) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(format!("rework is `true` or `false`, not `{other}`")),
+        };
         let to = p.to.map(Millis);
         if let (Some(f), Some(t)) = (from, to) {
             if f > t {
@@ -192,6 +201,7 @@ impl ListQuery {
             node: text(&p.node).map(str::to_string),
             key: text(&p.key).map(str::to_string),
             sla,
+            rework,
             from,
             to,
             sort,
@@ -208,7 +218,8 @@ impl ListQuery {
             Some(SlaFilter::Overdue) => row.status == Status::Running && row.due.is_some_and(|d| d < now),
             Some(SlaFilter::OnTime) => row.due.is_some_and(|d| d >= now),
         };
-        self.flow.as_ref().is_none_or(|f| *f == row.flow_id)
+        (!self.rework || row.reworked)
+            && self.flow.as_ref().is_none_or(|f| *f == row.flow_id)
             && self.status.is_none_or(|s| s == row.status)
             && self.node.as_ref().is_none_or(|n| row.waiting_at.contains(n))
             && self.key.as_ref().is_none_or(|k| *k == row.key)

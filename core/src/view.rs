@@ -24,6 +24,9 @@ pub struct InstanceSummary {
     pub events: u32,
     /// When the earliest active task is due; past it, the instance is stuck.
     pub due: Option<Millis>,
+    /// Some step ran more than once (a loop, rework, a retry).
+    #[serde(default)]
+    pub reworked: bool,
 }
 
 /// Everything the instance page shows.
@@ -103,6 +106,7 @@ impl InstanceSummary {
             updated_at,
             events,
             due,
+            reworked: flow.nodes.iter().zip(nodes).any(|(n, s)| n.counts_visits() && s.visits.len() > 1),
         }
     }
 }
@@ -227,6 +231,11 @@ pub struct NodeHeat {
     pub p95_ms: Option<i64>,
     /// Visits due in the range that missed the node's SLA (finished late, or overdue now).
     pub breaches: u64,
+    /// Instances that reached the node in the range, and those of them that ran it again.
+    #[serde(default)]
+    pub reached: u64,
+    #[serde(default)]
+    pub reworked: u64,
 }
 
 /// Events and completions in one time bucket of the throughput chart.

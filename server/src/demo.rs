@@ -2,7 +2,9 @@
 //!
 //! Registration starts an onboarding every few seconds; each check service answers after a while,
 //! sometimes slowly, sometimes with a failure, and now and then never, so the dashboard has
-//! running, completed, rejected and stuck instances. Now and then a retail order goes through its
+//! running, completed, rejected and stuck instances. A failed address check is reworked: the
+//! customer corrects the address and the check runs again; a declined payment is retried with a
+//! new card, or the order is given up. Now and then a retail order goes through its
 //! payment, warehouse and shipping services the same way.
 //!
 //! In `flowlens serve --demo` the events go to the service, exactly as if they had been posted to
@@ -122,6 +124,20 @@ async fn customer(sink: Sink, key: String, n: u64) {
     for (delay, ty, service, passed) in answers.iter().flatten().copied() {
         tokio::time::sleep(Duration::from_millis(delay - waited)).await;
         waited = delay;
+        if service == "address" && !passed {
+            // Rework: the customer sends a corrected address and the check runs again, and passes.
+            let started = std::time::Instant::now();
+            let reason = json!({ "customerId": key, "service": service, "result": "failed", "reason": "address not found" });
+            sink.send(vec![event(ty, &key, reason)]).await;
+            sink.send(vec![event("AddressCorrectionRequested", &key, json!({ "customerId": key }))]).await;
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(1_000..4_000))).await;
+            sink.send(vec![event("AddressCorrected", &key, json!({ "customerId": key, "street": "Corrected Street 1" }))]).await;
+            sink.send(vec![event("AddressCheckRequested", &key, json!({ "customerId": key }))]).await;
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(500..2_000))).await;
+            sink.send(vec![event("AddressChecked", &key, json!({ "customerId": key, "service": service, "result": "ok" }))]).await;
+            waited += started.elapsed().as_millis() as u64;
+            continue;
+        }
         all_passed &= passed;
         let data = if passed {
             json!({ "customerId": key, "service": service, "result": "ok" })
@@ -153,11 +169,19 @@ async fn order(sink: Sink, order_id: String) {
     sink.send(vec![json!({ "type": "OrderPlaced", "data": data(json!({ "total": total, "currency": "EUR" })) })]).await;
     sink.send(vec![json!({ "type": "PaymentRequested", "data": data(json!({ "amount": total })) })]).await;
     pause().await;
-    if fastrand::f64() < 0.1 {
+    // A declined card: the customer updates it and the payment runs again, up to three times,
+    // or gives up.
+    let mut tries = 0;
+    while fastrand::f64() < 0.15 {
+        tries += 1;
         sink.send(vec![json!({ "type": "PaymentFailed", "data": data(json!({ "reason": "card declined" })) })]).await;
         pause().await;
-        sink.send(vec![json!({ "type": "OrderPaymentAbandoned", "data": data(json!({})) })]).await;
-        return;
+        if tries == 3 || fastrand::f64() < 0.3 {
+            sink.send(vec![json!({ "type": "OrderPaymentAbandoned", "data": data(json!({})) })]).await;
+            return;
+        }
+        sink.send(vec![json!({ "type": "PaymentRequested", "data": data(json!({ "amount": total, "card": "updated" })) })]).await;
+        pause().await;
     }
     sink.send(vec![json!({ "type": "PaymentReceived", "data": data(json!({ "amount": total })) })]).await;
     for (request, done) in [("FetchGoodsRequested", "GoodsFetched"), ("ShipGoodsRequested", "GoodsShipped")] {

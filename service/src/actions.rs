@@ -70,7 +70,7 @@ impl Service {
         let store = self.store();
         let loaded = store.load(id).await?.ok_or_else(|| no_instance(id))?;
         let request = match loaded.instance.request_event(&loaded.flow, node) {
-            Some(event) => store.event_data(event).await?,
+            Some(event) => store.event_data(&event).await?,
             None => None,
         };
         let cmd = loaded.instance.retry(&loaded.flow, &loaded.key, node, request.as_ref()).map_err(|e| Error::Conflict(e.to_string()))?;
@@ -83,8 +83,9 @@ impl Service {
             .and_then(|n| n.sla)
             .map_or(DEFAULT_RETRY_WINDOW, |s| s.0);
         let ids = store.record_actions(id, &[new_action(&cmd, actor, Some(Millis(at.0 + window)))], at).await?;
-        if let Err(e) = self.publisher().publish(&cmd, ids[0], self.now()).await {
-            store.settle_action(ids[0], ActionResult::Failed, &e, self.now()).await?;
+        match self.publisher().publish(&cmd, ids[0], self.now()).await {
+            Ok(()) => self.mark_retried(id, node, ids[0]).await?,
+            Err(e) => store.settle_action(ids[0], ActionResult::Failed, &e, self.now()).await?,
         }
         let actions = store.actions(id).await?;
         actions.into_iter().find(|a| a.id == ids[0]).ok_or_else(|| no_instance(id))

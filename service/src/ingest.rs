@@ -133,4 +133,15 @@ impl Service {
         self.push().publish(change);
         Ok(())
     }
+
+    /// A retry of `node` went out as action `action`: the instance opens a new visit of the step.
+    pub(crate) async fn mark_retried(&self, id: i64, node: &str, action: i64) -> Result<(), Error> {
+        let change = {
+            let _turn = self.write_turn().await;
+            let Some(loaded) = self.store().load(id).await? else { return Ok(()) };
+            self.store().mark_retried(loaded, node, action, self.now()).await?
+        };
+        self.push().publish(change);
+        Ok(())
+    }
 }

@@ -51,13 +51,15 @@ impl Store {
             return Ok(None);
         };
         let flow = self.pinned(id, &row.col::<String>("instances", "flow_id")?, row.col::<i64>("instances", "flow_version")? as u32)?;
-        let instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+        let mut instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+        let events = row.col::<i64>("instances", "events")? as u32;
+        crate::upgrade::replay_if_kept_without_log(&self.pool, id, &flow, &mut instance, events).await?;
         Ok(Some(Loaded {
             id,
             flow,
             key: row.col("instances", "key")?,
             instance,
-            events: row.col::<i64>("instances", "events")? as u32,
+            events,
             updated_at: Millis(row.col("instances", "updated_at")?),
             counted: crate::overview::counted_as(&row)?,
         }))
@@ -208,7 +210,30 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        crate::overview::write_visits(&mut tx, self.backend, &[(id, &**flow, summary.status, change.nodes.as_slice())]).await?;
+        crate::overview::write_visits(&mut tx, self.backend, &[(id, &**flow, summary.status, change.nodes.as_slice())], &[]).await?;
+        self.notify_changed(&mut tx, &[id]).await?;
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    /// Records that a retry of `node` went out (action `action`): the step's held visit gives way
+    /// to a new one with its own clock. Returns the change to push.
+    pub async fn mark_retried(&self, loaded: Loaded, node: &str, action: i64, now: Millis) -> Result<InstanceChanged, StoreError> {
+        let mut loaded = loaded;
+        loaded.instance.mark_retried(&loaded.flow, node, now, &format!("retry-{action}"));
+        let change = loaded.change(now, None);
+        let (id, flow, summary) = (loaded.id, &loaded.flow, &change.summary);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE instances SET waiting_at = $1, due_at = $2, escalate_at = $3, reworked = $4, facts = $5 WHERE id = $6")
+            .bind(summary.waiting_at.join("\n"))
+            .bind(summary.due.map(|m| m.0))
+            .bind(crate::escalate_at(flow, &loaded.instance, &change.nodes).map(|m| m.0))
+            .bind(i64::from(summary.reworked))
+            .bind(serde_json::to_string(&loaded.instance).expect("instances serialise"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        crate::overview::write_visits(&mut tx, self.backend, &[(id, &**flow, summary.status, change.nodes.as_slice())], &[]).await?;
         self.notify_changed(&mut tx, &[id]).await?;
         tx.commit().await?;
         Ok(change)

@@ -53,6 +53,9 @@ struct Touched {
     was: Option<Status>,
     /// Where `flow_states` counts it now: the minute it started and its stored state.
     counted: (i64, Status),
+    /// How many visits each node had before this batch: a late event may replay the log into
+    /// fewer, and then the stored visits are written afresh.
+    visits_before: Vec<usize>,
 }
 
 impl Store {
@@ -111,12 +114,14 @@ impl Store {
                 let (flow_id, key): (String, String) = (row.col("instances", "flow_id")?, row.col("instances", "key")?);
                 // An instance stays on the flow version it started with.
                 let flow = self.pinned(id, &flow_id, row.col::<i64>("instances", "flow_version")? as u32)?;
-                let instance: Instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+                let mut instance: Instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+                let events = row.col::<i64>("instances", "events")? as u32;
+                crate::upgrade::replay_if_kept_without_log(&mut *tx, id, &flow, &mut instance, events).await?;
                 let i = slot[&(flow_id.as_str(), key.as_str())];
                 let was = Some(instance.status(&flow));
                 let counted = crate::overview::counted_as(&row)?;
-                let events = row.col::<i64>("instances", "events")? as u32;
-                touched[i] = Some(Touched { id, flow, key, instance, events, last: None, was, counted });
+                let visits_before = instance.visit_counts(&flow);
+                touched[i] = Some(Touched { id, flow, key, instance, events, last: None, was, counted, visits_before });
             }
         }
         // Changes to `flow_states`, as deltas.
@@ -139,9 +144,10 @@ impl Store {
                 let i = slot[&(flow_id.as_str(), key.as_str())];
                 let flow = wanted[i].route.flow.clone();
                 let instance = Instance::new(&flow);
+                let visits_before = vec![0; flow.nodes.len()];
                 let counted = (now.0 / 60_000, Status::Running);
                 *states.entry((flow.id.clone(), counted.0, counted.1)).or_default() += 1;
-                touched[i] = Some(Touched { id: row.col("instances", "id")?, flow, key, instance, events: 0, last: None, was: None, counted });
+                touched[i] = Some(Touched { id: row.col("instances", "id")?, flow, key, instance, events: 0, last: None, was: None, counted, visits_before });
             }
         }
         let mut touched: Vec<Touched> = touched.into_iter().map(|t| t.expect("every instance loaded or created")).collect();
@@ -210,13 +216,13 @@ impl Store {
         for r in batch {
             minutes.entry((r.route.flow.id.clone(), now.0 / 60_000)).or_default().0 += 1;
         }
-        for chunk in changed.chunks(rows_per_statement(self.backend, 12)) {
+        for chunk in changed.chunks(rows_per_statement(self.backend, 13)) {
             let sql = format!(
-                "INSERT INTO instances (id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at, escalate_at)
+                "INSERT INTO instances (id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at, escalate_at, reworked)
                  VALUES {} ON CONFLICT (id) DO UPDATE SET status = excluded.status, waiting_at = excluded.waiting_at,
                  started_at = excluded.started_at, updated_at = excluded.updated_at, events = excluded.events,
-                 facts = excluded.facts, due_at = excluded.due_at, escalate_at = excluded.escalate_at",
-                tuples(chunk.len(), 12)
+                 facts = excluded.facts, due_at = excluded.due_at, escalate_at = excluded.escalate_at, reworked = excluded.reworked",
+                tuples(chunk.len(), 13)
             );
             let mut q = sqlx::query(&sql);
             for (t, last) in chunk {
@@ -242,7 +248,8 @@ impl Store {
                     .bind(i64::from(t.events))
                     .bind(serde_json::to_string(&t.instance).expect("instances serialise"))
                     .bind(summary.due.map(|m| m.0))
-                    .bind(escalate_at(&t.flow, &t.instance, &nodes).map(|m| m.0));
+                    .bind(escalate_at(&t.flow, &t.instance, &nodes).map(|m| m.0))
+                    .bind(i64::from(summary.reworked));
                 let deviations = t.instance.deviations(&t.flow);
                 out.changes.push(InstanceChanged { summary, nodes, deviations, event: Some((*last).clone()) });
             }
@@ -250,7 +257,12 @@ impl Store {
         }
         let visits: Vec<(i64, &Flow, Status, &[flowlens_core::NodeState])> =
             changed.iter().zip(&out.changes).map(|((t, _), c)| (t.id, &*t.flow, c.summary.status, c.nodes.as_slice())).collect();
-        crate::overview::write_visits(&mut tx, self.backend, &visits).await?;
+        let rewrite: Vec<i64> = changed
+            .iter()
+            .filter(|(t, _)| t.instance.visit_counts(&t.flow).iter().zip(&t.visits_before).any(|(now, before)| now < before))
+            .map(|(t, _)| t.id)
+            .collect();
+        crate::overview::write_visits(&mut tx, self.backend, &visits, &rewrite).await?;
         crate::overview::count_minutes(&mut tx, self.backend, &minutes).await?;
         crate::overview::count_states(&mut tx, self.backend, states).await?;
         let ids: Vec<i64> = changed.iter().map(|(t, _)| t.id).collect();

@@ -26,6 +26,7 @@ fn summary_of(row: sqlx::any::AnyRow) -> Result<InstanceSummary, StoreError> {
         updated_at: Millis(row.col("instances", "updated_at")?),
         events: row.col::<i64>("instances", "events")? as u32,
         due: row.col::<Option<i64>>("instances", "due_at")?.map(Millis),
+        reworked: row.col::<i64>("instances", "reworked")? != 0,
     })
 }
 
@@ -51,7 +52,7 @@ impl Store {
             Sort::Due => ("due_at", false),
         };
         let mut sql = String::from(
-            "SELECT id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, due_at FROM instances WHERE 1 = 1",
+            "SELECT id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, due_at, reworked FROM instances WHERE 1 = 1",
         );
         let mut args: Vec<Arg> = Vec::new();
         let mut bind = |sql: &mut String, clause: &str, arg: Arg| {
@@ -77,6 +78,9 @@ impl Store {
             Some(SlaFilter::Overdue) => bind(&mut sql, " AND status = 'running' AND due_at < ?", Arg::Int(now.0)),
             Some(SlaFilter::OnTime) => bind(&mut sql, " AND due_at >= ?", Arg::Int(now.0)),
             None => {}
+        }
+        if q.rework {
+            sql.push_str(" AND reworked = 1");
         }
         if let Some(from) = q.from {
             bind(&mut sql, " AND updated_at >= ?", Arg::Int(from.0));

@@ -18,6 +18,7 @@ mod overview;
 mod row;
 mod sql;
 mod store;
+mod upgrade;
 
 pub use access::StoredUser;
 pub use actions::{Loaded, NewAction};

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use flowlens_core::instance::{Visit, VisitOutcome};
 use flowlens_core::{Bucket, Counts, Flow, Millis, NodeHeat, NodeState, NodeStatus, Overview, Status};
 use sqlx::{Any, Transaction};
 
@@ -16,42 +17,60 @@ const TIMING_SAMPLE: i64 = 2_000;
 /// The throughput chart has about this many bars.
 const BARS: i64 = 30;
 
-/// What `node_visits` keeps of a node state; none for nodes not reached and for start/end.
-fn visit_status(s: &NodeState, instance_running: bool) -> Option<&'static str> {
-    s.started?;
-    Some(match s.status {
-        NodeStatus::Active if instance_running => "active",
-        NodeStatus::Active | NodeStatus::NotReached => "abandoned",
-        NodeStatus::Done => "done",
-        NodeStatus::Failed => "failed",
-    })
+/// What `node_visits` keeps of a visit: `active` only for the one a running instance waits at;
+/// a visit left open otherwise (the instance ended, a retry replaced it) is `abandoned`.
+fn visit_status(v: &Visit, waiting_here: bool) -> &'static str {
+    match v.outcome {
+        VisitOutcome::Open if waiting_here => "active",
+        VisitOutcome::Open | VisitOutcome::Replaced => "abandoned",
+        VisitOutcome::Done => "done",
+        VisitOutcome::Failed => "failed",
+    }
 }
 
-/// Writes the visits of the given instances (all their reached nodes), in one statement per chunk.
+/// One row of `node_visits`.
+type VisitRow<'a> = (i64, &'a str, &'a str, i64, &'static str, i64, Option<i64>, Option<i64>);
+
+/// Writes every visit of the given instances' tasks and decisions, in one statement per chunk.
+/// `rewrite` holds the instances whose visits may have become fewer (a late event replayed their
+/// log): their rows are deleted first.
 pub(crate) async fn write_visits(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     rows: &[(i64, &Flow, Status, &[NodeState])],
+    rewrite: &[i64],
 ) -> Result<(), StoreError> {
-    let visits: Vec<(i64, &str, &str, &'static str, i64, Option<i64>, Option<i64>)> = rows
+    for chunk in rewrite.chunks(rows_per_statement(backend, 1)) {
+        let sql = format!("DELETE FROM node_visits WHERE instance_id IN ({})", (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "));
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let visits: Vec<VisitRow> = rows
         .iter()
-        .flat_map(|(id, flow, status, nodes)| {
-            nodes.iter().filter_map(move |s| {
-                let st = visit_status(s, *status == Status::Running)?;
-                Some((*id, flow.id.as_str(), s.id.as_str(), st, s.started?.0, s.finished.map(|m| m.0), s.due.map(|m| m.0)))
+        .flat_map(|(id, flow, _, nodes)| {
+            flow.nodes.iter().zip(nodes.iter()).filter(|(n, _)| n.counts_visits()).flat_map(move |(node, s)| {
+                let sla = node.sla;
+                s.visits.iter().enumerate().map(move |(k, v)| {
+                    let waiting = s.status == NodeStatus::Active && k + 1 == s.visits.len();
+                    let due = sla.map(|sla| v.started.0 + sla.0);
+                    (*id, flow.id.as_str(), s.id.as_str(), k as i64, visit_status(v, waiting), v.started.0, v.finished.map(|m| m.0), due)
+                })
             })
         })
         .collect();
-    for chunk in visits.chunks(rows_per_statement(backend, 7)) {
+    for chunk in visits.chunks(rows_per_statement(backend, 8)) {
         let sql = format!(
-            "INSERT INTO node_visits (instance_id, flow_id, node, status, started_at, finished_at, due_at) VALUES {}
-             ON CONFLICT (instance_id, node) DO UPDATE SET status = excluded.status, started_at = excluded.started_at,
+            "INSERT INTO node_visits (instance_id, flow_id, node, visit, status, started_at, finished_at, due_at) VALUES {}
+             ON CONFLICT (instance_id, node, visit) DO UPDATE SET status = excluded.status, started_at = excluded.started_at,
              finished_at = excluded.finished_at, due_at = excluded.due_at",
-            crate::sql::tuples(chunk.len(), 7)
+            crate::sql::tuples(chunk.len(), 8)
         );
         let mut q = sqlx::query(&sql);
         for v in chunk {
-            q = q.bind(v.0).bind(v.1.to_string()).bind(v.2.to_string()).bind(v.3).bind(v.4).bind(v.5).bind(v.6);
+            q = q.bind(v.0).bind(v.1.to_string()).bind(v.2.to_string()).bind(v.3).bind(v.4).bind(v.5).bind(v.6).bind(v.7);
         }
         q.execute(&mut **tx).await?;
     }
@@ -195,6 +214,24 @@ impl Store {
             }
         }
         counts.breached = breached.len() as u64;
+        // Rework: of the instances whose first visit of a step began in the range, how many
+        // visited it again. Partial index: first and second visits only.
+        let rework = sqlx::query(
+            "SELECT node, visit, COUNT(*) AS n FROM node_visits WHERE flow_id = $1 AND started_at >= $2 AND visit <= 1 GROUP BY node, visit",
+        )
+        .bind(flow_id)
+        .bind(from.0)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rework {
+            if let Some(&i) = index.get(r.col::<String>("node_visits", "node")?.as_str()) {
+                let n = r.col::<i64>("node_visits", "n")?.max(0) as u64;
+                match r.col::<i64>("node_visits", "visit")? {
+                    0 => heat[i].reached = n,
+                    _ => heat[i].reworked = n,
+                }
+            }
+        }
         let mut capped = false;
         for (i, node) in flow.nodes.iter().enumerate() {
             let mut times: Vec<i64> = sqlx::query_scalar(
