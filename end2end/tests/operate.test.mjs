@@ -64,3 +64,42 @@ test('an operator cancels an instance and sees the compensation go out', async (
   assert.equal(await page.locator('button[data-cancel]').count(), 0, 'a cancelled instance cannot be cancelled again');
   assert.deepEqual(browser.problems, []);
 });
+
+test('an instance with rework shows its visit counts, its returning edge and every visit', async () => {
+  const key = unique('rework');
+  const t = (s) => new Date(Date.now() - 60_000 + s * 1000).toISOString();
+  const res = await server.post([
+    { type: 'RegistrationRequested', key, time: t(0) },
+    { type: 'AddressCheckRequested', key, time: t(1) },
+    { type: 'AddressCheckFailed', key, time: t(2) },
+    { type: 'AddressCorrectionRequested', key, time: t(3) },
+    { type: 'AddressCorrected', key, time: t(4) },
+    { type: 'AddressCheckRequested', key, time: t(5) },
+  ]);
+  const id = res.instances[0].id;
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/instances/${id}`);
+  await waitUntilLive(page);
+  // The address check runs a second time: it is active and wears "2×".
+  assert.equal(await page.getAttribute('[data-node="address"]', 'data-visits'), '2');
+  assert.equal(await page.getAttribute('[data-node="address"]', 'data-status'), 'active');
+  assert.equal((await page.textContent('[data-node="address"] .visits')).trim(), '2×');
+  assert.equal(await page.locator('[data-node="credit"] .visits').count(), 0, 'steps that ran once carry no count');
+  // The edge back from the correction is drawn as a taken returning edge.
+  const back = page.locator('polyline.edge.back[data-from="correction"][data-to="address"]');
+  assert.equal(await back.count(), 1);
+  assert.match(await back.getAttribute('class'), /\btaken\b/);
+  // Every visit is listed with its outcome.
+  const rows = page.locator('.visits-list tr[data-node="address"]');
+  assert.equal(await rows.count(), 2);
+  assert.match(await rows.nth(0).textContent(), /1 of 2.*failed/);
+  assert.match(await rows.nth(1).textContent(), /2 of 2.*running/);
+  // The answer arrives live: the second visit completes.
+  await server.post([{ type: 'AddressChecked', key }]);
+  await page.waitForSelector('[data-node="address"][data-status="done"]', { timeout: 10000 });
+  await page.screenshot({ path: join(screenshots, 'rework.png'), fullPage: true });
+  // The list filters it as rework.
+  await page.goto(`${server.url}/instances?rework=true&key=${key}`);
+  await page.waitForSelector(`text=${key}`, { timeout: 5000 });
+  assert.deepEqual(browser.problems, []);
+});

@@ -106,10 +106,11 @@ impl Intake {
     fn route(&self, origin: &Origin, mut event: Event, now: Millis, raw: impl FnOnce() -> Vec<u8>) -> Taken {
         if event.id.is_none() {
             // Without an id, the event's place is its identity; without a place, the sender gave
-            // up deduplication and each submission is a new event.
+            // up deduplication and each submission is a new event. The counter is zero-padded:
+            // events of one millisecond replay in id order, which is then the order they came in.
             let id = origin.place().unwrap_or_else(|| {
                 let n = self.seq.fetch_add(1, Ordering::Relaxed);
-                format!("{}-{}-{n}", origin.source(), now.0)
+                format!("{}-{}-{n:012}", origin.source(), now.0)
             });
             event.id = Some(id);
         }

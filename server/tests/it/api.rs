@@ -20,6 +20,7 @@ on_both_stores!(
     changes_are_pushed_to_open_streams,
     health_checks_answer,
     an_instance_stays_on_the_flow_version_it_started_with,
+    a_reworked_step_counts_its_visits_in_the_instance_the_list_and_the_heat,
 );
 
 fn node<'a>(detail: &'a Value, id: &str) -> &'a Value {
@@ -156,8 +157,8 @@ async fn a_bad_flow_file_stops_the_server_with_file_place_and_problem() {
     let mut s = settings(Db::Sqlite, &dir).await;
     s.flows = flows;
     let err = Application::build(s).await.err().expect("a bad flow refuses to start").to_string();
-    assert!(err.contains("broken.toml:70:9: node `checked`: `next` names `decide`, which is no node of this flow"), "{err}");
-    assert!(err.contains("broken.toml:73:6: node `decision` cannot be reached from the start node"), "{err}");
+    assert!(err.contains("broken.toml:82:9: node `checked`: `next` names `decide`, which is no node of this flow"), "{err}");
+    assert!(err.contains("broken.toml:85:6: node `decision` cannot be reached from the start node"), "{err}");
 }
 
 async fn health_checks_answer(db: Db) {
@@ -249,7 +250,7 @@ mod actions {
         let addr = demo_app(db).await;
         let id = start(addr, "r-2").await;
         let cases: [(&str, &[u8], u16, &str); 5] = [
-            ("retry", br#"{"node": "address"}"#, 409, "task `address` is done; only an active task can be retried"),
+            ("retry", br#"{"node": "address"}"#, 409, "task `address` is done; only an active or failed task of a running instance can be retried"),
             ("retry", br#"{"node": "checks"}"#, 409, "`checks` is not a task"),
             ("retry", br#"{"node": "nope"}"#, 409, "the flow has no node `nope`"),
             ("retry", b"{}", 400, "missing field `node`"),
@@ -401,4 +402,49 @@ mod escalation {
         an_instance_past_its_sla_is_cancelled_by_the_scheduler,
         a_breach_alerts_the_webhook_with_retries_and_the_audit_trail_shows_it,
     );
+}
+
+/// The onboarding's rework loop over HTTP: a failed address check, a corrected address, the
+/// check again. The step's two visits show in the instance, the list filters the instance as
+/// rework, and the overview's rework heat counts it; an instance without rework is not listed.
+async fn a_reworked_step_counts_its_visits_in_the_instance_the_list_and_the_heat(db: Db) {
+    let addr = spawn_app(db, "rework").await;
+    let at = |s: u32| format!("2026-11-27T08:00:{s:02}Z");
+    let reworked = [
+        "RegistrationRequested", "AddressCheckRequested", "AddressCheckFailed", "AddressCorrectionRequested",
+        "AddressCorrected", "AddressCheckRequested", "AddressChecked",
+    ];
+    // Sent last to first: the order events arrive in does not matter, their times do.
+    let batch: Vec<Value> = reworked
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, t)| json!({"id": format!("r-{i}"), "type": t, "key": "cust-rework", "time": at(i as u32)}))
+        .collect();
+    let (status, report) = post(addr, &Value::Array(batch)).await;
+    assert_eq!(status, 200, "{report}");
+    let id = report["instances"][0]["id"].as_i64().unwrap();
+    let (_, plain) = post(addr, &json!([{"id": "p-0", "type": "RegistrationRequested", "key": "cust-plain"}])).await;
+    assert_eq!(plain["stored"], 1);
+
+    let (_, detail) = get(addr, &format!("/api/v1/instances/{id}")).await;
+    let address = node(&detail, "address");
+    assert_eq!(address["status"], "done", "{address}");
+    let outcomes: Vec<&str> = address["visits"].as_array().unwrap().iter().map(|v| v["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["failed", "done"]);
+    assert_eq!(node(&detail, "correction")["visits"].as_array().unwrap().len(), 1);
+    assert_eq!(detail["deviations"], json!([]), "the loop is part of the flow");
+    assert_eq!(detail["summary"]["reworked"], true);
+
+    let (status, list) = get(addr, "/api/v1/instances?rework=true").await;
+    assert_eq!(status, 200, "{list}");
+    let keys: Vec<&str> = list.as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["cust-rework"]);
+    let (status, refused) = get(addr, "/api/v1/instances?rework=maybe").await;
+    assert_eq!(status, 400, "{refused}");
+
+    let (status, overview) = get(addr, "/api/v1/flows/customer-onboarding/overview?range=7d").await;
+    assert_eq!(status, 200, "{overview}");
+    let heat = overview["heat"].as_array().unwrap().iter().find(|h| h["id"] == "address").unwrap().clone();
+    assert_eq!((heat["reached"].as_u64(), heat["reworked"].as_u64()), (Some(2), Some(1)), "{heat}");
 }
