@@ -67,10 +67,15 @@ pub fn InstanceList() -> impl IntoView {
     let params = Memo::new(move |_| params_from(&query.read()));
     let data = Resource::new(move || params.get(), list_instances);
     let selected = RwSignal::new(BTreeSet::<i64>::new());
+    // The bulk action's state lives here, not in the bar: pushed changes redraw the page (the
+    // bulk's own retries push changes), and a running bulk must survive that.
+    let bulk = RwSignal::new(Bulk::Idle);
+    let all_matching = RwSignal::new(None::<Vec<i64>>);
     // Selection is per view: a new filter or page starts empty.
     Effect::new(move |_| {
         params.track();
         selected.set(BTreeSet::new());
+        all_matching.set(None);
     });
     subscribe(
         "/api/v1/stream".into(),
@@ -110,7 +115,7 @@ pub fn InstanceList() -> impl IntoView {
                         let csrf = me.map(|m| m.csrf).unwrap_or_default();
                         let ids: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
                         view! {
-                            {operate.then(|| view! { <BulkBar params=p.clone() selected page_ids=ids.clone() csrf=csrf.clone()/> })}
+                            {operate.then(|| view! { <BulkBar params=p.clone() selected state=bulk all_matching page_ids=ids.clone() csrf=csrf.clone()/> })}
                             <InstanceTable rows=page.rows now=clock(now) selected=operate.then_some(selected)/>
                             <nav class="pager">
                                 {first.map(|h| view! { <A href=h attr:class="op" attr:data-first="">"« First page"</A> })}
@@ -189,9 +194,14 @@ enum Bulk {
 }
 
 #[component]
-fn BulkBar(params: ListParams, selected: RwSignal<BTreeSet<i64>>, page_ids: Vec<i64>, csrf: String) -> impl IntoView {
-    let state = RwSignal::new(Bulk::Idle);
-    let all_matching = RwSignal::new(None::<Vec<i64>>);
+fn BulkBar(
+    params: ListParams,
+    selected: RwSignal<BTreeSet<i64>>,
+    state: RwSignal<Bulk>,
+    all_matching: RwSignal<Option<Vec<i64>>>,
+    page_ids: Vec<i64>,
+    csrf: String,
+) -> impl IntoView {
     let finding = RwSignal::new(false);
     let count = move || all_matching.with(|a| a.as_ref().map(Vec::len)).unwrap_or_else(|| selected.with(BTreeSet::len));
     let chosen = move || all_matching.get().unwrap_or_else(|| selected.get().into_iter().collect());

@@ -132,7 +132,7 @@ fn Visits(diagram: flowlens_core::Diagram, nodes: Vec<flowlens_core::NodeState>)
                         <td>{when(Some(v.started))}</td>
                         <td>{when(v.finished)}</td>
                         <td>{took}</td>
-                        <td class=format!("outcome {outcome}")>{outcome}</td>
+                        <td class=format!("visit-outcome {outcome}")>{outcome}</td>
                     </tr>
                 }
             });

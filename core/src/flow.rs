@@ -37,6 +37,10 @@ pub struct Flow {
     pub back: Vec<(usize, usize)>,
     #[serde(skip)]
     pub(crate) triggers: HashMap<String, (usize, Trigger)>,
+    /// How the flow's own file draws it (a BPMN model's diagram interchange); without one the
+    /// diagram is laid out automatically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drawn: Option<crate::layout::Diagram>,
 }
 
 /// Where an event's business key is found.

@@ -146,14 +146,22 @@ fn duration(s: &Spanned<String>, what: &str, problems: &mut Problems) -> Option<
     Span::parse(s.get_ref()).map_err(|e| problems.at(Some(s.span()), format!("{what}: bad duration {e}"))).ok()
 }
 
-fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
-    if def.id.get_ref().trim().is_empty() {
-        p.at(Some(def.id.span()), "the flow id is empty");
-    }
-    if *def.version.get_ref() == 0 {
-        p.at(Some(def.version.span()), "versions start at 1");
-    }
-    let correlation = match def.correlation {
+/// The flow-wide keys, checked: shared by flow files and BPMN sidecars.
+pub(crate) struct Header {
+    pub correlation: Option<Correlation>,
+    pub sla: Option<Span>,
+    pub on_breach: OnBreach,
+    pub webhook: Option<String>,
+}
+
+fn header(correlation: Option<CorrelationDef>, sla_def: Option<SlaDef>, cancel: &Option<CommandSpecDef>, p: &mut Problems) -> Header {
+    let required = true;
+    header_with(correlation, sla_def, cancel, required, p)
+}
+
+fn header_with(correlation: Option<CorrelationDef>, sla_def: Option<SlaDef>, cancel: &Option<CommandSpecDef>, required: bool, p: &mut Problems) -> Header {
+    let correlation = match correlation {
+        None if !required => Some(Correlation::Key),
         None => {
             p.at(None, "no correlation: say where the business key is, e.g. `correlation = { source = \"key\" }`");
             None
@@ -181,7 +189,7 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
             }
         },
     };
-    let (sla, on_breach, webhook) = match def.sla {
+    let (sla, on_breach, webhook) = match sla_def {
         Some(s) => (s.instance.as_ref().and_then(|d| duration(d, "instance sla", p)), s.on_breach, s.webhook),
         None => (None, OnBreach::Mark, None),
     };
@@ -196,10 +204,21 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         }
     }
     let webhook = webhook.map(|w| w.into_inner());
-    if on_breach == OnBreach::Cancel && def.cancel.is_none() {
+    if on_breach == OnBreach::Cancel && cancel.is_none() {
         p.at(None, "`sla.on_breach = \"cancel\"` needs a `[cancel]` command");
     }
 
+    Header { correlation, sla, on_breach, webhook }
+}
+
+fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
+    if def.id.get_ref().trim().is_empty() {
+        p.at(Some(def.id.span()), "the flow id is empty");
+    }
+    if *def.version.get_ref() == 0 {
+        p.at(Some(def.version.span()), "versions start at 1");
+    }
+    let Header { correlation, sla, on_breach, webhook } = header(def.correlation, def.sla, &def.cancel, p);
     let ids: Vec<String> = def.nodes.iter().map(|n| n.id.get_ref().clone()).collect();
     let index_of = |id: &str| ids.iter().position(|x| x == id);
     for (i, n) in def.nodes.iter().enumerate() {
@@ -318,5 +337,136 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         topo: shape.topo,
         back: shape.back,
         triggers,
+        drawn: None,
+    })
+}
+
+/// What a BPMN model's sidecar (`NAME.bpmn.toml`) says: the flow file's keys for what BPMN has no
+/// place for, and per element (by its BPMN id) the event types, SLA and commands.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SidecarDef {
+    id: Option<Spanned<String>>,
+    name: Option<String>,
+    version: Option<Spanned<u32>>,
+    correlation: Option<CorrelationDef>,
+    sla: Option<SlaDef>,
+    cancel: Option<CommandSpecDef>,
+    envelope: Option<crate::envelope::EnvelopeFields>,
+    #[serde(default)]
+    nodes: Vec<SidecarNodeDef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SidecarNodeDef {
+    id: Spanned<String>,
+    name: Option<String>,
+    event: Option<String>,
+    request: Option<String>,
+    success: Option<String>,
+    failure: Option<String>,
+    sla: Option<Spanned<String>>,
+    retry: Option<CommandSpecDef>,
+    compensation: Option<CommandSpecDef>,
+}
+
+/// A checked sidecar.
+pub(crate) struct Sidecar {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub version: u32,
+    pub correlation: Correlation,
+    pub sla: Option<Span>,
+    pub on_breach: OnBreach,
+    pub webhook: Option<String>,
+    pub cancel: Option<CommandSpec>,
+    pub envelope: Option<crate::envelope::EnvelopeFields>,
+    pub nodes: Vec<SidecarNode>,
+}
+
+pub(crate) struct SidecarNode {
+    pub id: String,
+    /// `file:line:column` of its `id`.
+    pub place: String,
+    pub name: Option<String>,
+    pub event: Option<String>,
+    pub request: Option<String>,
+    pub success: Option<String>,
+    pub failure: Option<String>,
+    pub sla: Option<Span>,
+    pub retry: Option<CommandSpec>,
+    pub compensation: Option<CommandSpec>,
+}
+
+impl Sidecar {
+    /// No sidecar: an instance's key is the message key, version 1.
+    pub(crate) fn none() -> Sidecar {
+        Sidecar {
+            id: None,
+            name: None,
+            version: 1,
+            correlation: Correlation::Key,
+            sla: None,
+            on_breach: OnBreach::Mark,
+            webhook: None,
+            cancel: None,
+            envelope: None,
+            nodes: Vec::new(),
+        }
+    }
+}
+
+pub(crate) fn parse_sidecar(file: &str, text: &str) -> Result<Sidecar, Vec<String>> {
+    let mut p = Problems { file, text, found: Vec::new() };
+    let def: SidecarDef = match toml::from_str(text) {
+        Ok(def) => def,
+        Err(e) => {
+            p.at(e.span(), e.message().trim_end());
+            return Err(p.found);
+        }
+    };
+    if let Some(v) = &def.version {
+        if *v.get_ref() == 0 {
+            p.at(Some(v.span()), "versions start at 1");
+        }
+    }
+    // Without a word on correlation, the key is the message key, as for a model with no sidecar.
+    let h = header_with(def.correlation, def.sla, &def.cancel, false, &mut p);
+    let correlation = h.correlation.unwrap_or(Correlation::Key);
+    let nodes = def
+        .nodes
+        .into_iter()
+        .map(|n| {
+            let sla = n.sla.as_ref().and_then(|d| duration(d, &format!("node `{}` sla", n.id.get_ref()), &mut p));
+            let (line, col) = line_col(text, n.id.span().start);
+            SidecarNode {
+                id: n.id.into_inner(),
+                place: format!("{file}:{line}:{col}"),
+                name: n.name,
+                event: n.event,
+                request: n.request,
+                success: n.success,
+                failure: n.failure,
+                sla,
+                retry: n.retry.map(Into::into),
+                compensation: n.compensation.map(Into::into),
+            }
+        })
+        .collect();
+    if !p.found.is_empty() {
+        return Err(p.found);
+    }
+    Ok(Sidecar {
+        id: def.id.map(Spanned::into_inner),
+        name: def.name,
+        version: def.version.map_or(1, Spanned::into_inner),
+        correlation,
+        sla: h.sla,
+        on_breach: h.on_breach,
+        webhook: h.webhook,
+        cancel: def.cancel.map(Into::into),
+        envelope: def.envelope,
+        nodes,
     })
 }

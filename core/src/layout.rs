@@ -14,6 +14,12 @@ mod place;
 #[cfg(feature = "layout")]
 pub use place::layout;
 
+/// The flow's diagram: as its file draws it (BPMN diagram interchange), else laid out.
+#[cfg(feature = "layout")]
+pub fn draw(flow: &crate::Flow) -> Diagram {
+    flow.drawn.clone().unwrap_or_else(|| layout(flow))
+}
+
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Diagram {

@@ -14,7 +14,7 @@ pub mod event;
 pub mod flow;
 pub mod graph;
 #[cfg(feature = "files")]
-mod flow_file;
+pub(crate) mod flow_file;
 pub mod instance;
 pub mod layout;
 pub mod query;

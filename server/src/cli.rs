@@ -105,5 +105,5 @@ fn export_bpmn(flow: &str, dir: &std::path::Path) -> Result<String, String> {
             }
         }
     };
-    Ok(flowlens_core::bpmn::export(&found, &flowlens_core::layout(&found)))
+    Ok(flowlens_core::bpmn::export(&found, &flowlens_core::layout::draw(&found)))
 }

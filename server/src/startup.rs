@@ -44,20 +44,36 @@ pub fn init_logging() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
 
-/// Reads and checks one flow file; problems name the file and the place.
+/// Reads and checks one flow file: a flow file (`*.toml`), or a BPMN 2.0 model (`*.bpmn`) with
+/// its sidecar `NAME.bpmn.toml` when there is one. Problems name the file and the place.
 pub fn load_flow(path: &Path) -> Result<Flow, Vec<String>> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{name}: cannot read: {e}")])?;
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| vec![format!("{}: cannot read: {e}", p.display())]);
+    let text = read(path)?;
+    if path.extension().is_some_and(|x| x == "bpmn") {
+        let sidecar_path = path.with_extension("bpmn.toml");
+        let sidecar = match sidecar_path.exists() {
+            true => Some((sidecar_path.display().to_string(), read(&sidecar_path)?)),
+            false => None,
+        };
+        return Flow::parse_bpmn(&name, &text, sidecar.as_ref().map(|(n, t)| (n.as_str(), t.as_str())));
+    }
     Flow::parse_toml(&name, &text)
 }
 
-/// Every `*.toml` in `dir`, all checked before any is used.
+/// Whether `path` is a flow of its own: `*.toml` (but not a BPMN model's sidecar) or `*.bpmn`.
+fn is_flow(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.ends_with(".bpmn") || name.ends_with(".toml") && !name.ends_with(".bpmn.toml")
+}
+
+/// Every flow in `dir` (`*.toml`, `*.bpmn`), all checked before any is used.
 pub fn load_flows(dir: &Path) -> Result<Flows, Vec<String>> {
     let entries = std::fs::read_dir(dir).map_err(|e| vec![format!("{}: cannot read the flow directory: {e}", dir.display())])?;
-    let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| is_flow(p)).collect();
     paths.sort();
     if paths.is_empty() {
-        return Err(vec![format!("{}: no flow definitions (*.toml) found", dir.display())]);
+        return Err(vec![format!("{}: no flow definitions (*.toml, *.bpmn) found", dir.display())]);
     }
     let mut flows = Vec::new();
     let mut problems = Vec::new();

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use flowlens_core::{layout, Diagram, Flow, Flows, Instance, Millis, Status};
+use flowlens_core::{Diagram, Flow, Flows, Instance, Millis, Status};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
@@ -94,7 +94,7 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
         }
-        let diagrams = flows.iter().map(|f| ((f.id.clone(), f.version), Arc::new(layout(f)))).collect();
+        let diagrams = flows.iter().map(|f| ((f.id.clone(), f.version), Arc::new(flowlens_core::layout::draw(f)))).collect();
         let open: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT instance_id FROM actions WHERE result = 'sent' AND kind = 'retry'")
             .fetch_all(&pool)
             .await?;
@@ -126,7 +126,7 @@ impl Store {
 
     /// How `flow` is drawn: computed once at start for every loaded version.
     pub fn diagram(&self, flow: &Flow) -> Diagram {
-        self.diagrams.get(&(flow.id.clone(), flow.version)).map(|d| (**d).clone()).unwrap_or_else(|| layout(flow))
+        self.diagrams.get(&(flow.id.clone(), flow.version)).map(|d| (**d).clone()).unwrap_or_else(|| flowlens_core::layout::draw(flow))
     }
 
     /// Closes every connection, once the server is done with the store.

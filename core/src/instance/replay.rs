@@ -372,7 +372,9 @@ impl Run {
     /// failed task.
     fn movable(&self, flow: &Flow, t: &Token) -> bool {
         if t.from.is_some() {
-            return false;
+            // A branch waiting at an inclusive join may go on when a later event shows the flow
+            // did: nobody can know how many branches the split sent.
+            return matches!(flow.nodes[t.node].kind, NodeKind::Inclusive);
         }
         match &flow.nodes[t.node].kind {
             NodeKind::Exclusive | NodeKind::Inclusive => true,
@@ -472,6 +474,11 @@ impl Run {
         let k = self.tokens.iter().position(|t| t == token).expect("the token is there");
         let origin = token.node;
         match &flow.nodes[origin].kind {
+            NodeKind::Inclusive if token.from.is_some() => {
+                // The join goes on: its branches, and splits that might have sent more, are done.
+                self.tokens.retain(|t| t.node != origin && !(t.spent && reaches(flow, t.node, origin)));
+                self.instant(origin, at);
+            }
             NodeKind::Inclusive if !token.spent => {
                 self.close(origin, at, VisitOutcome::Done);
                 self.tokens[k].spent = true;
@@ -523,14 +530,15 @@ impl Run {
     }
 
     /// An inclusive join goes on once a branch has arrived and no other token could still
-    /// arrive (tokens spent at inclusive splits do not count: they only might).
+    /// arrive; while its split might send another branch it waits, and a later event past the
+    /// join moves it on (see [`Run::movable`]).
     fn fire_inclusive_joins(&mut self, flow: &Flow) {
         loop {
             let ready = flow.nodes.iter().enumerate().find(|(j, n)| {
                 matches!(n.kind, NodeKind::Inclusive)
                     && n.prev.len() > 1
                     && self.tokens.iter().any(|t| t.node == *j && t.from.is_some())
-                    && !self.tokens.iter().any(|t| t.node != *j && !t.spent && reaches(flow, t.node, *j))
+                    && !self.tokens.iter().any(|t| t.node != *j && reaches(flow, t.node, *j))
             });
             let Some((j, _)) = ready else { return };
             let at = self.tokens.iter().filter(|t| t.node == j).map(|t| t.since).max().expect("a branch arrived");

@@ -1,4 +1,4 @@
-//! BPMN 2.0 out: any flow as BPMN XML with diagram interchange (shapes and edge waypoints), laid
+//! Out: any flow as BPMN XML with diagram interchange (shapes and edge waypoints), laid
 //! out as Flowlens draws it, so it opens in bpmn.io or Camunda Modeler as it looks here.
 //!
 //! What BPMN has no place for (which event type moves which step, commands, correlation) stays in
@@ -14,13 +14,10 @@ use quick_xml::Writer;
 use crate::flow::{Flow, NodeKind, Outcome, Task};
 use crate::layout::Diagram;
 
-const MODEL: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
-const BPMNDI: &str = "http://www.omg.org/spec/BPMN/20100524/DI";
-const DC: &str = "http://www.omg.org/spec/DD/20100524/DC";
-const DI: &str = "http://www.omg.org/spec/DD/20100524/DI";
+use super::{BPMNDI, DC, DI, MODEL};
 
 /// An XML id (NCName) for `raw`: letters, digits, `-`, `_`, `.`; starting with a letter or `_`.
-fn xml_id(raw: &str) -> String {
+pub(super) fn xml_id(raw: &str) -> String {
     let mut id: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
     if !id.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         id.insert(0, '_');
@@ -29,7 +26,7 @@ fn xml_id(raw: &str) -> String {
 }
 
 /// An SLA as an ISO 8601 duration, e.g. `PT10M`, `PT4H`, `PT0.5S`.
-fn iso_duration(millis: i64) -> String {
+pub(super) fn iso_duration(millis: i64) -> String {
     let (h, rest) = (millis / 3_600_000, millis % 3_600_000);
     let (m, rest) = (rest / 60_000, rest % 60_000);
     let mut out = String::from("PT");
@@ -116,7 +113,14 @@ fn write(w: &mut Writer<Vec<u8>>, flow: &Flow, diagram: &Diagram) -> io::Result<
                             NodeKind::Intermediate { throw: true, .. } => "bpmn:intermediateThrowEvent".to_string(),
                             NodeKind::Intermediate { throw: false, .. } => "bpmn:intermediateCatchEvent".to_string(),
                         };
-                        w.create_element(tag.as_str()).with_attributes([("id", ids[i].as_str()), ("name", &node.name)]).write_inner_content(|w| {
+                        // A step's name is what people read (and, read back, its event type); an
+                        // event or gateway named only by its id has no name.
+                        let named = matches!(node.kind, NodeKind::Task(_)) || node.name != node.id;
+                        let mut element = w.create_element(tag.as_str()).with_attribute(("id", ids[i].as_str()));
+                        if named {
+                            element = element.with_attribute(("name", node.name.as_str()));
+                        }
+                        element.write_inner_content(|w| {
                             for (_, _, id) in edges.iter().filter(|(_, to, _)| *to == i) {
                                 w.create_element("bpmn:incoming").write_text_content(BytesText::new(id))?;
                             }
