@@ -104,9 +104,6 @@ pub fn InstanceList() -> impl IntoView {
                 let me = session.me().await;
                 match data.await {
                     Err(e) => view! { <p class="error">{sentence(&e)}</p> }.into_any(),
-                    Ok((_, page)) if page.rows.is_empty() && params.get_untracked().after.is_none() => {
-                        view! { <p class="muted empty">"No instances match. Events that start a flow create them; try a wider filter."</p> }.into_any()
-                    }
                     Ok((now, page)) => {
                         let p = params.get_untracked();
                         let next = page.next.map(|c| href_with(&p, Some(&c)));
@@ -114,9 +111,14 @@ pub fn InstanceList() -> impl IntoView {
                         let operate = can(&me, Role::Operator);
                         let csrf = me.map(|m| m.csrf).unwrap_or_default();
                         let ids: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
+                        // The bulk bar stays while its action runs, even when the rows it acted
+                        // on have left this view (a retried instance is no longer overdue).
+                        let empty = page.rows.is_empty() && p.after.is_none();
+                        let busy = bulk.with_untracked(|b| *b != Bulk::Idle);
                         view! {
-                            {operate.then(|| view! { <BulkBar params=p.clone() selected state=bulk all_matching page_ids=ids.clone() csrf=csrf.clone()/> })}
-                            <InstanceTable rows=page.rows now=clock(now) selected=operate.then_some(selected)/>
+                            {(operate && (!empty || busy)).then(|| view! { <BulkBar params=p.clone() selected state=bulk all_matching page_ids=ids.clone() csrf=csrf.clone()/> })}
+                            {empty.then(|| view! { <p class="muted empty">"No instances match. Events that start a flow create them; try a wider filter."</p> })}
+                            {(!empty).then(|| view! { <InstanceTable rows=page.rows now=clock(now) selected=operate.then_some(selected)/> })}
                             <nav class="pager">
                                 {first.map(|h| view! { <A href=h attr:class="op" attr:data-first="">"« First page"</A> })}
                                 {next.map(|h| view! { <A href=h attr:class="op" attr:data-next="">"Next page »"</A> })}

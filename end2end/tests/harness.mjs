@@ -12,13 +12,13 @@ export const ADMIN_PASSWORD = 'e2e-admin-password';
 
 // `demo`: the demo services run, and (on loopback) sign everyone in as the demo admin.
 // `origins`: who may frame embeds.
-export async function startServer({ demo = false, origins = [] } = {}) {
+export async function startServer({ demo = false, origins = [], flows = join(repo, 'flows') } = {}) {
   const bin = process.env.FLOWLENS_BIN || join(repo, 'target', 'debug', 'flowlens');
   const dir = mkdtempSync(join(tmpdir(), 'flowlens-e2e-'));
   const child = spawn(bin, [
     'serve', '--port', '0',
     '--database-url', `sqlite://${join(dir, 'flowlens.db')}`,
-    '--flows', join(repo, 'flows'),
+    '--flows', flows,
     '--site-root', process.env.FLOWLENS_SITE_ROOT || join(repo, 'target', 'site'),
     // The demo services answer retries; their own traffic is held back to one registration an hour.
     ...(demo ? ['--demo', '--demo-interval', '3600'] : []),

@@ -9,12 +9,13 @@ use flowlens_core::{decode_message, EnvelopeFields, Event, Flow, Flows, Instance
 use libfuzzer_sys::fuzz_target;
 
 static FLOWS: LazyLock<Flows> = LazyLock::new(|| {
-    let files = [
-        ("customer-onboarding.toml", include_str!("../../flows/customer-onboarding.toml")),
-        ("retail-order.toml", include_str!("../../flows/retail-order.toml")),
-    ];
-    Flows::new(files.iter().map(|(name, text)| Flow::parse_toml(name, text).expect("the shipped flows parse")).collect())
-        .expect("the shipped flows agree")
+    let onboarding = Flow::parse_toml("customer-onboarding.toml", include_str!("../../flows/customer-onboarding.toml"));
+    let retail = Flow::parse_bpmn(
+        "retail-order.bpmn",
+        include_str!("../../flows/retail-order.bpmn"),
+        Some(("retail-order.bpmn.toml", include_str!("../../flows/retail-order.bpmn.toml"))),
+    );
+    Flows::new(vec![onboarding.expect("the shipped flows parse"), retail.expect("the shipped flows parse")]).expect("the shipped flows agree")
 });
 
 static ENVELOPES: LazyLock<Vec<EnvelopeFields>> = LazyLock::new(|| FLOWS.envelopes());

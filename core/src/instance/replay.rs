@@ -124,7 +124,7 @@ impl Run {
             }
             What::Retry(node) => {
                 if let Some(i) = flow.node_index(node) {
-                    self.retry(i, entry.at, &entry.id);
+                    self.retry(i, entry.at);
                 }
             }
         }
@@ -202,7 +202,7 @@ impl Run {
                     self.instant(node, at);
                 }
             },
-            (NodeKind::Task(task), Trigger::Request) => {
+            (NodeKind::Task(_), Trigger::Request) => {
                 let held = self.token_at(node);
                 match (held, self.visits[node].last().map(|v| (v.outcome, v.request.is_some()))) {
                     // Asked for, as the flow expected.
@@ -230,7 +230,6 @@ impl Run {
                         }
                     }
                 }
-                let _ = task;
             }
             (NodeKind::Task(task), outcome) => {
                 let failed = outcome == Trigger::Fail;
@@ -288,7 +287,7 @@ impl Run {
     }
 
     /// A retry of `node`: the visit it holds is replaced by a new one, running from now.
-    fn retry(&mut self, node: usize, at: Millis, _id: &str) {
+    fn retry(&mut self, node: usize, at: Millis) {
         let Some(k) = self.token_at(node) else { return };
         let request = self.visits[node].last().and_then(|v| v.request.clone());
         if let Some(v) = self.latest(node) {

@@ -15,10 +15,10 @@ fn flowlens(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn validate_accepts_the_shipped_flows() {
-    let (ok, stdout, stderr) = flowlens(&["validate", "flows/customer-onboarding.toml", "flows/retail-order.toml"]);
+    let (ok, stdout, stderr) = flowlens(&["validate", "flows/customer-onboarding.toml", "flows/retail-order.bpmn"]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("flows/customer-onboarding.toml: ok (flow `customer-onboarding` version 1)"), "{stdout}");
-    assert!(stdout.contains("flows/retail-order.toml: ok (flow `retail-order` version 1)"), "{stdout}");
+    assert!(stdout.contains("flows/retail-order.bpmn: ok (flow `retail-order` version 1)"), "{stdout}");
 }
 
 #[test]
@@ -26,12 +26,12 @@ fn validate_prints_every_problem_of_every_file_and_fails() {
     let (ok, stdout, stderr) = flowlens(&[
         "validate",
         "core/tests/bad-flows/bad-duration.toml",
-        "flows/retail-order.toml",
+        "flows/retail-order.bpmn",
         "core/tests/bad-flows/unknown-edge.toml",
         "no/such/file.toml",
     ]);
     assert!(!ok, "a bad file makes validate fail");
-    assert!(stdout.contains("flows/retail-order.toml: ok"), "good files are still reported: {stdout}");
+    assert!(stdout.contains("flows/retail-order.bpmn: ok"), "good files are still reported: {stdout}");
     for expected in [
         "core/tests/bad-flows/bad-duration.toml:8:12: instance sla: bad duration",
         "core/tests/bad-flows/bad-duration.toml:20:7: node `work` sla: bad duration",
@@ -44,7 +44,7 @@ fn validate_prints_every_problem_of_every_file_and_fails() {
 
 #[test]
 fn export_bpmn_writes_a_file_or_a_flow_by_id_and_says_what_is_missing() {
-    let (ok, by_file, stderr) = flowlens(&["export-bpmn", "flows/retail-order.toml"]);
+    let (ok, by_file, stderr) = flowlens(&["export-bpmn", "flows/retail-order.bpmn"]);
     assert!(ok, "{stderr}");
     assert!(by_file.starts_with("<?xml") && by_file.contains("<bpmndi:BPMNDiagram"), "{by_file}");
     let (ok, by_id, _) = flowlens(&["export-bpmn", "retail-order", "--flows", "flows"]);
