@@ -57,8 +57,8 @@ pub fn FlowDiagram(diagram: Diagram, nodes: Vec<NodeState>, now: ReadSignal<Mill
                 let (bx, by) = (x + s.w / 2.0 - 4.0, y - s.h / 2.0 + 4.0);
                 view! {
                     <g class="visits" data-visits=visits>
-                        <circle cx=bx cy=by r="10"/>
-                        <text x=bx y=by + 4.0>{format!("{visits}×")}</text>
+                        <circle class="visit-count" cx=bx cy=by r="10"/>
+                        <text class="visit-count" x=bx y=by + 4.0>{format!("{visits}×")}</text>
                     </g>
                 }
             });

@@ -77,7 +77,8 @@ impl Instance {
     /// resends.
     pub fn request_event(&self, flow: &Flow, node: &str) -> Option<String> {
         let i = flow.node_index(node)?;
-        self.run(flow).visits.get(i)?.iter().rev().find_map(|v| v.request.clone())
+        let at = self.run(flow).visits.get(i)?.iter().rev().find_map(|v| v.request)?;
+        self.log.get(at as usize).map(|e| e.id.clone())
     }
 
     /// The command that retries `node`. `request_data` is the payload of the event that requested

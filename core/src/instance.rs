@@ -197,12 +197,11 @@ impl Instance {
     /// Puts an entry in its place in the log: one replay step when it is the latest, a replay
     /// of the whole log otherwise.
     fn record(&mut self, flow: &Flow, entry: Entry) {
-        let key = |e: &Entry| (e.at, e.id.clone());
-        let at = self.log.partition_point(|e| key(e) < key(&entry));
+        let at = self.log.partition_point(|e| (e.at, e.id.as_str()) < (entry.at, entry.id.as_str()));
         let latest = at == self.log.len();
         self.log.insert(at, entry);
         if latest && self.run.visits.len() == flow.nodes.len() {
-            self.run.step(flow, &self.log[at]);
+            self.run.step(flow, &self.log[at], at);
         } else {
             self.run = Run::replay(flow, &self.log);
         }

@@ -19,7 +19,7 @@ use crate::flow::{Flow, NodeKind, Trigger};
 use crate::time::Millis;
 
 /// One run of a node: a visit.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Visit {
     /// When the node became active (a task's request, else when the flow got there).
     pub started: Millis,
@@ -27,9 +27,10 @@ pub struct Visit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<Millis>,
     pub outcome: VisitOutcome,
-    /// The event that asked for the work (what a retry resends), if any.
+    /// The event that asked for the work (what a retry resends), if any: its place in the
+    /// instance's log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request: Option<String>,
+    pub request: Option<u32>,
     /// Opened by a retry.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retried: bool,
@@ -105,21 +106,21 @@ impl Run {
     /// The fold of [`Run::step`] over `log`.
     pub fn replay<'a>(flow: &Flow, log: impl IntoIterator<Item = &'a Entry>) -> Run {
         let mut run = Run::new(flow);
-        for entry in log {
-            run.step(flow, entry);
+        for (index, entry) in log.into_iter().enumerate() {
+            run.step(flow, entry, index);
         }
         run
     }
 
-    /// Applies the next entry of the log.
-    pub fn step(&mut self, flow: &Flow, entry: &Entry) {
+    /// Applies the next entry of the log, the `index`-th.
+    pub fn step(&mut self, flow: &Flow, entry: &Entry, index: usize) {
         if self.visits.len() < flow.nodes.len() {
             self.visits.resize(flow.nodes.len(), Vec::new());
         }
         match &entry.what {
             What::Event(ty) => {
                 if let Some((node, trigger)) = flow.trigger(ty) {
-                    self.observe(flow, node, trigger, entry.at, &entry.id, ty);
+                    self.observe(flow, node, trigger, entry.at, index as u32, ty);
                 }
             }
             What::Retry(node) => {
@@ -128,14 +129,16 @@ impl Run {
                 }
             }
         }
-        self.fire_inclusive_joins(flow);
+        if flow.nodes.iter().any(|n| matches!(n.kind, NodeKind::Inclusive)) {
+            self.fire_inclusive_joins(flow);
+        }
     }
 
     fn token_at(&self, node: usize) -> Option<usize> {
         self.tokens.iter().position(|t| t.node == node && t.from.is_none())
     }
 
-    fn open_visit(&mut self, node: usize, started: Millis, request: Option<String>) {
+    fn open_visit(&mut self, node: usize, started: Millis, request: Option<u32>) {
         self.visits[node].push(Visit { started, finished: None, outcome: VisitOutcome::Open, request, retried: false });
     }
 
@@ -157,7 +160,7 @@ impl Run {
         }
     }
 
-    fn observe(&mut self, flow: &Flow, node: usize, trigger: Trigger, at: Millis, id: &str, ty: &str) {
+    fn observe(&mut self, flow: &Flow, node: usize, trigger: Trigger, at: Millis, id: u32, ty: &str) {
         match &flow.nodes[node].kind {
             NodeKind::Start { .. } => {
                 self.starts += 1;
@@ -209,23 +212,23 @@ impl Run {
                     (Some(_), Some((VisitOutcome::Open, false))) => {
                         let v = self.latest(node).expect("matched a visit");
                         v.started = at;
-                        v.request = Some(id.to_string());
+                        v.request = Some(id);
                     }
                     // Asked for again while it runs: the same visit.
                     (Some(_), Some((VisitOutcome::Open, true))) => {}
                     // Asked for again after it failed: rework of the same step.
                     (Some(k), _) => {
                         self.tokens[k].since = at;
-                        self.open_visit(node, at, Some(id.to_string()));
+                        self.open_visit(node, at, Some(id));
                     }
                     (None, _) => {
                         if self.jump(flow, node, at) {
                             let v = self.latest(node).expect("a jump opens a visit");
                             v.started = at;
-                            v.request = Some(id.to_string());
+                            v.request = Some(id);
                         } else {
                             self.stray(flow, node, ty);
-                            self.open_visit(node, at, Some(id.to_string()));
+                            self.open_visit(node, at, Some(id));
                             self.tokens.push(Token { node, from: None, since: at, spent: false });
                         }
                     }
@@ -289,7 +292,7 @@ impl Run {
     /// A retry of `node`: the visit it holds is replaced by a new one, running from now.
     fn retry(&mut self, node: usize, at: Millis) {
         let Some(k) = self.token_at(node) else { return };
-        let request = self.visits[node].last().and_then(|v| v.request.clone());
+        let request = self.visits[node].last().and_then(|v| v.request);
         if let Some(v) = self.latest(node) {
             if v.outcome == VisitOutcome::Open {
                 v.outcome = VisitOutcome::Replaced;
@@ -309,7 +312,7 @@ impl Run {
 
     /// Sends the flow on from `node` along its sequence flows.
     fn advance(&mut self, flow: &Flow, node: usize, at: Millis) {
-        for j in flow.nodes[node].next.clone() {
+        for &j in &flow.nodes[node].next {
             self.arrive(flow, j, node, at, 0);
         }
     }
@@ -352,7 +355,7 @@ impl Run {
                         self.tokens.remove(k);
                     }
                     self.instant(node, at);
-                    for j in n.next.clone() {
+                    for &j in &n.next {
                         self.arrive(flow, j, node, at, depth + 1);
                     }
                 }
@@ -360,7 +363,7 @@ impl Run {
             // Merges, splits that take every branch, events with no type: straight through.
             NodeKind::Exclusive | NodeKind::Inclusive | NodeKind::Parallel | NodeKind::Intermediate { .. } => {
                 self.instant(node, at);
-                for j in n.next.clone() {
+                for &j in &n.next {
                     self.arrive(flow, j, node, at, depth + 1);
                 }
             }

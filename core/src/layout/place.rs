@@ -1,7 +1,7 @@
 //! Computing a diagram: only where layouts are made (the server), not in the browser.
 
 use super::{Diagram, Edge, Shape, ShapeKind};
-use crate::flow::{Flow, NodeKind};
+use crate::flow::{Flow, NodeKind, Task};
 
 const LAYER_GAP: f32 = 70.0;
 const ROW_GAP: f32 = 34.0;
@@ -69,9 +69,31 @@ pub fn layout(flow: &Flow) -> Diagram {
 
     // A layer hint from the flow file pushes a node (and so everything after it) further right.
     let mut rank: Vec<usize> = flow.nodes.iter().map(|node| node.layer.unwrap_or(0) as usize).collect();
-    for &i in &flow.topo {
+    // Every forward edge points right; and where a task's failure goes sits between the task and
+    // what follows it, so the failure path (often a rework loop) has a column of its own and the
+    // task's onward edge runs past it instead of through it.
+    let mut after: Vec<(usize, usize)> = Vec::new();
+    for i in 0..n {
         for j in flow.successors(i).filter(|&j| !flow.is_back_edge(i, j)) {
-            rank[j] = rank[j].max(rank[i] + 1);
+            after.push((i, j));
+        }
+        if let NodeKind::Task(Task { on_failure: Some(f), .. }) = &flow.nodes[i].kind {
+            for &k in flow.nodes[i].next.iter().filter(|&&k| k != *f && !flow.is_back_edge(i, k) && !leads_to(flow, k, *f)) {
+                after.push((*f, k));
+            }
+        }
+    }
+    // Longest paths by relaxation; the constraints are acyclic, so n rounds settle them.
+    for _ in 0..n {
+        let mut moved = false;
+        for &(a, b) in &after {
+            if rank[b] < rank[a] + 1 {
+                rank[b] = rank[a] + 1;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
         }
     }
     let layers = rank.iter().copied().max().map_or(0, |m| m + 1);
@@ -234,6 +256,21 @@ pub fn layout(flow: &Flow) -> Diagram {
     Diagram { width, height, nodes: shapes, edges }
 }
 
+/// Whether `from` leads to `to` along forward edges.
+fn leads_to(flow: &Flow, from: usize, to: usize) -> bool {
+    let mut seen = vec![false; flow.nodes.len()];
+    let mut stack = vec![from];
+    while let Some(i) = stack.pop() {
+        if i == to {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[i], true) {
+            stack.extend(flow.successors(i).filter(|&j| !flow.is_back_edge(i, j)));
+        }
+    }
+    false
+}
+
 fn is_gateway(kind: ShapeKind) -> bool {
     matches!(kind, ShapeKind::Parallel | ShapeKind::Exclusive | ShapeKind::Inclusive)
 }
@@ -266,6 +303,37 @@ mod tests {
         // The three checks share a layer, one above the other.
         let xs: Vec<f32> = ["address", "credit", "criminal"].iter().map(|id| d.nodes.iter().find(|s| s.id == *id).unwrap().x).collect();
         assert!(xs.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    /// No edge runs through a shape it does not start or end at: a rework loop below its task,
+    /// its failure path in a column of its own, returning edges in lanes below everything.
+    #[test]
+    fn edges_go_around_shapes_and_loops_return_below() {
+        let flow = Flow::parse_toml("onboarding", include_str!("../../../flows/customer-onboarding.toml")).unwrap();
+        let d = layout(&flow);
+        let shape = |id: &str| d.nodes.iter().find(|s| s.id == id).unwrap();
+        let (address, correction, checked) = (shape("address"), shape("correction"), shape("checked"));
+        assert!(address.x < correction.x && correction.x < checked.x, "the correction sits between the check and the join");
+        for e in &d.edges {
+            for s in d.nodes.iter().filter(|s| s.id != e.from && s.id != e.to) {
+                let (l, r, t, b) = (s.x - s.w / 2.0 + 1.0, s.x + s.w / 2.0 - 1.0, s.y - s.h / 2.0 + 1.0, s.y + s.h / 2.0 - 1.0);
+                for w in e.points.windows(2) {
+                    let ((x1, y1), (x2, y2)) = (w[0], w[1]);
+                    // Segments are horizontal or vertical.
+                    let hits = if (y1 - y2).abs() < 0.5 {
+                        y1 > t && y1 < b && x1.max(x2) > l && x1.min(x2) < r
+                    } else {
+                        x1 > l && x1 < r && y1.max(y2) > t && y1.min(y2) < b
+                    };
+                    assert!(!hits, "{} -> {} runs through {}", e.from, e.to, s.id);
+                }
+            }
+        }
+        let back = d.edges.iter().find(|e| e.back).expect("the correction loop returns");
+        assert_eq!((back.from.as_str(), back.to.as_str()), ("correction", "address"));
+        let lowest = d.nodes.iter().map(|s| s.y + s.h / 2.0).fold(0.0, f32::max);
+        assert!(back.points.iter().any(|p| p.1 > lowest), "the returning edge runs below every shape");
+        assert!(back.points.iter().all(|p| p.1 <= d.height), "and inside the drawing");
     }
 
     #[test]
