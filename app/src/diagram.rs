@@ -149,11 +149,14 @@ pub fn HeatDiagram(diagram: Diagram, values: Vec<(String, Option<f64>, String)>)
                 let hue = 210.0 - 210.0 * l;
                 format!("fill: hsl({hue:.0}, 85%, {:.0}%)", 92.0 - 30.0 * l)
             });
+            let plain = if fill.is_some() { "hot" } else { "plain" };
             let (body, label) = shape(s);
             let (x, y, h) = (s.x, s.y, s.h);
             let figure_y = if s.kind == ShapeKind::Task { y + 16.0 } else { y + h / 2.0 + 29.0 };
             view! {
-                <g class=format!("node heat {}", shape_class(s.kind)) data-node=s.id.clone() data-heat=value.map(|v| v.to_string()).unwrap_or_default() style=fill.unwrap_or_default()>
+                // A node without a figure is plain white: a class says so, not an empty style
+                // attribute (which renders as `;` and matched no selector: such nodes drew black).
+                <g class=format!("node heat {} {}", shape_class(s.kind), plain) data-node=s.id.clone() data-heat=value.map(|v| v.to_string()).unwrap_or_default() style=fill>
                     <title>{format!("{}: {text}", s.label)}</title>
                     {body}
                     {label}

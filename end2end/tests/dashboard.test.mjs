@@ -51,6 +51,8 @@ test('the overview counts instances, charts throughput and switches heatmaps; th
   // Waiting now: the address check holds the stuck instances.
   assert.ok(Number(await page.getAttribute('.heatmap [data-node="address"]', 'data-heat')) >= 3);
   assert.equal(await page.locator('.heatmap svg.diagram [data-node]').count() >= 8, true);
+  // A step without a figure is drawn plain white, not black.
+  assert.equal(await page.$eval('.heatmap [data-node="approved"] circle', (c) => getComputedStyle(c).fill), 'rgb(255, 255, 255)');
   assert.ok(Number(await page.getAttribute('[data-total-events]', 'data-total-events')) >= 15);
   await page.click('a[data-heat-mode="breaches"]');
   await page.waitForSelector('.heatmap[data-heat="breaches"]');
