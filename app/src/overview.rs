@@ -152,7 +152,7 @@ pub fn OverviewBody(o: Overview, heat: Heat) -> impl IntoView {
                 Heat::Mean => ms(n.mean_ms),
                 Heat::P95 => ms(n.p95_ms),
                 Heat::Breaches => (Some(n.breaches as f64).filter(|&b| b > 0.0), if n.breaches > 0 { format!("{} late", n.breaches) } else { String::new() }),
-                // The share of instances that reached the step and ran it more than once.
+                // The share of the instances started in the range that ran the step more than once.
                 Heat::Rework if n.reached > 0 && n.reworked > 0 => {
                     let share = n.reworked as f64 / n.reached as f64;
                     (Some(share), format!("{:.0}% again", 100.0 * share))

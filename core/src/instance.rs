@@ -32,8 +32,9 @@ pub struct Instance {
     pub last_event: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled: Option<Millis>,
-    /// The replay of `log`, kept so the next event is one step.
-    #[serde(default)]
+    /// The replay of `log`, kept in memory so the next event is one step. It is not stored:
+    /// replaying a log costs less than reading its replay back ([`Instance::restore`]).
+    #[serde(skip)]
     pub run: Run,
 }
 
@@ -157,7 +158,14 @@ impl Instance {
         Instance { run: Run::new(flow), ..Instance::default() }
     }
 
-    /// The replayed state; replayed here when it was not kept (an instance stored before visits).
+    /// Replays the log after the instance was read back from storage.
+    pub fn restore(&mut self, flow: &Flow) {
+        if self.run.visits.len() != flow.nodes.len() {
+            self.run = Run::replay(flow, &self.log);
+        }
+    }
+
+    /// The replayed state; replayed here when the instance was read without [`Instance::restore`].
     pub fn run(&self, flow: &Flow) -> Cow<'_, Run> {
         if self.run.visits.len() == flow.nodes.len() {
             Cow::Borrowed(&self.run)
@@ -241,10 +249,8 @@ impl Instance {
     /// When the instance started: when the flow was entered (its start event, or for a start
     /// with no type, its first event).
     pub fn started(&self) -> Option<Millis> {
-        self.run.visits.iter().flatten().map(|v| v.started).min().filter(|_| self.run.begun).or_else(|| {
-            // Kept state missing: the log's first entry entered the flow.
-            self.log.first().map(|e| e.at)
-        })
+        // Whatever came first in the log entered the flow (events before the start event too).
+        self.log.first().map(|e| e.at)
     }
 
     /// How many times each node ran, in the flow's node order.

@@ -231,7 +231,7 @@ pub struct NodeHeat {
     pub p95_ms: Option<i64>,
     /// Visits due in the range that missed the node's SLA (finished late, or overdue now).
     pub breaches: u64,
-    /// Instances that reached the node in the range, and those of them that ran it again.
+    /// Instances started in the range, and how many of them ran this step more than once.
     #[serde(default)]
     pub reached: u64,
     #[serde(default)]

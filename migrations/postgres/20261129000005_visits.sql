@@ -2,8 +2,8 @@
 ALTER TABLE node_visits ADD COLUMN visit INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE node_visits DROP CONSTRAINT node_visits_pkey;
 ALTER TABLE node_visits ADD PRIMARY KEY (instance_id, node, visit);
--- The rework heat: first and second visits by when they began.
-CREATE INDEX node_visits_rework ON node_visits (flow_id, started_at, node, visit) WHERE visit <= 1;
+-- The rework heat: second visits by when they began (few rows: only steps that ran again).
+CREATE INDEX node_visits_rework ON node_visits (flow_id, started_at, node) WHERE visit = 1;
 
 -- Whether a step ran more than once: the list filters on it.
 ALTER TABLE instances ADD COLUMN reworked INTEGER NOT NULL DEFAULT 0;

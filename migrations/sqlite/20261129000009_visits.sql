@@ -17,8 +17,8 @@ ALTER TABLE node_visits_new RENAME TO node_visits;
 CREATE INDEX node_visits_active ON node_visits (flow_id, node) WHERE status = 'active';
 CREATE INDEX node_visits_breach ON node_visits (flow_id, due_at, node, instance_id) WHERE status = 'active' OR finished_at > due_at;
 CREATE INDEX node_visits_timing ON node_visits (flow_id, node, finished_at, started_at) WHERE status IN ('done', 'failed');
--- The rework heat: first and second visits by when they began.
-CREATE INDEX node_visits_rework ON node_visits (flow_id, started_at, node, visit) WHERE visit <= 1;
+-- The rework heat: second visits by when they began (few rows: only steps that ran again).
+CREATE INDEX node_visits_rework ON node_visits (flow_id, started_at, node) WHERE visit = 1;
 
 -- Whether a step ran more than once: the list filters on it.
 ALTER TABLE instances ADD COLUMN reworked INTEGER NOT NULL DEFAULT 0;

@@ -54,6 +54,7 @@ impl Store {
         let mut instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
         let events = row.col::<i64>("instances", "events")? as u32;
         crate::upgrade::replay_if_kept_without_log(&self.pool, id, &flow, &mut instance, events).await?;
+        instance.restore(&flow);
         Ok(Some(Loaded {
             id,
             flow,

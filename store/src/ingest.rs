@@ -117,6 +117,7 @@ impl Store {
                 let mut instance: Instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
                 let events = row.col::<i64>("instances", "events")? as u32;
                 crate::upgrade::replay_if_kept_without_log(&mut *tx, id, &flow, &mut instance, events).await?;
+                instance.restore(&flow);
                 let i = slot[&(flow_id.as_str(), key.as_str())];
                 let was = Some(instance.status(&flow));
                 let counted = crate::overview::counted_as(&row)?;

@@ -214,22 +214,20 @@ impl Store {
             }
         }
         counts.breached = breached.len() as u64;
-        // Rework: of the instances whose first visit of a step began in the range, how many
-        // visited it again. Partial index: first and second visits only.
-        let rework = sqlx::query(
-            "SELECT node, visit, COUNT(*) AS n FROM node_visits WHERE flow_id = $1 AND started_at >= $2 AND visit <= 1 GROUP BY node, visit",
-        )
-        .bind(flow_id)
-        .bind(from.0)
-        .fetch_all(&self.pool)
-        .await?;
-        for r in rework {
+        // Rework: of the instances started in the range, how many ran a step again (a second
+        // visit that began in the range). The partial index holds second visits only.
+        let started = counts.running + counts.completed + counts.failed + counts.cancelled;
+        let again = sqlx::query("SELECT node, COUNT(*) AS n FROM node_visits WHERE flow_id = $1 AND started_at >= $2 AND visit = 1 GROUP BY node")
+            .bind(flow_id)
+            .bind(from.0)
+            .fetch_all(&self.pool)
+            .await?;
+        for h in &mut heat {
+            h.reached = started;
+        }
+        for r in again {
             if let Some(&i) = index.get(r.col::<String>("node_visits", "node")?.as_str()) {
-                let n = r.col::<i64>("node_visits", "n")?.max(0) as u64;
-                match r.col::<i64>("node_visits", "visit")? {
-                    0 => heat[i].reached = n,
-                    _ => heat[i].reworked = n,
-                }
+                heat[i].reworked = r.col::<i64>("node_visits", "n")?.max(0) as u64;
             }
         }
         let mut capped = false;

@@ -80,18 +80,22 @@ pub struct Run {
 /// An entry of the instance's log: an event, or a retry action.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    #[serde(rename = "t")]
     pub at: Millis,
+    #[serde(rename = "i")]
     pub id: String,
     #[serde(flatten)]
     pub what: What,
 }
 
+/// Stored with one-letter keys: a long-running instance keeps every entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
 pub enum What {
     /// An event of a type the flow maps.
+    #[serde(rename = "e")]
     Event(String),
     /// A retry of the task with this id was sent.
+    #[serde(rename = "r")]
     Retry(String),
 }
 

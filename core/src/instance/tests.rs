@@ -538,3 +538,16 @@ fn a_cycle_with_no_way_out_is_refused_with_its_nodes() {
     assert!(problems.iter().any(|p| p.contains("the loop through `pay`, `again` has no way out")), "{problems:?}");
     assert!(problems.iter().any(|p| p.starts_with("loop.toml:")), "{problems:?}");
 }
+
+#[test]
+fn a_stored_instance_is_its_log_and_reads_back_the_same() {
+    let flow = compensation();
+    let inst = run(&flow, &["register request", "examine", "check ticket", "decide", "reinitiate request", "examine"]);
+    let text = serde_json::to_string(&inst).unwrap();
+    assert!(!text.contains("visits"), "the replay is not stored: {text}");
+    let mut back: Instance = serde_json::from_str(&text).unwrap();
+    assert_ne!(back, inst, "read back, it has not been replayed yet");
+    assert_eq!(back.nodes(&flow), inst.nodes(&flow), "but reads the same");
+    back.restore(&flow);
+    assert_eq!(back, inst);
+}
