@@ -278,3 +278,12 @@ fn sidecar_mistakes_name_the_sidecar_and_its_place() {
     let problems = Flow::parse_bpmn("claims.bpmn", &xml, Some(("claims.bpmn.toml", "version = 0\nbogus = 1\n"))).unwrap_err();
     assert!(problems.iter().any(|p| p.starts_with("claims.bpmn.toml:2:1: unknown field `bogus`")), "{problems:?}");
 }
+
+#[test]
+fn coordinates_no_drawing_could_have_fall_back_to_the_layout() {
+    let xml = fixture("claims.bpmn").replace(r#"<dc:Bounds x="660" y="160""#, r#"<dc:Bounds x="1e40" y="NaN""#);
+    let flow = Flow::parse_bpmn("claims.bpmn", &xml, Some(("claims.bpmn.toml", &fixture("claims.bpmn.toml")))).unwrap();
+    assert!(flow.drawn.is_none(), "one shape without usable bounds: laid out instead");
+    let d = flowlens_core::layout::draw(&flow);
+    assert!(d.width.is_finite() && d.height.is_finite());
+}

@@ -469,7 +469,9 @@ impl Flow {
 /// flows without waypoints are drawn straight between their shapes.
 fn drawn(elems: &[Elem], flow: &Flow, flow_ids: &[(String, usize, usize, bool)]) -> Option<Diagram> {
     const MARGIN: f32 = 24.0;
-    let num = |e: &Elem, k: &str| e.attr(k).and_then(|v| v.trim().parse::<f32>().ok());
+    // Coordinates a drawing could have: a shape without them (or with `NaN`, `1e40`) is as good
+    // as missing, and the flow is laid out instead.
+    let num = |e: &Elem, k: &str| e.attr(k).and_then(|v| v.trim().parse::<f32>().ok()).filter(|v| v.is_finite() && v.abs() <= 1.0e6);
     let mut bounds: HashMap<&str, (f32, f32, f32, f32)> = HashMap::new();
     let mut waypoints: HashMap<&str, Vec<(f32, f32)>> = HashMap::new();
     for e in elems {
