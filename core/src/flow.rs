@@ -86,6 +86,14 @@ pub struct Node {
 }
 
 impl Node {
+    /// Every node this one leads to: its sequence flows, then where a failure goes.
+    pub fn successors(&self) -> impl Iterator<Item = usize> + '_ {
+        self.next.iter().copied().chain(match &self.kind {
+            NodeKind::Task(t) => t.on_failure,
+            _ => None,
+        })
+    }
+
     /// Whether its visits are worth counting and timing: tasks, intermediate events, decisions.
     /// Starts, ends, merges and parallel gateways pass in no time.
     pub fn counts_visits(&self) -> bool {
@@ -176,7 +184,7 @@ impl Flow {
 
     /// Every node `i` leads to: its sequence flows, then where a failure goes.
     pub fn successors(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
-        crate::graph::successors(&self.nodes[i])
+        self.nodes[i].successors()
     }
 
     /// Whether the edge `from → to` closes a loop.

@@ -104,6 +104,14 @@ struct Problems<'a> {
 }
 
 impl Problems<'_> {
+    /// The text as TOML of shape `T`, or the one problem that stops reading it.
+    fn read<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Vec<String>> {
+        toml::from_str(self.text).map_err(|e| {
+            self.at(e.span(), e.message().trim_end());
+            std::mem::take(&mut self.found)
+        })
+    }
+
     fn at(&mut self, span: Option<Range<usize>>, problem: impl std::fmt::Display) {
         let place = match span {
             Some(span) => {
@@ -128,13 +136,7 @@ impl Flow {
     /// (or `file: problem` where there is no single place).
     pub fn parse_toml(file: &str, text: &str) -> Result<Flow, Vec<String>> {
         let mut problems = Problems { file, text, found: Vec::new() };
-        let def: FlowDef = match toml::from_str(text) {
-            Ok(def) => def,
-            Err(e) => {
-                problems.at(e.span(), e.message().trim_end());
-                return Err(problems.found);
-            }
-        };
+        let def: FlowDef = problems.read()?;
         match build(def, &mut problems) {
             Some(flow) if problems.found.is_empty() => Ok(flow),
             _ => Err(problems.found),
@@ -154,12 +156,8 @@ pub(crate) struct Header {
     pub webhook: Option<String>,
 }
 
-fn header(correlation: Option<CorrelationDef>, sla_def: Option<SlaDef>, cancel: &Option<CommandSpecDef>, p: &mut Problems) -> Header {
-    let required = true;
-    header_with(correlation, sla_def, cancel, required, p)
-}
-
-fn header_with(correlation: Option<CorrelationDef>, sla_def: Option<SlaDef>, cancel: &Option<CommandSpecDef>, required: bool, p: &mut Problems) -> Header {
+/// `required`: whether a missing correlation is a problem (a flow file) or the message key (a sidecar).
+fn header(correlation: Option<CorrelationDef>, sla_def: Option<SlaDef>, cancel: &Option<CommandSpecDef>, required: bool, p: &mut Problems) -> Header {
     let correlation = match correlation {
         None if !required => Some(Correlation::Key),
         None => {
@@ -218,7 +216,7 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
     if *def.version.get_ref() == 0 {
         p.at(Some(def.version.span()), "versions start at 1");
     }
-    let Header { correlation, sla, on_breach, webhook } = header(def.correlation, def.sla, &def.cancel, p);
+    let Header { correlation, sla, on_breach, webhook } = header(def.correlation, def.sla, &def.cancel, true, p);
     let ids: Vec<String> = def.nodes.iter().map(|n| n.id.get_ref().clone()).collect();
     let index_of = |id: &str| ids.iter().position(|x| x == id);
     for (i, n) in def.nodes.iter().enumerate() {
@@ -301,11 +299,7 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         let (layer, row) = n.layout.map_or((None, None), |l| (l.layer, l.row));
         nodes.push(Node { name: n.name.unwrap_or_else(|| id.clone()), id, kind: node_kind, sla, next, prev: Vec::new(), layer, row });
     }
-    for i in 0..nodes.len() {
-        for j in crate::graph::successors(&nodes[i]).collect::<Vec<_>>() {
-            nodes[j].prev.push(i);
-        }
-    }
+    crate::graph::link(&mut nodes);
 
     let (triggers, twice) = index_triggers(&nodes);
     for (ty, at) in twice {
@@ -419,20 +413,14 @@ impl Sidecar {
 
 pub(crate) fn parse_sidecar(file: &str, text: &str) -> Result<Sidecar, Vec<String>> {
     let mut p = Problems { file, text, found: Vec::new() };
-    let def: SidecarDef = match toml::from_str(text) {
-        Ok(def) => def,
-        Err(e) => {
-            p.at(e.span(), e.message().trim_end());
-            return Err(p.found);
-        }
-    };
+    let def: SidecarDef = p.read()?;
     if let Some(v) = &def.version {
         if *v.get_ref() == 0 {
             p.at(Some(v.span()), "versions start at 1");
         }
     }
     // Without a word on correlation, the key is the message key, as for a model with no sidecar.
-    let h = header_with(def.correlation, def.sla, &def.cancel, false, &mut p);
+    let h = header(def.correlation, def.sla, &def.cancel, false, &mut p);
     let correlation = h.correlation.unwrap_or(Correlation::Key);
     let nodes = def
         .nodes

@@ -24,12 +24,28 @@ pub struct Shape {
     pub back: Vec<(usize, usize)>,
 }
 
-/// Every node a node leads to: its sequence flows, then where a failure goes.
-pub fn successors(node: &Node) -> impl Iterator<Item = usize> + '_ {
-    node.next.iter().copied().chain(match &node.kind {
-        NodeKind::Task(t) => t.on_failure,
-        _ => None,
-    })
+/// Fills in every node's `prev` from the others' successors.
+pub fn link(nodes: &mut [Node]) {
+    for i in 0..nodes.len() {
+        for j in nodes[i].successors().collect::<Vec<_>>() {
+            nodes[j].prev.push(i);
+        }
+    }
+}
+
+/// Which nodes can be reached from `from` by edges that `follow` accepts; `from` itself only if a
+/// path returns to it.
+pub fn reachable(nodes: &[Node], from: usize, follow: impl Fn(usize, usize) -> bool) -> Vec<bool> {
+    let mut seen = vec![false; nodes.len()];
+    let mut stack = vec![from];
+    while let Some(i) = stack.pop() {
+        for j in nodes[i].successors().filter(|&j| follow(i, j)) {
+            if !std::mem::replace(&mut seen[j], true) {
+                stack.push(j);
+            }
+        }
+    }
+    seen
 }
 
 /// Whether a token can stop at `node` and wait there for something to happen: a task, a typed
@@ -58,10 +74,10 @@ pub fn check(nodes: &[Node]) -> Result<Shape, Vec<GraphProblem>> {
     }
     for (i, n) in nodes.iter().enumerate() {
         let ends = matches!(n.kind, NodeKind::End { .. });
-        if ends && successors(n).next().is_some() {
+        if ends && n.successors().next().is_some() {
             at(Some(i), format!("end node `{}` has `next`; nothing follows an end", n.id));
         }
-        if !ends && successors(n).next().is_none() {
+        if !ends && n.successors().next().is_none() {
             at(Some(i), format!("node `{}` leads nowhere: give it `next` or make it an end", n.id));
         }
         if matches!(n.kind, NodeKind::Start { .. }) && !n.prev.is_empty() {
@@ -75,7 +91,7 @@ pub fn check(nodes: &[Node]) -> Result<Shape, Vec<GraphProblem>> {
     let mut state = vec![0u8; n]; // 0 unseen, 1 on the path, 2 finished
     let mut back = Vec::new();
     let mut finished = Vec::with_capacity(n);
-    let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, successors(&nodes[start]).collect())];
+    let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, nodes[start].successors().collect())];
     state[start] = 1;
     while let Some((i, rest)) = stack.last_mut() {
         let i = *i;
@@ -89,7 +105,7 @@ pub fn check(nodes: &[Node]) -> Result<Shape, Vec<GraphProblem>> {
         match state[j] {
             0 => {
                 state[j] = 1;
-                stack.push((j, successors(&nodes[j]).collect()));
+                stack.push((j, nodes[j].successors().collect()));
             }
             1 => back.push((i, j)),
             _ => {}
@@ -103,13 +119,13 @@ pub fn check(nodes: &[Node]) -> Result<Shape, Vec<GraphProblem>> {
 
     // Loops: strongly connected parts with more than one node, or a node that leads to itself.
     for part in strongly_connected(nodes) {
-        let looped = part.len() > 1 || successors(&nodes[part[0]]).any(|j| j == part[0]);
+        let looped = part.len() > 1 || nodes[part[0]].successors().any(|j| j == part[0]);
         if !looped {
             continue;
         }
         let names = part.iter().map(|&i| format!("`{}`", nodes[i].id)).collect::<Vec<_>>().join(", ");
         let inside = |j: usize| part.contains(&j);
-        let leaves = part.iter().any(|&i| successors(&nodes[i]).any(|j| !inside(j)));
+        let leaves = part.iter().any(|&i| nodes[i].successors().any(|j| !inside(j)));
         if !leaves {
             at(Some(part[0]), format!("the loop through {names} has no way out: give one of them a `next` outside the loop"));
         }
@@ -136,60 +152,21 @@ pub fn check(nodes: &[Node]) -> Result<Shape, Vec<GraphProblem>> {
     }
 }
 
-/// Tarjan's algorithm, iterative: the strongly connected parts of the graph.
+/// The strongly connected parts of the graph: nodes that reach each other. Flows are small, so
+/// one walk from every node is plenty.
 fn strongly_connected(nodes: &[Node]) -> Vec<Vec<usize>> {
-    let n = nodes.len();
-    let mut index = vec![usize::MAX; n];
-    let mut low = vec![0; n];
-    let mut on_stack = vec![false; n];
-    let mut stack = Vec::new();
+    let reach: Vec<Vec<bool>> = (0..nodes.len()).map(|i| reachable(nodes, i, |_, _| true)).collect();
+    let mut placed = vec![false; nodes.len()];
     let mut parts = Vec::new();
-    let mut counter = 0;
-    for root in 0..n {
-        if index[root] != usize::MAX {
-            continue;
-        }
-        let mut work: Vec<(usize, Vec<usize>)> = Vec::new();
-        index[root] = counter;
-        low[root] = counter;
-        counter += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        work.push((root, successors(&nodes[root]).collect()));
-        while let Some((v, rest)) = work.last_mut() {
-            let v = *v;
-            if let Some(w) = rest.pop() {
-                if index[w] == usize::MAX {
-                    index[w] = counter;
-                    low[w] = counter;
-                    counter += 1;
-                    stack.push(w);
-                    on_stack[w] = true;
-                    work.push((w, successors(&nodes[w]).collect()));
-                } else if on_stack[w] {
-                    low[v] = low[v].min(index[w]);
-                }
-                continue;
+    for i in 0..nodes.len() {
+        if !placed[i] {
+            let part: Vec<usize> = (0..nodes.len()).filter(|&j| j == i || reach[i][j] && reach[j][i]).collect();
+            for &j in &part {
+                placed[j] = true;
             }
-            work.pop();
-            if let Some((u, _)) = work.last() {
-                low[*u] = low[*u].min(low[v]);
-            }
-            if low[v] == index[v] {
-                let mut part = Vec::new();
-                while let Some(w) = stack.pop() {
-                    on_stack[w] = false;
-                    part.push(w);
-                    if w == v {
-                        break;
-                    }
-                }
-                part.sort_unstable();
-                parts.push(part);
-            }
+            parts.push(part);
         }
     }
-    parts.sort();
     parts
 }
 

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 mod place;
 #[cfg(feature = "layout")]
 pub use place::layout;
+#[cfg(feature = "layout")]
+pub(crate) use place::{label_of, shape_kind};
 
 /// The flow's diagram: as its file draws it (BPMN diagram interchange), else laid out.
 #[cfg(feature = "layout")]

@@ -106,7 +106,7 @@ impl InstanceSummary {
             updated_at,
             events,
             due,
-            reworked: flow.nodes.iter().zip(nodes).any(|(n, s)| n.counts_visits() && s.visits.len() > 1),
+            reworked: instance.reworked(flow),
         }
     }
 }

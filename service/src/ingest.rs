@@ -1,8 +1,8 @@
 //! Events in: a batch from any source is committed in one transaction with its dead letters, then
 //! its changes are pushed to open pages.
 
-use flowlens_core::{Caller, Need, Status};
-use flowlens_store::{DeadLetter, Ingested, Routed};
+use flowlens_core::{Caller, Millis, Need, Status};
+use flowlens_store::{DeadLetter, Ingested, Loaded, Routed};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -123,25 +123,27 @@ impl Service {
         Ok(Report { stored: result.stored, duplicates: result.duplicates, dead_lettered, instances })
     }
 
-    /// Marks an instance cancelled, in turn with the ingest of events so no update is lost.
+    /// Marks an instance cancelled (its cancel went out).
     pub(crate) async fn mark_cancelled(&self, id: i64) -> Result<(), Error> {
-        let change = {
-            let _turn = self.write_turn().await;
-            let Some(loaded) = self.store().load(id).await? else { return Ok(()) };
-            self.store().mark_cancelled(loaded, self.now()).await?
-        };
-        self.push().publish(change);
-        Ok(())
+        self.amend(id, |loaded, now| loaded.instance.mark_cancelled(now)).await
     }
 
     /// A retry of `node` went out as action `action`: the instance opens a new visit of the step.
     pub(crate) async fn mark_retried(&self, id: i64, node: &str, action: i64) -> Result<(), Error> {
-        let change = {
+        self.amend(id, |loaded, now| loaded.instance.mark_retried(&loaded.flow, node, now, &format!("retry-{action}"))).await
+    }
+
+    /// Changes a stored instance in turn with the ingest of events, so no update is lost, and
+    /// pushes the change.
+    async fn amend(&self, id: i64, change: impl FnOnce(&mut Loaded, Millis)) -> Result<(), Error> {
+        let changed = {
             let _turn = self.write_turn().await;
-            let Some(loaded) = self.store().load(id).await? else { return Ok(()) };
-            self.store().mark_retried(loaded, node, action, self.now()).await?
+            let Some(mut loaded) = self.store().load(id).await? else { return Ok(()) };
+            let now = self.now();
+            change(&mut loaded, now);
+            self.store().save(loaded, now).await?
         };
-        self.push().publish(change);
+        self.push().publish(changed);
         Ok(())
     }
 }

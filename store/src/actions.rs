@@ -190,50 +190,33 @@ impl Store {
             .collect()
     }
 
-    /// Marks an instance cancelled (its cancel went out) and returns the change to push.
-    pub async fn mark_cancelled(&self, loaded: Loaded, now: Millis) -> Result<InstanceChanged, StoreError> {
-        let mut loaded = loaded;
-        loaded.instance.mark_cancelled(now);
+    /// Writes back an instance an action changed (a cancel went out, a retry opened a visit): its
+    /// row, its place in the counts, its visits; returns the change to push.
+    pub async fn save(&self, loaded: Loaded, now: Millis) -> Result<InstanceChanged, StoreError> {
         let change = loaded.change(now, None);
         let (id, flow, summary) = (loaded.id, &loaded.flow, &change.summary);
         let mut tx = self.pool.begin().await?;
-        let mut states = std::collections::HashMap::new();
-        *states.entry((flow.id.clone(), loaded.counted.0, loaded.counted.1)).or_insert(0) -= 1;
-        *states.entry((flow.id.clone(), summary.started_at.unwrap_or(now).0 / 60_000, summary.status)).or_insert(0) += 1;
-        crate::overview::count_states(&mut tx, self.backend, states).await?;
+        let counted = (summary.started_at.unwrap_or(now).0 / 60_000, summary.status);
+        if counted != loaded.counted {
+            let mut states = std::collections::HashMap::new();
+            *states.entry((flow.id.clone(), loaded.counted.0, loaded.counted.1)).or_insert(0) -= 1;
+            *states.entry((flow.id.clone(), counted.0, counted.1)).or_insert(0) += 1;
+            crate::overview::count_states(&mut tx, self.backend, states).await?;
+        }
         sqlx::query(
-            "UPDATE instances SET status = $1, waiting_at = '', due_at = NULL, escalate_at = NULL, updated_at = $2, facts = $3
-             WHERE id = $4",
+            "UPDATE instances SET status = $1, waiting_at = $2, due_at = $3, escalate_at = $4, reworked = $5, updated_at = $6, facts = $7
+             WHERE id = $8",
         )
         .bind(summary.status.as_str())
+        .bind(summary.waiting_at.join("\n"))
+        .bind(summary.due.map(|m| m.0))
+        .bind(crate::escalate_at(flow, &loaded.instance, &change.nodes).map(|m| m.0))
+        .bind(i64::from(summary.reworked))
         .bind(now.0)
         .bind(serde_json::to_string(&loaded.instance).expect("instances serialise"))
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        crate::overview::write_visits(&mut tx, self.backend, &[(id, &**flow, summary.status, change.nodes.as_slice())], &[]).await?;
-        self.notify_changed(&mut tx, &[id]).await?;
-        tx.commit().await?;
-        Ok(change)
-    }
-
-    /// Records that a retry of `node` went out (action `action`): the step's held visit gives way
-    /// to a new one with its own clock. Returns the change to push.
-    pub async fn mark_retried(&self, loaded: Loaded, node: &str, action: i64, now: Millis) -> Result<InstanceChanged, StoreError> {
-        let mut loaded = loaded;
-        loaded.instance.mark_retried(&loaded.flow, node, now, &format!("retry-{action}"));
-        let change = loaded.change(now, None);
-        let (id, flow, summary) = (loaded.id, &loaded.flow, &change.summary);
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE instances SET waiting_at = $1, due_at = $2, escalate_at = $3, reworked = $4, facts = $5 WHERE id = $6")
-            .bind(summary.waiting_at.join("\n"))
-            .bind(summary.due.map(|m| m.0))
-            .bind(crate::escalate_at(flow, &loaded.instance, &change.nodes).map(|m| m.0))
-            .bind(i64::from(summary.reworked))
-            .bind(serde_json::to_string(&loaded.instance).expect("instances serialise"))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         crate::overview::write_visits(&mut tx, self.backend, &[(id, &**flow, summary.status, change.nodes.as_slice())], &[]).await?;
         self.notify_changed(&mut tx, &[id]).await?;
         tx.commit().await?;

@@ -15,7 +15,7 @@ use quick_xml::NsReader;
 use super::{BPMNDI, DC, DI, MODEL};
 use crate::flow::{index_triggers, Flow, Node, NodeKind, Outcome, Task};
 use crate::flow_file::{parse_sidecar, Sidecar};
-use crate::layout::{Diagram, Edge, Shape, ShapeKind};
+use crate::layout::{Diagram, Edge, Shape};
 use crate::time::Span;
 
 /// An element of the document, its namespace resolved.
@@ -398,11 +398,7 @@ impl Flow {
             }
             nodes.push(Node { id: r.id.clone(), name, kind, sla: node_sla, next: next[i].clone(), prev: Vec::new(), layer: None, row: None });
         }
-        for i in 0..nodes.len() {
-            for j in crate::graph::successors(&nodes[i]).collect::<Vec<_>>() {
-                nodes[j].prev.push(i);
-            }
-        }
+        crate::graph::link(&mut nodes);
         let (triggers, twice) = index_triggers(&nodes);
         for (ty, at_nodes) in twice {
             let names: Vec<String> = at_nodes.iter().map(|&i| format!("`{}`", nodes[i].id)).collect();
@@ -493,17 +489,8 @@ fn drawn(elems: &[Elem], flow: &Flow, flow_ids: &[(String, usize, usize, bool)])
     let mut shapes = Vec::with_capacity(flow.nodes.len());
     for node in &flow.nodes {
         let &(x, y, w, h) = bounds.get(node.id.as_str())?;
-        let kind = match &node.kind {
-            NodeKind::Start { .. } => ShapeKind::Start,
-            NodeKind::End { .. } => ShapeKind::End,
-            NodeKind::Task(_) => ShapeKind::Task,
-            NodeKind::Parallel => ShapeKind::Parallel,
-            NodeKind::Exclusive => ShapeKind::Exclusive,
-            NodeKind::Inclusive => ShapeKind::Inclusive,
-            NodeKind::Intermediate { .. } => ShapeKind::Event,
-        };
-        let label = if kind == ShapeKind::Task || node.name != node.id { node.name.clone() } else { String::new() };
-        shapes.push(Shape { id: node.id.clone(), label, kind, x: x + w / 2.0, y: y + h / 2.0, w, h });
+        let kind = crate::layout::shape_kind(&node.kind);
+        shapes.push(Shape { id: node.id.clone(), label: crate::layout::label_of(node), kind, x: x + w / 2.0, y: y + h / 2.0, w, h });
     }
     let mut edges = Vec::new();
     for (id, from, to, failure) in flow_ids {

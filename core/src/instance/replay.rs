@@ -559,17 +559,5 @@ impl Run {
 
 /// Whether a path leads from `from` to `to`.
 fn reaches(flow: &Flow, from: usize, to: usize) -> bool {
-    let mut seen = vec![false; flow.nodes.len()];
-    let mut stack = vec![from];
-    while let Some(i) = stack.pop() {
-        for j in flow.successors(i) {
-            if j == to {
-                return true;
-            }
-            if !std::mem::replace(&mut seen[j], true) {
-                stack.push(j);
-            }
-        }
-    }
-    false
+    crate::graph::reachable(&flow.nodes, from, |_, _| true)[to]
 }

@@ -1,7 +1,8 @@
 //! Computing a diagram: only where layouts are made (the server), not in the browser.
 
 use super::{Diagram, Edge, Shape, ShapeKind};
-use crate::flow::{Flow, NodeKind, Task};
+use crate::flow::{Flow, Node, NodeKind, Task};
+use crate::graph::reachable;
 
 const LAYER_GAP: f32 = 70.0;
 const ROW_GAP: f32 = 34.0;
@@ -29,6 +30,28 @@ fn size(kind: ShapeKind) -> (f32, f32) {
     }
 }
 
+/// How a node of this kind is drawn.
+pub(crate) fn shape_kind(kind: &NodeKind) -> ShapeKind {
+    match kind {
+        NodeKind::Start { .. } => ShapeKind::Start,
+        NodeKind::End { .. } => ShapeKind::End,
+        NodeKind::Task(_) => ShapeKind::Task,
+        NodeKind::Parallel => ShapeKind::Parallel,
+        NodeKind::Exclusive => ShapeKind::Exclusive,
+        NodeKind::Inclusive => ShapeKind::Inclusive,
+        NodeKind::Intermediate { .. } => ShapeKind::Event,
+    }
+}
+
+/// The text drawn by a node: a task's name always; another node's only when it was given one.
+pub(crate) fn label_of(node: &Node) -> String {
+    if matches!(node.kind, NodeKind::Task(_)) || node.name != node.id {
+        node.name.clone()
+    } else {
+        String::new()
+    }
+}
+
 /// Room across a layer for an edge passing through it.
 const DUMMY_ROOM: f32 = 12.0;
 
@@ -53,19 +76,7 @@ fn orthogonal(points: &[(f32, f32)]) -> Vec<(f32, f32)> {
 /// transposition, Brandes–Köpf coordinates), then row hints.
 pub fn layout(flow: &Flow) -> Diagram {
     let n = flow.nodes.len();
-    let kinds: Vec<ShapeKind> = flow
-        .nodes
-        .iter()
-        .map(|node| match node.kind {
-            NodeKind::Start { .. } => ShapeKind::Start,
-            NodeKind::End { .. } => ShapeKind::End,
-            NodeKind::Task(_) => ShapeKind::Task,
-            NodeKind::Parallel => ShapeKind::Parallel,
-            NodeKind::Exclusive => ShapeKind::Exclusive,
-            NodeKind::Inclusive => ShapeKind::Inclusive,
-            NodeKind::Intermediate { .. } => ShapeKind::Event,
-        })
-        .collect();
+    let kinds: Vec<ShapeKind> = flow.nodes.iter().map(|node| shape_kind(&node.kind)).collect();
 
     // A layer hint from the flow file pushes a node (and so everything after it) further right.
     let mut rank: Vec<usize> = flow.nodes.iter().map(|node| node.layer.unwrap_or(0) as usize).collect();
@@ -78,7 +89,8 @@ pub fn layout(flow: &Flow) -> Diagram {
             after.push((i, j));
         }
         if let NodeKind::Task(Task { on_failure: Some(f), .. }) = &flow.nodes[i].kind {
-            for &k in flow.nodes[i].next.iter().filter(|&&k| k != *f && !flow.is_back_edge(i, k) && !leads_to(flow, k, *f)) {
+            let forward = |a: usize, b: usize| !flow.is_back_edge(a, b);
+            for &k in flow.nodes[i].next.iter().filter(|&&k| k != *f && forward(i, k) && !reachable(&flow.nodes, k, forward)[*f]) {
                 after.push((*f, k));
             }
         }
@@ -148,12 +160,7 @@ pub fn layout(flow: &Flow) -> Diagram {
         layer.sort_by(|&a, &b| across[a].total_cmp(&across[b]));
     }
 
-    let labels: Vec<String> = flow
-        .nodes
-        .iter()
-        .zip(&kinds)
-        .map(|(node, &kind)| if kind == ShapeKind::Task || node.name != node.id { node.name.clone() } else { String::new() })
-        .collect();
+    let labels: Vec<String> = flow.nodes.iter().map(label_of).collect();
     // Row hints win over the barycentre order within their layer.
     for layer in &mut order {
         if layer.iter().any(|&i| flow.nodes[i].row.is_some()) {
@@ -254,21 +261,6 @@ pub fn layout(flow: &Flow) -> Diagram {
         edges.push(Edge { from: flow.nodes[i].id.clone(), to: flow.nodes[j].id.clone(), points, back: true, failure: failure_edge(flow, i, j) });
     }
     Diagram { width, height, nodes: shapes, edges }
-}
-
-/// Whether `from` leads to `to` along forward edges.
-fn leads_to(flow: &Flow, from: usize, to: usize) -> bool {
-    let mut seen = vec![false; flow.nodes.len()];
-    let mut stack = vec![from];
-    while let Some(i) = stack.pop() {
-        if i == to {
-            return true;
-        }
-        if !std::mem::replace(&mut seen[i], true) {
-            stack.extend(flow.successors(i).filter(|&j| !flow.is_back_edge(i, j)));
-        }
-    }
-    false
 }
 
 fn is_gateway(kind: ShapeKind) -> bool {
