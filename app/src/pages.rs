@@ -1,6 +1,6 @@
 //! The instance page (and its embed), the dead letters, and the small pieces the other pages share.
 
-use flowlens_core::{ActionResult, ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, Millis, NodeStatus, Role, Status};
+use flowlens_core::{ActionResult, ActionView, DataForm, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, Millis, NodeStatus, Role, Status};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -355,14 +355,24 @@ fn Timeline(events: Vec<EventRecord>) -> impl IntoView {
             {events
                 .into_iter()
                 .map(|e| {
-                    // Payloads are shown as text (escaped by the renderer), pretty-printed when JSON.
-                    let pretty = match serde_json::from_str::<serde_json::Value>(&e.data) {
-                        Ok(serde_json::Value::Null) => None,
-                        Ok(v) => serde_json::to_string_pretty(&v).ok(),
-                        Err(_) => Some(e.data),
+                    // Payloads are shown as text (escaped by the renderer), pretty-printed when JSON;
+                    // text of other types as it came, bytes as the store previews them.
+                    let form = e.form;
+                    let pretty = match form {
+                        DataForm::Json => match serde_json::from_str::<serde_json::Value>(&e.data) {
+                            Ok(serde_json::Value::Null) => None,
+                            Ok(v) => serde_json::to_string_pretty(&v).ok(),
+                            Err(_) => Some(e.data),
+                        },
+                        DataForm::Text | DataForm::Base64 => Some(e.data),
+                    };
+                    let form_class = match form {
+                        DataForm::Json => "payload",
+                        DataForm::Text => "payload payload-text",
+                        DataForm::Base64 => "payload payload-bytes",
                     };
                     let payload = match pretty {
-                        Some(text) => view! { <pre class="payload">{text}</pre> }.into_any(),
+                        Some(text) => view! { <pre class=form_class>{text}</pre> }.into_any(),
                         None => view! { <p class="muted no-data">"no data"</p> }.into_any(),
                     };
                     let event_type = e.event_type.clone();

@@ -89,7 +89,7 @@ impl Flows {
         let key = match &flow.correlation {
             Correlation::Key => event.key.clone(),
             Correlation::Attribute(name) => event.attributes.get(name).cloned(),
-            Correlation::Pointer(p) => event.data.pointer(p).and_then(|v| match v {
+            Correlation::Pointer(p) => event.data.json().and_then(|d| d.pointer(p)).and_then(|v| match v {
                 Value::String(s) if !s.is_empty() => Some(s.clone()),
                 Value::Number(n) => Some(n.to_string()),
                 _ => None,

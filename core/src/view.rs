@@ -45,14 +45,18 @@ pub struct InstanceDetail {
     pub diagram: Diagram,
 }
 
-/// A stored event, as the timeline shows it. The payload is JSON text, rendered escaped.
+/// A stored event, as the timeline shows it. The payload is shown as text, rendered escaped:
+/// JSON (pretty-printed by the page), text as it came, bytes as their size and first bytes in hex.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
+    /// The event's identity: its source and id (see [`crate::Event::identity`]).
     pub id: String,
     pub event_type: String,
     pub time: Millis,
     pub received_at: Millis,
     pub data: String,
+    #[serde(default)]
+    pub form: crate::DataForm,
 }
 
 /// Pushed to every open page when an instance changed.

@@ -104,6 +104,9 @@ impl Intake {
     }
 
     fn route(&self, origin: &Origin, mut event: Event, now: Millis, raw: impl FnOnce() -> Vec<u8>) -> Taken {
+        // From here on the id is the identity: source and id, so equal ids of two sources are
+        // two events.
+        event.id = event.identity();
         if event.id.is_none() {
             // Without an id, the event's place is its identity; without a place, the sender gave
             // up deduplication and each submission is a new event. The counter is zero-padded:
@@ -143,6 +146,19 @@ mod tests {
         let Taken::Event(b) = intake.json(&Origin::Http, event.clone(), Millis(5)) else { panic!("routed") };
         let Taken::Event(c) = intake.json(&Origin::Http, event, Millis(5)) else { panic!("routed") };
         assert_ne!(b.event.id, c.event.id, "two submissions without an id are two events");
+    }
+
+    #[test]
+    fn equal_ids_of_two_sources_are_two_events() {
+        let intake = intake();
+        let from = |source: &str| {
+            let Taken::Event(r) = intake.json(&Origin::Http, json!({ "type": "RegistrationRequested", "key": "c-1", "id": "1", "source": source }), Millis(5)) else {
+                panic!("routed")
+            };
+            r.event.id
+        };
+        assert_ne!(from("/web"), from("/mobile"));
+        assert_eq!(from("/web"), from("/web"));
     }
 
     #[test]

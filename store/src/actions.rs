@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use flowlens_core::{ActionKind, ActionResult, ActionView, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Status};
+use flowlens_core::{ActionKind, ActionResult, ActionView, Data, DataForm, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Status};
 use serde_json::Value;
 use crate::row::{word, Columns};
 
@@ -67,9 +67,18 @@ impl Store {
     }
 
     /// The payload of a stored event, e.g. the request a retry sends again.
+    /// Text data is sent as a JSON string; bytes cannot travel in a JSON command, so a retry of a
+    /// request that carried bytes sends the key alone (`None`).
     pub async fn event_data(&self, event_id: &str) -> Result<Option<Value>, StoreError> {
-        let data: Option<String> = sqlx::query_scalar("SELECT data FROM events WHERE id = $1").bind(event_id).fetch_optional(&self.pool).await?;
-        Ok(data.and_then(|d| serde_json::from_str(&d).ok()))
+        let row = sqlx::query("SELECT data, data_form FROM events WHERE id = $1").bind(event_id).fetch_optional(&self.pool).await?;
+        let Some(row) = row else { return Ok(None) };
+        let data: String = row.col("events", "data")?;
+        let form = DataForm::from_stored(row.col::<Option<String>>("events", "data_form")?.as_deref());
+        Ok(match Data::from_stored(form, &data) {
+            Some(Data::Json(v)) => Some(v),
+            Some(Data::Text(t)) => Some(Value::String(t)),
+            Some(Data::Bytes(_)) | None => None,
+        })
     }
 
     /// Records actions as requested, before they are published; returns their ids.

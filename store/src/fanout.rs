@@ -43,7 +43,7 @@ impl Store {
         for &id in ids {
             let Some(loaded) = self.load(id).await? else { continue };
             let event = sqlx::query(
-                "SELECT id, type, time, received_at, data FROM events WHERE instance_id = $1 ORDER BY received_at DESC, time DESC LIMIT 1",
+                "SELECT id, type, time, received_at, data, data_form FROM events WHERE instance_id = $1 ORDER BY received_at DESC, time DESC LIMIT 1",
             )
             .bind(id)
             .fetch_optional(&self.pool)

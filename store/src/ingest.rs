@@ -156,21 +156,23 @@ impl Store {
         // Record the events; the ones the database did not have yet come back.
         let mut new_ids: HashSet<String> = HashSet::with_capacity(batch.len());
         let id_of = |r: &Routed| r.event.id.clone().expect("the adapter assigns an id before storing");
-        for chunk in batch.chunks(rows_per_statement(self.backend, 6)) {
+        for chunk in batch.chunks(rows_per_statement(self.backend, 7)) {
             let sql = format!(
-                "INSERT INTO events (id, instance_id, type, time, received_at, data) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-                tuples(chunk.len(), 6)
+                "INSERT INTO events (id, instance_id, type, time, received_at, data, data_form) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+                tuples(chunk.len(), 7)
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
                 let t = &touched[slot[&(r.route.flow.id.as_str(), r.route.key.as_str())]];
+                let (form, data) = r.event.data.to_stored();
                 q = q
                     .bind(id_of(r))
                     .bind(t.id)
                     .bind(r.event.event_type.clone())
                     .bind(r.event.time.unwrap_or(now).0)
                     .bind(now.0)
-                    .bind(r.event.data.to_string());
+                    .bind(data)
+                    .bind(form.stored());
             }
             for row in q.fetch_all(&mut *tx).await? {
                 new_ids.insert(row.col::<String>("events", "id")?);
@@ -196,7 +198,8 @@ impl Store {
                     settle.push((t.id, t.flow.nodes[node].id.clone(), r.event.event_type.clone()));
                 }
             }
-            t.last = Some(EventRecord { id, event_type: r.event.event_type.clone(), time, received_at: now, data: r.event.data.to_string() });
+            let form = r.event.data.to_stored().0;
+            t.last = Some(EventRecord { id, event_type: r.event.event_type.clone(), time, received_at: now, data: r.event.data.preview(), form });
         }
         for (instance, node, event_type) in settle {
             sqlx::query(

@@ -1,6 +1,6 @@
 //! Reading instances: the list (keyset pages over any filter) and one instance in full.
 
-use flowlens_core::{Cursor, EventRecord, InstanceDetail, InstanceSummary, ListQuery, Millis, Page, SlaFilter, Sort, Status};
+use flowlens_core::{Cursor, Data, DataForm, EventRecord, InstanceDetail, InstanceSummary, ListQuery, Millis, Page, SlaFilter, Sort, Status};
 
 use crate::row::{word, Columns};
 use crate::{Loaded, Store, StoreError};
@@ -31,12 +31,19 @@ fn summary_of(row: sqlx::any::AnyRow) -> Result<InstanceSummary, StoreError> {
 }
 
 pub(crate) fn event_record(r: &sqlx::any::AnyRow) -> Result<EventRecord, StoreError> {
+    let data: String = r.col("events", "data")?;
+    let form = DataForm::from_stored(r.col::<Option<String>>("events", "data_form")?.as_deref());
     Ok(EventRecord {
         id: r.col("events", "id")?,
         event_type: r.col("events", "type")?,
         time: Millis(r.col("events", "time")?),
         received_at: Millis(r.col("events", "received_at")?),
-        data: r.col("events", "data")?,
+        // Bytes are shown as their size and first bytes, never as base64 nobody can read.
+        data: match form {
+            DataForm::Base64 => Data::from_stored(form, &data).map(|d| d.preview()).unwrap_or(data),
+            _ => data,
+        },
+        form,
     })
 }
 
@@ -135,7 +142,7 @@ impl Store {
         let nodes = instance.nodes(flow);
         let summary = InstanceSummary::with_nodes(flow, &instance, &nodes, id, &key, events, updated_at);
         let events = sqlx::query(
-            "SELECT id, type, time, received_at, data FROM events WHERE instance_id = $1 ORDER BY time, received_at, id",
+            "SELECT id, type, time, received_at, data, data_form FROM events WHERE instance_id = $1 ORDER BY time, received_at, id",
         )
         .bind(id)
         .fetch_all(&self.pool)

@@ -90,7 +90,8 @@ async fn a_server_killed_while_ingesting_loses_nothing_and_counts_nothing_twice(
         let key: String = row.get("key");
         let mut clean = Instance::new(&flow);
         for (s, ty) in STEPS.iter().enumerate() {
-            clean.apply(&flow, &format!("{key}-{s}"), ty, step_time(s));
+            // An event's identity is its source and id.
+            clean.apply(&flow, &format!("/test {key}-{s}"), ty, step_time(s));
         }
         // Stored is the log; reading an instance replays it.
         let mut stored: Instance = serde_json::from_str(&row.get::<String, _>("facts")).unwrap();

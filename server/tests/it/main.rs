@@ -7,6 +7,7 @@ mod support;
 
 mod access;
 mod api;
+mod cloudevents;
 mod cli;
 mod kafka;
 mod malformed;

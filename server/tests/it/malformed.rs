@@ -131,7 +131,8 @@ async fn malformed_messages_over_kafka_are_dead_lettered_with_their_reason(db: D
         ((key(), vec![ce("ce_specversion", b"1.0"), ce("ce_type", b"\xff\xfe")], b"{}".to_vec()), "header `ce_type` is not UTF-8 text"),
         ((key(), vec![ce("ce_specversion", b"1.0"), ce("ce_type", b"")], b"{}".to_vec()), "`type` is empty"),
         ((key(), vec![ce("ce_specversion", b"1.0"), ce("ce_id", b"b-9")], b"{}".to_vec()), "the event has no `type`"),
-        ((key(), vec![ce("ce_type", b"RegistrationRequested")], b"{not json".to_vec()), "not JSON"),
+        ((key(), vec![ce("ce_type", b"RegistrationRequested"), ce("content-type", b"application/json")], b"{not json".to_vec()), "declared `application/json` but is not JSON"),
+        ((key(), vec![], br#"{"type": "RegistrationRequested", "data_base64": "not base64!"}"#.to_vec()), "`data_base64` is not base64"),
         ((key(), vec![ce("content-type", b"application/cloudevents+json")], b"[1, 2]".to_vec()), "must be a JSON object, not an array"),
     ];
     bad.extend(bad_events().into_iter().map(|(body, why)| ((key(), vec![], body.into_bytes()), why)));
