@@ -67,6 +67,29 @@ impl Millis {
     }
 
     /// `2026-11-27T08:46:02.123Z`
+    /// A timestamp as event logs write them: RFC 3339, or ISO 8601 with a space, an offset
+    /// without its colon (`+0100`, `+01`), or none at all (then it is taken as UTC, as pandas and
+    /// pm4py take a log that names no zone).
+    pub fn parse_log_time(s: &str) -> Result<Millis, String> {
+        let t = s.trim();
+        let b = t.as_bytes();
+        let date_only = b.len() == 10 && b.get(4) == Some(&b'-') && b.get(7) == Some(&b'-');
+        let mut norm = if date_only { format!("{t}T00:00:00") } else { t.to_string() };
+        // The zone starts after the seconds and their fraction.
+        let zone_at = norm.get(19..).map(|rest| 19 + rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit()).len());
+        if let Some(at) = zone_at.map(|tail| norm.len() - (tail - 19)) {
+            let zone = norm[at..].to_string();
+            let fixed = match zone.as_str() {
+                "" => "Z".to_string(),
+                z if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => format!("{}:{}", &z[..3], &z[3..]),
+                z if z.len() == 3 && (z.starts_with('+') || z.starts_with('-')) => format!("{z}:00"),
+                z => z.to_string(),
+            };
+            norm.replace_range(at.., &fixed);
+        }
+        Millis::parse_rfc3339(&norm).map_err(|_| format!("`{s}` is not a time (expected ISO 8601, e.g. 2024-03-01T10:15:00+01:00)"))
+    }
+
     pub fn to_rfc3339(self) -> String {
         let (date, h, m, s, ms) = self.split();
         format!("{date}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
@@ -195,6 +218,19 @@ mod tests {
     fn refuses_what_is_not_a_time() {
         for bad in ["", "yesterday", "2026-02-30T00:00:00Z", "2026-11-27T25:00:00Z", "2026-11-27T08:46:02", "2026-11-27T08:46:02+0100"] {
             assert!(Millis::parse_rfc3339(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn reads_log_times_as_process_mining_tools_write_them() {
+        let utc = Millis::parse_rfc3339("2024-03-01T10:15:00Z").unwrap();
+        for s in ["2024-03-01T10:15:00Z", "2024-03-01 10:15:00", "2024-03-01T11:15:00+01:00", "2024-03-01 11:15:00+0100", "2024-03-01T11:15:00+01", "2024-03-01T10:15:00.000"] {
+            assert_eq!(Millis::parse_log_time(s), Ok(utc), "{s}");
+        }
+        assert_eq!(Millis::parse_log_time("2024-03-01T05:15:00.250-05:00"), Ok(Millis(utc.0 + 250)));
+        assert_eq!(Millis::parse_log_time("2024-03-01"), Ok(Millis(utc.0 - (10 * 60 + 15) * 60_000)));
+        for bad in ["", "01/03/2024 10:15", "2024-03-01T10:15", "tomorrow"] {
+            assert!(Millis::parse_log_time(bad).unwrap_err().contains("is not a time"), "{bad}");
         }
     }
 

@@ -30,6 +30,21 @@ enum Command {
         #[arg(long, env = "FLOWLENS_FLOWS", default_value = "flows")]
         flows: PathBuf,
     },
+    /// Replay event logs into the store: XES (.xes, .xes.gz), CSV (.csv) and JSON lines of
+    /// CloudEvents (.jsonl), each also gzipped. Every file is checked whole first; a problem
+    /// refuses the replay with file and line, and nothing is stored. Replaying again stores only
+    /// what is missing (ids come from file name and line).
+    Replay {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        options: crate::replay::LogOptions,
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://flowlens.db")]
+        database_url: String,
+        /// Directory of flow definitions: events go to the flow that handles their type.
+        #[arg(long, env = "FLOWLENS_FLOWS", default_value = "flows")]
+        flows: PathBuf,
+    },
     /// Check flow definition files; prints every problem and exits non-zero if there is one.
     Validate {
         #[arg(required = true)]
@@ -70,6 +85,16 @@ impl Cli {
                     ExitCode::FAILURE
                 }
             },
+            Command::Replay { files, options, database_url, flows } => match replay(&files, &options, &database_url, &flows).await {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("flowlens replay: {e}");
+                    ExitCode::FAILURE
+                }
+            },
             Command::Validate { files } => {
                 let mut failed = false;
                 for file in &files {
@@ -87,6 +112,14 @@ impl Cli {
             }
         }
     }
+}
+
+async fn replay(files: &[PathBuf], options: &crate::replay::LogOptions, database_url: &str, flows: &std::path::Path) -> Result<crate::replay::Summary, String> {
+    let flows = startup::load_flows(flows).map_err(|p| p.join("\n"))?;
+    let store = flowlens_store::Store::open(database_url, flows).await.map_err(|e| format!("the store at {database_url}: {e}"))?;
+    let (publisher, _) = flowlens_service::LocalServices::new();
+    let service = flowlens_service::Service::new(store, Box::new(publisher), flowlens_service::Settings { source: "replay".into() });
+    crate::replay::replay(&service, files, options).await.map_err(|e| e.to_string())
 }
 
 /// The flow in the file `flow`, or with the id `flow` in the directory `dir`, as BPMN XML.

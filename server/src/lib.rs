@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod kafka;
+pub mod replay;
 pub mod shutdown;
 pub mod simulate;
 pub mod startup;

@@ -91,17 +91,25 @@ impl Service {
     /// nothing: if any event is malformed, none is stored and every problem is reported. Events
     /// that are well formed but belong to no flow are dead-lettered with the reason, and the rest go on.
     pub async fn submit(&self, origin: &Origin, values: Vec<Value>) -> Result<Report, Error> {
+        self.submit_from(values.into_iter().map(|v| (origin.clone(), v))).await
+    }
+
+    /// [`Service::submit`] for events that each came from their own place (the rows of a file).
+    pub async fn submit_from(&self, events: impl IntoIterator<Item = (Origin, Value)>) -> Result<Report, Error> {
         let now = self.now();
         let mut problems = Vec::new();
-        let mut routed = Vec::with_capacity(values.len());
+        let mut routed = Vec::new();
         let mut dead = Vec::new();
         let mut dead_lettered = Vec::new();
-        for (index, value) in values.into_iter().enumerate() {
-            match self.intake().json(origin, value, now) {
+        for (index, (origin, value)) in events.into_iter().enumerate() {
+            match self.intake().json(&origin, value, now) {
                 Taken::Event(r) => routed.push(r),
-                Taken::Malformed { reason, .. } => problems.push(format!("event {index}: {reason}")),
+                Taken::Malformed { reason, .. } => problems.push(match origin.place() {
+                    Some(place) => format!("{place}: {reason}"),
+                    None => format!("event {index}: {reason}"),
+                }),
                 unroutable @ Taken::Unroutable { .. } => {
-                    let letter = unroutable.or_dead_letter(origin).expect_err("not routed");
+                    let letter = unroutable.or_dead_letter(&origin).expect_err("not routed");
                     dead_lettered.push(Rejected { index, reason: letter.reason.clone() });
                     dead.push(letter);
                 }
@@ -121,6 +129,17 @@ impl Service {
             .map(|c| Touched { id: c.summary.id, flow: c.summary.flow_id.clone(), key: c.summary.key.clone(), status: c.summary.status })
             .collect();
         Ok(Report { stored: result.stored, duplicates: result.duplicates, dead_lettered, instances })
+    }
+
+    /// Whether an event could be taken, without taking it: `Err` with the reason when it is
+    /// malformed, `Ok(false)` when no flow handles it (it would be dead-lettered). A file is
+    /// checked whole this way before any of it is stored.
+    pub fn check(&self, origin: &Origin, value: Value) -> Result<bool, String> {
+        match self.intake().json(origin, value, self.now()) {
+            Taken::Event(_) => Ok(true),
+            Taken::Malformed { reason, .. } => Err(reason),
+            Taken::Unroutable { .. } => Ok(false),
+        }
     }
 
     /// Marks an instance cancelled (its cancel went out).

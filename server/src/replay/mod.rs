@@ -1,0 +1,265 @@
+//! `flowlens replay FILE...`: event logs as process analysts have them (XES, CSV, JSON lines of
+//! CloudEvents) into the store, through the same intake and ingest as every other source.
+//!
+//! A replay checks every file whole before it stores anything, so a bad row refuses the file
+//! with its place and nothing is half-stored. Event ids come from the file's name and the row's
+//! line, so replaying a file again (or after an interruption) stores only what is missing.
+
+mod csv;
+mod jsonl;
+mod progress;
+mod xes;
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use flowlens_service::Origin;
+use serde_json::Value;
+
+use progress::Progress;
+
+/// One thing a reader found at a line of its file.
+#[derive(Debug)]
+pub enum Read {
+    /// An event, with CloudEvents names (`type`, `key`, `time`, `data`).
+    Event { line: u64, value: Value },
+    /// A row left out on purpose (a lifecycle transition other than `complete`).
+    Skipped { line: u64 },
+    /// What is wrong at this line; a reader that cannot go on says so and ends.
+    Bad { line: u64, problem: String },
+}
+
+/// How a log's rows become events.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LogOptions {
+    /// The CSV column holding the case (the business key of an instance).
+    #[arg(long, default_value = "case:concept:name")]
+    pub case: String,
+    /// The CSV column holding the activity (the event type).
+    #[arg(long, default_value = "concept:name")]
+    pub activity: String,
+    /// The CSV column holding the time (ISO 8601; without a zone, UTC).
+    #[arg(long, default_value = "time:timestamp")]
+    pub timestamp: String,
+    /// The CSV column holding the lifecycle transition, if the log has one.
+    #[arg(long, default_value = "lifecycle:transition")]
+    pub lifecycle: String,
+    /// The CSV separator; guessed from the header (`,` `;` or tab) when not given.
+    #[arg(long)]
+    pub separator: Option<char>,
+    /// Which lifecycle transitions to replay: `complete` (events without a transition count as
+    /// complete) or `all` (other transitions become events of type `ACTIVITY/TRANSITION`).
+    #[arg(long, default_value = "complete", value_parser = ["complete", "all"])]
+    pub transitions: String,
+}
+
+impl LogOptions {
+    /// The event of one log row: activity, case and time, and the other attributes as data.
+    fn event(&self, activity: &str, case: &str, time: flowlens_core::Millis, transition: Option<&str>, data: serde_json::Map<String, Value>) -> Option<Value> {
+        let ty = match transition.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") | Some("complete") => activity.to_string(),
+            Some(_) if self.transitions == "complete" => return None,
+            Some(t) => format!("{activity}/{t}"),
+        };
+        Some(serde_json::json!({ "type": ty, "key": case, "subject": case, "time": time.0, "data": Value::Object(data) }))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Xes,
+    Csv,
+    JsonLines,
+}
+
+impl Format {
+    fn of(path: &Path) -> Result<(Format, bool), String> {
+        let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let (stem, gz) = match name.strip_suffix(".gz") {
+            Some(stem) => (stem.to_string(), true),
+            None => (name.clone(), false),
+        };
+        let format = match stem.rsplit('.').next() {
+            Some("xes") => Format::Xes,
+            Some("csv") => Format::Csv,
+            Some("jsonl" | "ndjson" | "json") => Format::JsonLines,
+            _ => return Err(format!("{}: not an event log Flowlens reads (.xes, .xes.gz, .csv, .jsonl, each also gzipped)", path.display())),
+        };
+        Ok((format, gz))
+    }
+}
+
+/// Counts the bytes read from a file, for the progress bar.
+struct Counted<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The reads of one file, in file order.
+fn reader(path: &Path, options: &LogOptions, read: Arc<AtomicU64>) -> Result<Box<dyn Iterator<Item = Read>>, String> {
+    let (format, gz) = Format::of(path)?;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let counted = Counted { inner: file, read };
+    let input: Box<dyn std::io::Read> = if gz { Box::new(flate2::read::MultiGzDecoder::new(counted)) } else { Box::new(counted) };
+    let input = BufReader::with_capacity(256 * 1024, input);
+    Ok(match format {
+        Format::Xes => Box::new(xes::Reader::new(input, options.clone())),
+        Format::Csv => Box::new(csv::reader(input, options.clone())),
+        Format::JsonLines => Box::new(jsonl::reader(input)),
+    })
+}
+
+/// What a replay did, for its summary.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub rows: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub dead_lettered: u64,
+    pub skipped: u64,
+}
+
+/// A refused replay: every problem found, each with its file and line (at most 20 shown).
+#[derive(Debug)]
+pub struct Refused(pub Vec<String>);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for p in self.0.iter().take(20) {
+            writeln!(f, "{p}")?;
+        }
+        if self.0.len() > 20 {
+            writeln!(f, "… and {} more problems", self.0.len() - 20)?;
+        }
+        write!(f, "nothing was stored")
+    }
+}
+
+const MAX_PROBLEMS: usize = 1000;
+const BATCH: usize = 1000;
+
+/// Checks every file, then stores them, with a progress bar on standard error.
+pub async fn replay(service: &flowlens_service::Service, files: &[PathBuf], options: &LogOptions) -> Result<Summary, Refused> {
+    let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    // Pass 1: every row read and taken apart, nothing stored.
+    let mut problems = Vec::new();
+    let mut rows_total = 0u64;
+    let read = Arc::new(AtomicU64::new(0));
+    let mut bar = Progress::new("checking", total_bytes);
+    for path in files {
+        let name = display_name(path);
+        let rows = match reader(path, options, read.clone()) {
+            Ok(rows) => rows,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        for item in rows {
+            match item {
+                Read::Event { line, value } => {
+                    rows_total += 1;
+                    if let Err(reason) = service.check(&origin(&name, line), value) {
+                        problems.push(format!("{}:{line}: {reason}", path.display()));
+                    }
+                }
+                Read::Skipped { .. } => {}
+                Read::Bad { line, problem } => problems.push(format!("{}:{line}: {problem}", path.display())),
+            }
+            if problems.len() >= MAX_PROBLEMS {
+                break;
+            }
+            bar.tick(read.load(Ordering::Relaxed), rows_total);
+        }
+    }
+    bar.finish(read.load(Ordering::Relaxed), rows_total);
+    if !problems.is_empty() {
+        return Err(Refused(problems));
+    }
+
+    // Pass 2: stored in batches, each one transaction through the service.
+    let mut summary = Summary::default();
+    read.store(0, Ordering::Relaxed);
+    let mut bar = Progress::new("storing", total_bytes);
+    let started = Instant::now();
+    for path in files {
+        let name = display_name(path);
+        let rows = reader(path, options, read.clone()).map_err(|e| Refused(vec![e]))?;
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut rows = rows.peekable();
+        while let Some(item) = rows.next() {
+            match item {
+                Read::Event { line, value } => batch.push((origin(&name, line), value)),
+                Read::Skipped { .. } => summary.skipped += 1,
+                // The file changed since it was checked.
+                Read::Bad { line, problem } => return Err(Refused(vec![format!("{}:{line}: {problem}", path.display())])),
+            }
+            if batch.len() == BATCH || (rows.peek().is_none() && !batch.is_empty()) {
+                summary.rows += batch.len() as u64;
+                let report = service.submit_from(std::mem::take(&mut batch)).await.map_err(|e| Refused(vec![format!("{}: {e}", path.display())]))?;
+                summary.stored += report.stored as u64;
+                summary.duplicates += report.duplicates as u64;
+                summary.dead_lettered += report.dead_lettered.len() as u64;
+                bar.tick(read.load(Ordering::Relaxed), summary.rows);
+            }
+        }
+    }
+    bar.finish(read.load(Ordering::Relaxed), summary.rows);
+    tracing::info!(rows = summary.rows, stored = summary.stored, seconds = started.elapsed().as_secs_f64(), "replayed");
+    Ok(summary)
+}
+
+/// Ids derive from the file's name (not its path: the same log replayed from elsewhere is the
+/// same log) and the row's line.
+fn display_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}
+
+fn origin(name: &str, line: u64) -> Origin {
+    Origin::File { path: name.to_string(), line }
+}
+
+/// Everything a reader finds in `text` written to a file named `format_name`, for tests.
+#[cfg(test)]
+pub(crate) fn reads_of(format_name: &str, text: &str, options: &LogOptions) -> Vec<Read> {
+    let dir = std::env::temp_dir().join(format!("flowlens-replay-{}-{}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format_name);
+    std::fs::write(&path, text).unwrap();
+    let out: Vec<Read> = reader(&path, options, Arc::new(AtomicU64::new(0))).unwrap().collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+#[cfg(test)]
+pub(crate) fn defaults() -> LogOptions {
+    LogOptions {
+        case: "case:concept:name".into(),
+        activity: "concept:name".into(),
+        timestamp: "time:timestamp".into(),
+        lifecycle: "lifecycle:transition".into(),
+        separator: None,
+        transitions: "complete".into(),
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "replayed {} events: {} stored, {} already stored, {} dead-lettered (no flow handles their type), {} rows left out (lifecycle transitions other than complete)",
+            self.rows, self.stored, self.duplicates, self.dead_lettered, self.skipped
+        )
+    }
+}
