@@ -9,6 +9,7 @@ pub mod access;
 pub mod actions;
 #[cfg(feature = "bpmn")]
 pub mod bpmn;
+pub mod discovery;
 pub mod envelope;
 pub mod event;
 pub mod flow;

@@ -42,7 +42,8 @@ impl Origin {
         match self {
             Origin::Http | Origin::Demo => None,
             Origin::Kafka { topic, partition, offset } => Some(format!("kafka:{topic}/{partition}/{offset}")),
-            Origin::File { path, line } => Some(format!("file:{path}:{line}")),
+            // Zero-padded: rows of one time replay in id order, which is then file order.
+            Origin::File { path, line } => Some(format!("file:{path}:{line:010}")),
         }
     }
 }
@@ -173,6 +174,6 @@ mod tests {
         assert!(reason.contains("`Nobody`"), "{reason}");
         let place = Origin::File { path: "log.csv".into(), line: 3 };
         let dead = intake.json(&place, json!({ "type": "Nobody" }), Millis(0)).or_dead_letter(&place).unwrap_err();
-        assert_eq!((dead.source.as_str(), dead.origin.as_deref()), ("file", Some("file:log.csv:3")));
+        assert_eq!((dead.source.as_str(), dead.origin.as_deref()), ("file", Some("file:log.csv:0000000003")));
     }
 }

@@ -1,6 +1,7 @@
 //! What the screens and the API read: instances, a flow's overview, dead letters, and what an
 //! embed link shows (its own flow or instance, without the audit trail).
 
+use flowlens_core::discovery::Discovery;
 use flowlens_core::query::{parse_range, MAX_PAGE};
 use flowlens_core::{ActionView, Caller, Cursor, DeadLetterView, EmbedScope, InstanceDetail, ListParams, ListQuery, Millis, Need, Overview, Page};
 
@@ -88,6 +89,15 @@ impl Service {
         caller.allow(&Need::Read)?;
         let Some(flow) = self.store().flows().newest().find(|f| f.id == flow) else { return Ok(None) };
         Ok(Some(flowlens_core::bpmn::export(flow, &self.store().diagram(flow))))
+    }
+
+    /// The process discovered from a flow's cases: activities, directly-follows edges with their
+    /// times, case durations, and the `variants` most frequent variants (20 unless said, at most
+    /// 1 000); none when there is no such flow.
+    #[tracing::instrument(skip(self, caller))]
+    pub async fn discovery(&self, caller: &Caller, flow: &str, variants: Option<u32>) -> Result<Option<Discovery>, Error> {
+        caller.allow(&Need::Read)?;
+        Ok(self.store().discovery(flow, variants.unwrap_or(20).clamp(1, 1000) as usize).await?)
     }
 
     /// Events that could not be tracked, newest first (200 unless `limit` says otherwise, at most 1 000).

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use flowlens_core::flow::Trigger;
+use flowlens_core::discovery::{self, Delta};
 use flowlens_core::{Event, EventRecord, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Route, Status};
 
 use crate::row::Columns;
@@ -56,6 +57,8 @@ struct Touched {
     /// How many visits each node had before this batch: a late event may replay the log into
     /// fewer, and then the stored visits are written afresh.
     visits_before: Vec<usize>,
+    /// Its trace before this batch, for the discovery's running sums.
+    trace_before: Vec<(Millis, String)>,
 }
 
 impl Store {
@@ -122,7 +125,8 @@ impl Store {
                 let was = Some(instance.status(&flow));
                 let counted = crate::overview::counted_as(&row)?;
                 let visits_before = instance.visit_counts(&flow);
-                touched[i] = Some(Touched { id, flow, key, instance, events, last: None, was, counted, visits_before });
+                let trace_before = discovery::trace(&instance);
+                touched[i] = Some(Touched { id, flow, key, instance, events, last: None, was, counted, visits_before, trace_before });
             }
         }
         // Changes to `flow_states`, as deltas.
@@ -148,7 +152,7 @@ impl Store {
                 let visits_before = vec![0; flow.nodes.len()];
                 let counted = (now.0 / 60_000, Status::Running);
                 *states.entry((flow.id.clone(), counted.0, counted.1)).or_default() += 1;
-                touched[i] = Some(Touched { id: row.col("instances", "id")?, flow, key, instance, events: 0, last: None, was: None, counted, visits_before });
+                touched[i] = Some(Touched { id: row.col("instances", "id")?, flow, key, instance, events: 0, last: None, was: None, counted, visits_before, trace_before: Vec::new() });
             }
         }
         let mut touched: Vec<Touched> = touched.into_iter().map(|t| t.expect("every instance loaded or created")).collect();
@@ -217,6 +221,10 @@ impl Store {
         // Write back the instances that changed, and say what changed for the live view.
         let changed: Vec<(&Touched, &EventRecord)> = touched.iter().filter_map(|t| t.last.as_ref().map(|l| (t, l))).collect();
         let mut minutes: HashMap<(String, i64), (i64, i64)> = HashMap::new();
+        let mut discovered: HashMap<String, Delta> = HashMap::new();
+        for (t, _) in &changed {
+            discovered.entry(t.flow.id.clone()).or_default().change(&t.trace_before, &discovery::trace(&t.instance));
+        }
         for r in batch {
             minutes.entry((r.route.flow.id.clone(), now.0 / 60_000)).or_default().0 += 1;
         }
@@ -269,6 +277,7 @@ impl Store {
         crate::overview::write_visits(&mut tx, self.backend, &visits, &rewrite).await?;
         crate::overview::count_minutes(&mut tx, self.backend, &minutes).await?;
         crate::overview::count_states(&mut tx, self.backend, states).await?;
+        crate::discovery::write(&mut tx, self.backend, discovered).await?;
         let ids: Vec<i64> = changed.iter().map(|(t, _)| t.id).collect();
         self.notify_changed(&mut tx, &ids).await?;
         tx.commit().await?;

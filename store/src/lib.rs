@@ -10,6 +10,7 @@
 mod access;
 mod actions;
 mod dead_letters;
+mod discovery;
 mod error;
 mod fanout;
 mod ingest;

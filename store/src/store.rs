@@ -104,7 +104,14 @@ impl Store {
         static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let nth = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let replica = Arc::from(format!("{}-{}-{nth}", std::process::id(), now().0));
-        Ok(Store { pool, backend, flows, diagrams: Arc::new(diagrams), open_retries, url, replica })
+        let store = Store { pool, backend, flows, diagrams: Arc::new(diagrams), open_retries, url, replica };
+        // A store from before discovery was kept: computed once from its events.
+        let kept: Option<String> = sqlx::query_scalar("SELECT flow_id FROM dfg_cases LIMIT 1").fetch_optional(&store.pool).await?;
+        let any: Option<i64> = sqlx::query_scalar("SELECT id FROM instances LIMIT 1").fetch_optional(&store.pool).await?;
+        if kept.is_none() && any.is_some() {
+            store.rebuild_discovery().await?;
+        }
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {

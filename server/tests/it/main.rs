@@ -11,6 +11,7 @@ mod cloudevents;
 mod cli;
 mod kafka;
 mod malformed;
+mod replay;
 mod replicas;
 mod security;
 mod shutdown;

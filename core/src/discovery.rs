@@ -1,0 +1,293 @@
+//! Process discovery, kept as events arrive: the directly-follows graph of a flow's cases, its
+//! activities, start and end activities, variants and case durations.
+//!
+//! The definitions are those of process mining as the common open-source library (pm4py)
+//! computes them, so the figures can be checked against it:
+//! - a case's *trace* is its events sorted by time, ties in the order they were logged;
+//! - an activity's count is how many events of it there are; start (end) activities count the
+//!   first (last) event of each trace;
+//! - the edge `a → b` counts each place in a trace where `b` directly follows `a`; its time is
+//!   the time between the two events (mean, and median and p95 from a histogram);
+//! - a case's duration is its last event's time minus its first's;
+//! - a variant is a distinct sequence of activities; its count is the cases that follow it.
+//!
+//! Nothing is recomputed by scanning: each case contributes its trace, and when a case changes
+//! (a new event, a late one, a duplicate that changes nothing) its old contribution is taken
+//! out and the new one put in, as a [`Delta`] the store adds to its running sums.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::instance::{Instance, What};
+use crate::time::Millis;
+
+/// Times are counted in log-linear buckets: exact below 4 ms, then four per power of two, so a
+/// median or p95 read from them is within about 12 % of the true value whatever the scale.
+pub fn bucket(ms: i64) -> u32 {
+    let ms = ms.max(0) as u64;
+    if ms < 4 {
+        return ms as u32;
+    }
+    let e = 63 - ms.leading_zeros();
+    4 + (e - 2) * 4 + ((ms >> (e - 2)) & 3) as u32
+}
+
+/// The times a bucket holds: `[low, high)` in milliseconds.
+pub fn bucket_range(b: u32) -> (i64, i64) {
+    if b < 4 {
+        return (i64::from(b), i64::from(b) + 1);
+    }
+    let e = (b - 4) / 4 + 2;
+    let sub = u64::from((b - 4) % 4);
+    (((4 + sub) << (e - 2)) as i64, ((5 + sub) << (e - 2)) as i64)
+}
+
+/// The `q` quantile (0..=1) of a bucket histogram, as the middle of the bucket it falls in.
+pub fn quantile(buckets: &BTreeMap<u32, i64>, q: f64) -> Option<i64> {
+    let total: i64 = buckets.values().filter(|n| **n > 0).sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((total as f64) * q).ceil().max(1.0) as i64;
+    let mut seen = 0;
+    for (&b, &n) in buckets.iter().filter(|(_, n)| **n > 0) {
+        seen += n;
+        if seen >= rank {
+            let (lo, hi) = bucket_range(b);
+            return Some(if hi - lo == 1 { lo } else { (lo + hi) / 2 });
+        }
+    }
+    None
+}
+
+/// A case's events as process mining reads them: time order, ties in the order they were logged
+/// (their ids: file lines and generated ids are zero-padded so that this is arrival order).
+/// Retries Flowlens sent are not events of the case.
+pub fn trace(instance: &Instance) -> Vec<(Millis, String)> {
+    let mut events: Vec<(Millis, &str, &str)> = instance
+        .log
+        .iter()
+        .filter_map(|e| match &e.what {
+            What::Event(ty) => Some((e.at, e.id.as_str(), ty.as_str())),
+            What::Retry(_) => None,
+        })
+        .chain(instance.unmapped.iter().map(|(at, id, ty)| (*at, id.as_str(), ty.as_str())))
+        .collect();
+    events.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    events.into_iter().map(|(at, _, ty)| (at, ty.to_string())).collect()
+}
+
+/// The name of a variant: its activities as a JSON array (no activity name can make two
+/// variants look alike).
+pub fn variant_name(activities: &[&str]) -> String {
+    serde_json::to_string(activities).expect("strings serialise")
+}
+
+/// A short stable id of a variant name (FNV-1a, 64 bits), to key it by.
+pub fn variant_id(name: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActivityDelta {
+    pub n: i64,
+    pub starts: i64,
+    pub ends: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TimesDelta {
+    pub n: i64,
+    pub sum_ms: i64,
+    pub buckets: BTreeMap<u32, i64>,
+}
+
+impl TimesDelta {
+    fn add(&mut self, ms: i64, sign: i64) {
+        self.n += sign;
+        self.sum_ms += sign * ms;
+        *self.buckets.entry(bucket(ms)).or_default() += sign;
+    }
+}
+
+/// What a batch changes in one flow's discovery.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// Case count and durations.
+    pub cases: TimesDelta,
+    pub activities: BTreeMap<String, ActivityDelta>,
+    /// Directly-follows edges and their times.
+    pub edges: BTreeMap<(String, String), TimesDelta>,
+    /// Variants by name: cases and the sum of their durations.
+    pub variants: BTreeMap<String, (i64, i64)>,
+}
+
+impl Delta {
+    /// Adds (`sign` 1) or takes out (`sign` -1) one case's trace.
+    pub fn add(&mut self, trace: &[(Millis, String)], sign: i64) {
+        let (Some(first), Some(last)) = (trace.first(), trace.last()) else { return };
+        let duration = last.0 .0 - first.0 .0;
+        self.cases.add(duration, sign);
+        for (i, (at, activity)) in trace.iter().enumerate() {
+            let a = self.activities.entry(activity.clone()).or_default();
+            a.n += sign;
+            if i == 0 {
+                a.starts += sign;
+            }
+            if i + 1 == trace.len() {
+                a.ends += sign;
+            }
+            if let Some((next_at, next)) = trace.get(i + 1) {
+                self.edges.entry((activity.clone(), next.clone())).or_default().add(next_at.0 - at.0, sign);
+            }
+        }
+        let names: Vec<&str> = trace.iter().map(|(_, a)| a.as_str()).collect();
+        let v = self.variants.entry(variant_name(&names)).or_default();
+        v.0 += sign;
+        v.1 += sign * duration;
+    }
+
+    /// A case went from `before` to `after`.
+    pub fn change(&mut self, before: &[(Millis, String)], after: &[(Millis, String)]) {
+        if before != after {
+            self.add(before, -1);
+            self.add(after, 1);
+        }
+    }
+
+    /// Drops what adds up to nothing, so only real changes are written.
+    pub fn prune(&mut self) {
+        self.cases.buckets.retain(|_, n| *n != 0);
+        self.activities.retain(|_, a| *a != ActivityDelta::default());
+        self.edges.retain(|_, e| {
+            e.buckets.retain(|_, n| *n != 0);
+            *e != TimesDelta::default()
+        });
+        self.variants.retain(|_, v| *v != (0, 0));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cases == TimesDelta::default() && self.activities.is_empty() && self.edges.is_empty() && self.variants.is_empty()
+    }
+}
+
+/// A flow's discovered process, as the API and the discovery page show it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Discovery {
+    pub flow_id: String,
+    pub cases: u64,
+    /// Mean case duration (last event minus first), ms.
+    pub case_mean_ms: Option<f64>,
+    pub case_median_ms: Option<i64>,
+    pub case_p95_ms: Option<i64>,
+    pub activities: Vec<ActivityStat>,
+    pub edges: Vec<EdgeStat>,
+    /// The most frequent variants, most cases first.
+    pub variants: Vec<VariantStat>,
+    /// How many distinct variants there are in all.
+    pub variant_count: u64,
+    /// Cases of the variants not listed.
+    pub other_cases: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityStat {
+    pub name: String,
+    pub count: u64,
+    pub starts: u64,
+    pub ends: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EdgeStat {
+    pub from: String,
+    pub to: String,
+    pub count: u64,
+    pub mean_ms: f64,
+    pub median_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VariantStat {
+    pub activities: Vec<String>,
+    pub count: u64,
+    pub mean_ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(steps: &[(i64, &str)]) -> Vec<(Millis, String)> {
+        steps.iter().map(|(at, a)| (Millis(*at), a.to_string())).collect()
+    }
+
+    #[test]
+    fn buckets_cover_every_time_once_and_in_order() {
+        let mut last = 0;
+        for b in 0..160 {
+            let (lo, hi) = bucket_range(b);
+            assert_eq!(lo, last, "bucket {b} starts where {} ended", b.saturating_sub(1));
+            assert!(hi > lo);
+            assert_eq!((bucket(lo), bucket(hi - 1)), (b, b));
+            last = hi;
+        }
+        assert_eq!(bucket(-5), 0);
+    }
+
+    #[test]
+    fn quantiles_are_close() {
+        let mut h = BTreeMap::new();
+        for ms in 1..=1000 {
+            *h.entry(bucket(ms * 1000)).or_default() += 1;
+        }
+        let median = quantile(&h, 0.5).unwrap() as f64;
+        let p95 = quantile(&h, 0.95).unwrap() as f64;
+        assert!((median / 500_000.0 - 1.0).abs() < 0.13, "{median}");
+        assert!((p95 / 950_000.0 - 1.0).abs() < 0.13, "{p95}");
+        assert_eq!(quantile(&BTreeMap::new(), 0.5), None);
+    }
+
+    #[test]
+    fn a_trace_adds_its_activities_edges_and_variant_and_taking_it_out_leaves_nothing() {
+        let trace = t(&[(0, "a"), (10, "b"), (30, "b"), (60, "c")]);
+        let mut d = Delta::default();
+        d.add(&trace, 1);
+        assert_eq!((d.cases.n, d.cases.sum_ms), (1, 60));
+        assert_eq!(d.activities["b"], ActivityDelta { n: 2, starts: 0, ends: 0 });
+        assert_eq!((d.activities["a"].starts, d.activities["c"].ends), (1, 1));
+        assert_eq!((d.edges[&("b".into(), "b".into())].n, d.edges[&("b".into(), "b".into())].sum_ms), (1, 20));
+        assert_eq!(d.variants[r#"["a","b","b","c"]"#], (1, 60));
+        d.add(&trace, -1);
+        d.prune();
+        assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn a_late_event_moves_the_case_from_one_variant_to_another() {
+        let mut d = Delta::default();
+        d.change(&t(&[(0, "a"), (20, "c")]), &t(&[(0, "a"), (10, "b"), (20, "c")]));
+        d.prune();
+        assert_eq!(d.variants[r#"["a","c"]"#], (-1, -20));
+        assert_eq!(d.variants[r#"["a","b","c"]"#], (1, 20));
+        assert_eq!(d.edges[&("a".into(), "c".into())].n, -1);
+        assert_eq!(d.edges[&("a".into(), "b".into())].n, 1);
+        assert_eq!(d.cases.n, 0, "the same case, still one");
+        let mut same = Delta::default();
+        same.change(&t(&[(0, "a")]), &t(&[(0, "a")]));
+        assert!(same.is_empty());
+    }
+
+    #[test]
+    fn variant_ids_are_stable_and_names_unambiguous() {
+        assert_eq!(variant_id("[]"), variant_id("[]"));
+        assert_ne!(variant_name(&["a,b"]), variant_name(&["a", "b"]));
+    }
+}

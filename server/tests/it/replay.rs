@@ -1,0 +1,320 @@
+//! `flowlens replay` of event logs in each format, then the discovery the API shows, checked
+//! against an independent computation of the process-mining definitions (pm4py's): traces
+//! sorted by time with ties in file order, activity counts, start and end activities,
+//! directly-follows counts and mean times, case durations, variants.
+
+use crate::support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::*;
+
+on_both_stores!(replayed_logs_give_the_discovery_process_mining_defines, a_bad_log_is_refused_with_its_place_and_nothing_is_stored);
+
+/// One log row: case, activity, time (ms), and the lifecycle transition it carries.
+#[derive(Clone, Debug)]
+struct Row {
+    case: String,
+    activity: &'static str,
+    at: i64,
+    transition: Option<&'static str>,
+}
+
+const BASE: i64 = 1_560_000_000_000; // June 2019: history, far outside any relative range
+
+/// Onboardings with what real logs have: the three checks requested and answered in any order
+/// (parallel interleavings), address checks that fail and are redone after a correction (loops),
+/// several events at the same millisecond, and some cases cut short (still running).
+fn onboardings(cases: usize, seed: u64) -> Vec<Row> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut rows = Vec::new();
+    for c in 0..cases {
+        let case = format!("r-{c}");
+        let mut at = BASE + c as i64 * 3_600_000 + rng.i64(0..60_000);
+        let mut push = |activity: &'static str, step: i64, rows: &mut Vec<Row>| {
+            at += step;
+            rows.push(Row { case: case.clone(), activity, at, transition: None });
+        };
+        push("RegistrationRequested", 0, &mut rows);
+        let mut checks = vec![("AddressCheckRequested", "AddressChecked"), ("CreditCheckRequested", "CreditChecked"), ("CriminalRecordCheckRequested", "CriminalRecordChecked")];
+        rng.shuffle(&mut checks);
+        for (request, _) in &checks {
+            // Often at the same millisecond as the one before.
+            push(request, if rng.bool() { 0 } else { rng.i64(1..5_000) }, &mut rows);
+        }
+        if c % 7 == 3 {
+            continue; // still running
+        }
+        rng.shuffle(&mut checks);
+        for (request, answer) in &checks {
+            if *answer == "AddressChecked" {
+                for _ in 0..[0, 0, 1, 2][rng.usize(0..4)] {
+                    push("AddressCheckFailed", rng.i64(1_000..600_000), &mut rows);
+                    push("AddressCorrectionRequested", rng.i64(0..3), &mut rows);
+                    push("AddressCorrected", rng.i64(60_000..7_200_000), &mut rows);
+                    push(request, rng.i64(0..3), &mut rows);
+                }
+            }
+            push(answer, rng.i64(0..900_000), &mut rows);
+        }
+        push(if c % 5 == 0 { "RegistrationRejected" } else { "CustomerCreated" }, rng.i64(1..120_000), &mut rows);
+    }
+    rows
+}
+
+/// The figures as process mining defines them, computed here from the rows, independently of
+/// Flowlens: group by case, sort each case stably by time (ties keep file order), then count.
+#[derive(Debug, PartialEq)]
+struct Expected {
+    cases: u64,
+    activities: BTreeMap<String, u64>,
+    starts: BTreeMap<String, u64>,
+    ends: BTreeMap<String, u64>,
+    edges: BTreeMap<(String, String), (u64, f64)>,
+    mean_case_ms: f64,
+    variants: BTreeMap<Vec<String>, u64>,
+}
+
+fn expected(file_order: &[Row]) -> Expected {
+    let mut by_case: HashMap<&str, Vec<&Row>> = HashMap::new();
+    for r in file_order {
+        by_case.entry(&r.case).or_default().push(r);
+    }
+    let mut e = Expected {
+        cases: by_case.len() as u64,
+        activities: BTreeMap::new(),
+        starts: BTreeMap::new(),
+        ends: BTreeMap::new(),
+        edges: BTreeMap::new(),
+        mean_case_ms: 0.0,
+        variants: BTreeMap::new(),
+    };
+    let mut sums: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut durations = 0i64;
+    for rows in by_case.values_mut() {
+        rows.sort_by_key(|r| r.at); // stable
+        for r in rows.iter() {
+            *e.activities.entry(r.activity.into()).or_default() += 1;
+        }
+        *e.starts.entry(rows[0].activity.into()).or_default() += 1;
+        *e.ends.entry(rows[rows.len() - 1].activity.into()).or_default() += 1;
+        for w in rows.windows(2) {
+            let key = (w[0].activity.to_string(), w[1].activity.to_string());
+            e.edges.entry(key.clone()).or_default().0 += 1;
+            *sums.entry(key).or_default() += w[1].at - w[0].at;
+        }
+        durations += rows[rows.len() - 1].at - rows[0].at;
+        *e.variants.entry(rows.iter().map(|r| r.activity.to_string()).collect()).or_default() += 1;
+    }
+    for (key, (n, mean)) in e.edges.iter_mut() {
+        *mean = sums[key] as f64 / *n as f64;
+    }
+    e.mean_case_ms = durations as f64 / e.cases as f64;
+    e
+}
+
+fn shown(d: &Value) -> Expected {
+    let count = |field: &str| -> BTreeMap<String, u64> {
+        d["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a[field].as_u64().unwrap() > 0)
+            .map(|a| (a["name"].as_str().unwrap().to_string(), a[field].as_u64().unwrap()))
+            .collect()
+    };
+    Expected {
+        cases: d["cases"].as_u64().unwrap(),
+        activities: count("count"),
+        starts: count("starts"),
+        ends: count("ends"),
+        edges: d["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| ((e["from"].as_str().unwrap().into(), e["to"].as_str().unwrap().into()), (e["count"].as_u64().unwrap(), e["mean_ms"].as_f64().unwrap())))
+            .collect(),
+        mean_case_ms: d["case_mean_ms"].as_f64().unwrap(),
+        variants: d["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["activities"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect(), v["count"].as_u64().unwrap()))
+            .collect(),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * a.abs().max(1.0)
+}
+
+fn assert_matches(got: &Expected, want: &Expected) {
+    assert_eq!((got.cases, &got.activities, &got.starts, &got.ends), (want.cases, &want.activities, &want.starts, &want.ends));
+    assert_eq!(got.edges.keys().collect::<Vec<_>>(), want.edges.keys().collect::<Vec<_>>(), "the same directly-follows edges");
+    for (k, (n, mean)) in &want.edges {
+        let (gn, gmean) = got.edges[k];
+        assert!(gn == *n && close(gmean, *mean), "edge {k:?}: got {gn} × {gmean} ms, want {n} × {mean} ms");
+    }
+    assert!(close(got.mean_case_ms, want.mean_case_ms), "mean case duration {} vs {}", got.mean_case_ms, want.mean_case_ms);
+    assert_eq!(got.variants, want.variants);
+}
+
+/// ISO 8601 in a zone `offset_h` hours east of UTC, written the way the format's tools write it.
+fn local(at: i64, offset_h: i64, sep: char, colon: bool) -> String {
+    let utc = flowlens_core::Millis(at + offset_h * 3_600_000).to_rfc3339();
+    let sign = if offset_h < 0 { '-' } else { '+' };
+    let zone = if colon { format!("{sign}{:02}:00", offset_h.abs()) } else { format!("{sign}{:02}00", offset_h.abs()) };
+    format!("{}{}", utc.trim_end_matches('Z').replacen('T', &sep.to_string(), 1), zone)
+}
+
+/// Writes `rows` as a CSV (times in +02:00 without colon, semicolons), an XES (times in UTC,
+/// with a `start` transition before every answer, which the replay leaves out) and JSON lines
+/// (epoch ms, zone -05:00 as RFC 3339, with explicit ids): each case wholly in one file.
+fn write_logs(dir: &Path, rows: &[Row]) -> Vec<std::path::PathBuf> {
+    let mut csv = String::from("case:concept:name;concept:name;time:timestamp;org:resource\n");
+    let mut jsonl = String::new();
+    let mut traces: Vec<(String, Vec<&Row>)> = Vec::new();
+    for r in rows {
+        let n: usize = r.case[2..].parse().unwrap();
+        match n % 3 {
+            0 => csv.push_str(&format!("{};{};{};clerk {}\n", r.case, r.activity, local(r.at, 2, ' ', false), n % 4)),
+            1 => match traces.iter_mut().find(|(c, _)| *c == r.case) {
+                Some((_, t)) => t.push(r),
+                None => traces.push((r.case.clone(), vec![r])),
+            },
+            _ => {
+                let line = jsonl.lines().count();
+                jsonl.push_str(&json!({"id": format!("{:06}", line), "source": "/crm", "type": r.activity, "key": r.case, "time": local(r.at, -5, 'T', true), "data": {"n": n}}).to_string());
+                jsonl.push('\n');
+            }
+        }
+    }
+    let mut xes = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<log xes.version=\"1849-2016\" xmlns=\"http://www.xes-standard.org/\">\n<global scope=\"event\"><string key=\"lifecycle:transition\" value=\"complete\"/></global>\n");
+    for (case, events) in &traces {
+        xes.push_str(&format!("<trace><string key=\"concept:name\" value=\"{case}\"/>\n"));
+        for r in events {
+            if r.activity.ends_with("Checked") {
+                xes.push_str(&format!("<event><string key=\"concept:name\" value=\"{}\"/><string key=\"lifecycle:transition\" value=\"start\"/><date key=\"time:timestamp\" value=\"{}\"/></event>\n", r.activity, local(r.at - 1, 0, 'T', true)));
+            }
+            xes.push_str(&format!("<event><string key=\"concept:name\" value=\"{}\"/><date key=\"time:timestamp\" value=\"{}\"/></event>\n", r.activity, local(r.at, 0, 'T', true)));
+        }
+        xes.push_str("</trace>\n");
+    }
+    xes.push_str("</log>\n");
+    let files = vec![dir.join("onboarding.csv"), dir.join("onboarding.xes"), dir.join("onboarding.jsonl")];
+    std::fs::write(&files[0], csv).unwrap();
+    std::fs::write(&files[1], xes).unwrap();
+    std::fs::write(&files[2], jsonl).unwrap();
+    files
+}
+
+fn replay(database_url: &str, files: &[&Path]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flowlens"))
+        .arg("replay")
+        .args(files)
+        .args(["--database-url", database_url, "--flows"])
+        .arg(repo().join("flows"))
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+async fn replayed_logs_give_the_discovery_process_mining_defines(db: Db) {
+    let dir = scratch("replay");
+    let s = settings(db, &dir).await;
+    let url = s.database_url.clone();
+    let rows = onboardings(90, 7);
+    let files = write_logs(&dir, &rows);
+    let paths: Vec<&Path> = files.iter().map(|f| f.as_path()).collect();
+    let (ok, out, err) = replay(&url, &paths);
+    assert!(ok, "{out}\n{err}");
+    let answers = rows.iter().filter(|r| r.activity.ends_with("Checked") && (r.case[2..].parse::<usize>().unwrap() % 3 == 1)).count();
+    assert!(out.contains(&format!("replayed {} events: {} stored", rows.len(), rows.len())), "{out}");
+    assert!(out.contains(&format!("{answers} rows left out")), "the XES start transitions: {out}");
+
+    let app = start(s).await;
+    let addr = app.local_addr();
+    let store = app.store().clone();
+    tokio::spawn(app.run());
+    let path = "/api/v1/flows/customer-onboarding/discovery?variants=1000";
+    let (status, first) = get(addr, path).await;
+    assert_eq!(status, 200, "{first}");
+    let want = expected(&rows);
+    assert_matches(&shown(&first), &want);
+    assert_eq!(first["variant_count"].as_u64().unwrap(), want.variants.len() as u64);
+    // Medians and p95s from the histograms are near the true ones.
+    let edge = first["edges"].as_array().unwrap().iter().max_by_key(|e| e["count"].as_u64()).unwrap();
+    assert!(edge["median_ms"].is_i64() && edge["p95_ms"].as_i64() >= edge["median_ms"].as_i64(), "{edge}");
+
+    // History shows where it happened: the instances started in 2019.
+    let (_, list) = get(addr, "/api/v1/instances?flow=customer-onboarding&limit=500").await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 90);
+    assert!(list.iter().all(|i| i["started_at"].as_i64().unwrap() < BASE + 100 * 3_600_000), "{:?}", list[0]);
+
+    // Again: nothing new, nothing changes.
+    let (ok, out, err) = replay(&url, &paths);
+    assert!(ok && out.contains(&format!("0 stored, {} already stored", rows.len())), "{out}\n{err}");
+    assert_eq!(get(addr, path).await.1, first);
+
+    // The JSON lines shuffled (their ids are their own): nothing changes either.
+    let jsonl = std::fs::read_to_string(&files[2]).unwrap();
+    let mut lines: Vec<&str> = jsonl.lines().collect();
+    fastrand::Rng::with_seed(3).shuffle(&mut lines);
+    let shuffled = dir.join("shuffled.jsonl");
+    std::fs::write(&shuffled, lines.join("\n")).unwrap();
+    let (ok, out, err) = replay(&url, &[shuffled.as_path()]);
+    assert!(ok && out.contains(" 0 stored"), "{out}\n{err}");
+    assert_eq!(get(addr, path).await.1, first);
+
+    // The running sums equal a scan of every stored event.
+    store.rebuild_discovery().await.unwrap();
+    assert_eq!(get(addr, path).await.1, first);
+    // Top 3 variants and the rest as "other".
+    let (_, top) = get(addr, "/api/v1/flows/customer-onboarding/discovery?variants=3").await;
+    let listed: u64 = top["variants"].as_array().unwrap().iter().map(|v| v["count"].as_u64().unwrap()).sum();
+    assert_eq!((top["variants"].as_array().unwrap().len(), listed + top["other_cases"].as_u64().unwrap()), (3, 90));
+    assert_eq!(get(addr, "/api/v1/flows/nope/discovery").await.0, 404);
+}
+
+async fn a_bad_log_is_refused_with_its_place_and_nothing_is_stored(db: Db) {
+    let dir = scratch("replay-bad");
+    let s = settings(db, &dir).await;
+    let url = s.database_url.clone();
+    let good = dir.join("good.csv");
+    std::fs::write(&good, "case:concept:name,concept:name,time:timestamp\nb-1,RegistrationRequested,2019-06-08T10:00:00Z\n").unwrap();
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("bad.csv", "case:concept:name,concept:name,time:timestamp\nb-2,RegistrationRequested,2019-06-08T10:00:00Z\nb-2,CreditCheckRequested,08/06/2019\n", "bad.csv:3: `time:timestamp`: `08/06/2019` is not a time"),
+        ("cols.csv", "case,activity,time\nb-3,RegistrationRequested,2019-06-08T10:00:00Z\n", "cols.csv:1: the header has no column `case:concept:name`"),
+        ("empty-case.csv", "case:concept:name,concept:name,time:timestamp\n,RegistrationRequested,2019-06-08T10:00:00Z\n", "empty-case.csv:2: `case:concept:name` is empty"),
+        ("cut.xes", "<log><trace><string key=\"concept:name\" value=\"b-4\"/>\n<event><string key=\"concept:name\" value=\"RegistrationRequested\"/>", "cut.xes:2: the file ends inside an element"),
+        ("bad.jsonl", "{\"type\":\"RegistrationRequested\",\"key\":\"b-5\"}\n{\"type\": 5}\n", "bad.jsonl:2: `type` must be a string"),
+        ("log.txt", "whatever", "not an event log Flowlens reads"),
+    ];
+    for (name, text, why) in &cases {
+        let bad = dir.join(name);
+        std::fs::write(&bad, text).unwrap();
+        let (ok, out, err) = replay(&url, &[good.as_path(), bad.as_path()]);
+        assert!(!ok, "{name} was taken: {out}");
+        assert!(err.contains(why) && err.contains("nothing was stored"), "{name}: the refusal should say {why:?}: {err}");
+        assert_eq!(stored_events(&url).await, 0, "{name}: nothing of the good file either");
+    }
+    // Events no flow handles are not a problem of the file: they are dead-lettered with the place.
+    let unknown = dir.join("unknown.csv");
+    std::fs::write(&unknown, "case:concept:name,concept:name,time:timestamp\nb-6,InvoicePaid,2019-06-08T10:00:00Z\n").unwrap();
+    let (ok, out, err) = replay(&url, &[good.as_path(), unknown.as_path()]);
+    assert!(ok && out.contains("1 stored") && out.contains("1 dead-lettered"), "{out}\n{err}");
+    let addr = spawn_app_on(s).await;
+    let (_, letters) = get(addr, "/api/v1/dead-letters").await;
+    assert_eq!(letters[0]["origin"], "file:unknown.csv:0000000002", "{letters}");
+}
+
+async fn spawn_app_on(s: flowlens::config::Settings) -> std::net::SocketAddr {
+    let app = start(s).await;
+    let addr = app.local_addr();
+    tokio::spawn(app.run());
+    addr
+}

@@ -1,0 +1,216 @@
+//! Discovery's running sums: written as deltas in ingest's transaction, read as they stand.
+//! Reading costs the size of the graph (activities, edges, top variants), never the events.
+
+use std::collections::{BTreeMap, HashMap};
+
+use flowlens_core::discovery::{quantile, variant_id, ActivityStat, Delta, Discovery, EdgeStat, VariantStat};
+use flowlens_core::Millis;
+use sqlx::{Any, Transaction};
+
+use crate::row::Columns;
+use crate::sql::{rows_per_statement, tuples};
+use crate::{Backend, Store, StoreError};
+
+/// Adds each flow's delta to its sums.
+pub(crate) async fn write(tx: &mut Transaction<'_, Any>, backend: Backend, deltas: HashMap<String, Delta>) -> Result<(), StoreError> {
+    let mut deltas: Vec<(String, Delta)> = deltas.into_iter().collect();
+    // One order for every writer, so two replicas never wait on each other's rows in a circle.
+    deltas.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (flow, mut d) in deltas {
+        d.prune();
+        if d.is_empty() {
+            continue;
+        }
+        if d.cases.n != 0 || d.cases.sum_ms != 0 {
+            sqlx::query(
+                "INSERT INTO dfg_cases (flow_id, n, sum_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (flow_id) DO UPDATE SET n = dfg_cases.n + excluded.n, sum_ms = dfg_cases.sum_ms + excluded.sum_ms",
+            )
+            .bind(flow.clone())
+            .bind(d.cases.n)
+            .bind(d.cases.sum_ms)
+            .execute(&mut **tx)
+            .await?;
+        }
+        let activities: Vec<_> = d.activities.iter().collect();
+        for chunk in activities.chunks(rows_per_statement(backend, 5)) {
+            let sql = format!(
+                "INSERT INTO dfg_activities (flow_id, activity, n, starts, ends) VALUES {}
+                 ON CONFLICT (flow_id, activity) DO UPDATE SET n = dfg_activities.n + excluded.n,
+                 starts = dfg_activities.starts + excluded.starts, ends = dfg_activities.ends + excluded.ends",
+                tuples(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(&sql);
+            for (name, a) in chunk {
+                q = q.bind(flow.clone()).bind((*name).clone()).bind(a.n).bind(a.starts).bind(a.ends);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        let edges: Vec<_> = d.edges.iter().filter(|(_, e)| e.n != 0 || e.sum_ms != 0).collect();
+        for chunk in edges.chunks(rows_per_statement(backend, 5)) {
+            let sql = format!(
+                "INSERT INTO dfg_edges (flow_id, source, target, n, sum_ms) VALUES {}
+                 ON CONFLICT (flow_id, source, target) DO UPDATE SET n = dfg_edges.n + excluded.n, sum_ms = dfg_edges.sum_ms + excluded.sum_ms",
+                tuples(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(&sql);
+            for ((from, to), e) in chunk {
+                q = q.bind(flow.clone()).bind(from.clone()).bind(to.clone()).bind(e.n).bind(e.sum_ms);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        // Histograms: the case durations under ('', ''), each edge under its ends.
+        let mut times: Vec<(&str, &str, u32, i64)> = d.cases.buckets.iter().map(|(b, n)| ("", "", *b, *n)).collect();
+        for ((from, to), e) in &d.edges {
+            times.extend(e.buckets.iter().map(|(b, n)| (from.as_str(), to.as_str(), *b, *n)));
+        }
+        for chunk in times.chunks(rows_per_statement(backend, 5)) {
+            let sql = format!(
+                "INSERT INTO dfg_times (flow_id, source, target, bucket, n) VALUES {}
+                 ON CONFLICT (flow_id, source, target, bucket) DO UPDATE SET n = dfg_times.n + excluded.n",
+                tuples(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(&sql);
+            for (from, to, bucket, n) in chunk {
+                q = q.bind(flow.clone()).bind(from.to_string()).bind(to.to_string()).bind(i64::from(*bucket)).bind(*n);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        let variants: Vec<_> = d.variants.iter().collect();
+        for chunk in variants.chunks(rows_per_statement(backend, 5)) {
+            let sql = format!(
+                "INSERT INTO dfg_variants (flow_id, variant_id, activities, n, sum_ms) VALUES {}
+                 ON CONFLICT (flow_id, variant_id) DO UPDATE SET n = dfg_variants.n + excluded.n, sum_ms = dfg_variants.sum_ms + excluded.sum_ms",
+                tuples(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(&sql);
+            for (name, (n, sum)) in chunk {
+                q = q.bind(flow.clone()).bind(variant_id(name)).bind((*name).clone()).bind(*n).bind(*sum);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        // A running case passes through a variant per event it gets: the ones it left are gone.
+        if d.variants.values().any(|(n, _)| *n < 0) {
+            sqlx::query("DELETE FROM dfg_variants WHERE flow_id = $1 AND n <= 0").bind(flow.clone()).execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The discovered process of `flow_id` (all its versions' cases), with the `top` most
+    /// frequent variants; none when no flow has that id.
+    pub async fn discovery(&self, flow_id: &str, top: usize) -> Result<Option<Discovery>, StoreError> {
+        if self.flows.newest().all(|f| f.id != flow_id) {
+            return Ok(None);
+        }
+        let mut out = Discovery { flow_id: flow_id.to_string(), ..Discovery::default() };
+        let cases = sqlx::query("SELECT n, sum_ms FROM dfg_cases WHERE flow_id = $1").bind(flow_id).fetch_optional(&self.pool).await?;
+        if let Some(row) = cases {
+            let (n, sum): (i64, i64) = (row.col("dfg_cases", "n")?, row.col("dfg_cases", "sum_ms")?);
+            out.cases = n.max(0) as u64;
+            out.case_mean_ms = (n > 0).then(|| sum as f64 / n as f64);
+        }
+        let mut times: HashMap<(String, String), BTreeMap<u32, i64>> = HashMap::new();
+        for row in sqlx::query("SELECT source, target, bucket, n FROM dfg_times WHERE flow_id = $1 AND n > 0").bind(flow_id).fetch_all(&self.pool).await? {
+            let key = (row.col("dfg_times", "source")?, row.col("dfg_times", "target")?);
+            times.entry(key).or_default().insert(row.col::<i64>("dfg_times", "bucket")? as u32, row.col("dfg_times", "n")?);
+        }
+        if let Some(h) = times.get(&(String::new(), String::new())) {
+            out.case_median_ms = quantile(h, 0.5);
+            out.case_p95_ms = quantile(h, 0.95);
+        }
+        for row in sqlx::query("SELECT activity, n, starts, ends FROM dfg_activities WHERE flow_id = $1 AND n > 0 ORDER BY n DESC, activity")
+            .bind(flow_id)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            out.activities.push(ActivityStat {
+                name: row.col("dfg_activities", "activity")?,
+                count: row.col::<i64>("dfg_activities", "n")? as u64,
+                starts: row.col::<i64>("dfg_activities", "starts")?.max(0) as u64,
+                ends: row.col::<i64>("dfg_activities", "ends")?.max(0) as u64,
+            });
+        }
+        for row in sqlx::query("SELECT source, target, n, sum_ms FROM dfg_edges WHERE flow_id = $1 AND n > 0 ORDER BY n DESC, source, target")
+            .bind(flow_id)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let (from, to): (String, String) = (row.col("dfg_edges", "source")?, row.col("dfg_edges", "target")?);
+            let (n, sum): (i64, i64) = (row.col("dfg_edges", "n")?, row.col("dfg_edges", "sum_ms")?);
+            let h = times.get(&(from.clone(), to.clone()));
+            out.edges.push(EdgeStat {
+                count: n as u64,
+                mean_ms: sum as f64 / n as f64,
+                median_ms: h.and_then(|h| quantile(h, 0.5)),
+                p95_ms: h.and_then(|h| quantile(h, 0.95)),
+                from,
+                to,
+            });
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dfg_variants WHERE flow_id = $1 AND n > 0").bind(flow_id).fetch_one(&self.pool).await?;
+        out.variant_count = count as u64;
+        let rows = sqlx::query("SELECT activities, n, sum_ms FROM dfg_variants WHERE flow_id = $1 AND n > 0 ORDER BY n DESC, variant_id LIMIT $2")
+            .bind(flow_id)
+            .bind(top as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            let names: String = row.col("dfg_variants", "activities")?;
+            let (n, sum): (i64, i64) = (row.col("dfg_variants", "n")?, row.col("dfg_variants", "sum_ms")?);
+            out.variants.push(VariantStat {
+                activities: serde_json::from_str(&names).map_err(|e| StoreError::Corrupt(0, format!("variant {names}: {e}")))?,
+                count: n as u64,
+                mean_ms: sum as f64 / n as f64,
+            });
+        }
+        out.other_cases = out.cases.saturating_sub(out.variants.iter().map(|v| v.count).sum());
+        Ok(Some(out))
+    }
+
+    /// Computes every flow's discovery afresh from the stored events, and puts it in place of the
+    /// running sums. Run when the sums were never kept (a store from before them); tests use it
+    /// as the scan the running sums must agree with.
+    pub async fn rebuild_discovery(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["dfg_cases", "dfg_activities", "dfg_edges", "dfg_times", "dfg_variants"] {
+            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+        }
+        let mut deltas: HashMap<String, Delta> = HashMap::new();
+        let mut after = -1i64;
+        loop {
+            // A page of instances at a time, each with all its events.
+            let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM instances WHERE id > $1 ORDER BY id LIMIT 500").bind(after).fetch_all(&mut *tx).await?;
+            let Some(&last) = ids.last() else { break };
+            let rows = sqlx::query(
+                "SELECT i.flow_id, e.instance_id, e.time, e.id, e.type FROM events e JOIN instances i ON i.id = e.instance_id
+                 WHERE e.instance_id > $1 AND e.instance_id <= $2 ORDER BY e.instance_id, e.time, e.id",
+            )
+            .bind(after)
+            .bind(last)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut case: Option<(i64, String)> = None;
+            let mut trace: Vec<(Millis, String)> = Vec::new();
+            for row in rows {
+                let instance: i64 = row.col("events", "instance_id")?;
+                if case.as_ref().is_some_and(|(id, _)| *id != instance) {
+                    let (_, flow) = case.take().expect("checked");
+                    deltas.entry(flow).or_default().add(&std::mem::take(&mut trace), 1);
+                }
+                if case.is_none() {
+                    case = Some((instance, row.col("instances", "flow_id")?));
+                }
+                trace.push((Millis(row.col("events", "time")?), row.col("events", "type")?));
+            }
+            if let Some((_, flow)) = case {
+                deltas.entry(flow).or_default().add(&trace, 1);
+            }
+            after = last;
+        }
+        write(&mut tx, self.backend, deltas).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
