@@ -4,6 +4,7 @@
 mod admin;
 pub mod api;
 mod diagram;
+mod discovery;
 mod list;
 mod live;
 mod overview;

@@ -14,6 +14,19 @@ use crate::parts::sentence;
 
 const RANGES: [&str; 4] = ["15m", "1h", "24h", "7d"];
 
+/// The range a page asks for: `from` and `to` dates from the form, an absolute `range`
+/// (`2019-06-01..2019-06-30`), or one of the relative ones (the last hour when none).
+fn chosen_range(query: &leptos_router::params::ParamsMap) -> String {
+    let day = |name: &str| query.get(name).filter(|d| d.len() == 10 && d.as_bytes()[4] == b'-');
+    if let (Some(from), Some(to)) = (day("from"), day("to")) {
+        return format!("{from}..{to}");
+    }
+    query
+        .get("range")
+        .filter(|r| RANGES.contains(&r.as_str()) || (r.contains("..") && r.len() <= 64))
+        .unwrap_or_else(|| "1h".into())
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Heat {
     Waiting,
@@ -53,7 +66,7 @@ impl Heat {
 
 /// Refetches `data` on pushed changes, at most every two seconds: a busy flow changes many
 /// times a second and the overview is an aggregate.
-fn follow(stream: String, refetch: impl Fn() + Clone + 'static) {
+pub(crate) fn follow(stream: String, refetch: impl Fn() + Clone + 'static) {
     let pending = StoredValue::new(false);
     let again = refetch.clone();
     subscribe(stream, move || refetch(), move |_| {
@@ -76,7 +89,7 @@ fn follow(stream: String, refetch: impl Fn() + Clone + 'static) {
 pub fn OverviewPage() -> impl IntoView {
     let query = use_query_map();
     let flow = move || query.read().get("flow").filter(|f| !f.is_empty());
-    let range = move || query.read().get("range").filter(|r| RANGES.contains(&r.as_str())).unwrap_or_else(|| "1h".into());
+    let range = move || chosen_range(&query.read());
     let heat = move || Heat::parse(&query.read().get("heat").unwrap_or_default());
     let data = Resource::new(move || (flow(), range()), |(f, r)| get_overview(f, r));
     let stream = match flow() {
@@ -101,6 +114,23 @@ pub fn OverviewPage() -> impl IntoView {
                             let class = if x == r { "tab current" } else { "tab" };
                             view! { <A href=link(&f, x, h) attr:class=class attr:data-range=x>{format!("last {x}")}</A> }
                         }).collect_view();
+                        // Any window of history, by event time: a plain GET form, so it works before
+                        // the page is interactive too.
+                        let (day_from, day_to) = match r.split_once("..") {
+                            Some((a, b)) => (a.get(..10).unwrap_or_default().to_string(), b.get(..10).unwrap_or_default().to_string()),
+                            None => (o.from.to_rfc3339()[..10].to_string(), o.to.to_rfc3339()[..10].to_string()),
+                        };
+                        let absolute = r.contains("..");
+                        let window = view! {
+                            <form class=if absolute { "window current" } else { "window" } method="get" action="/" data-range-form="">
+                                <input type="hidden" name="flow" value=f.clone()/>
+                                <input type="hidden" name="heat" value=h.key()/>
+                                <label>"From "<input type="date" name="from" value=day_from required=true/></label>
+                                <label>" to "<input type="date" name="to" value=day_to required=true/></label>
+                                <span class="muted small">" UTC "</span>
+                                <button type="submit">"Show"</button>
+                            </form>
+                        };
                         let heats = Heat::ALL.map(|x| {
                             let class = if x == h { "tab current" } else { "tab" };
                             view! { <A href=link(&f, &r, x) attr:class=class attr:data-heat-mode=x.key()>{x.label()}</A> }
@@ -114,7 +144,7 @@ pub fn OverviewPage() -> impl IntoView {
                                 <a class="tab download" href=bpmn download="" data-download="bpmn">"Download BPMN"</a>
                             </div>
                             <OverviewBody o heat=h/>
-                            <div class="tabs">{ranges}<span class="spacer"></span>{heats}</div>
+                            <div class="tabs">{ranges}{window}<span class="spacer"></span>{heats}</div>
                         }.into_any()
                     }
                 }
@@ -229,7 +259,7 @@ pub fn EmbedOverview() -> impl IntoView {
     let query = use_query_map();
     let flow = move || params.read().get("flow").unwrap_or_default();
     let token = move || query.read().get("token").unwrap_or_default();
-    let range = move || query.read().get("range").filter(|r| RANGES.contains(&r.as_str())).unwrap_or_else(|| "1h".into());
+    let range = move || chosen_range(&query.read());
     let heat = move || Heat::parse(&query.read().get("heat").unwrap_or_default());
     let data = Resource::new(move || (token(), flow(), range()), |(t, f, r)| embed_overview(t, f, r));
     follow(format!("/api/v1/stream?flow={}&token={}", flow(), token()), move || data.refetch());

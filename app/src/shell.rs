@@ -65,6 +65,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=OverviewPage/>
                     <Route path=path!("/instances") view=InstanceList/>
+                    <Route path=path!("/discovery") view=crate::discovery::DiscoveryPage/>
                     <Route path=path!("/instances/:id") view=InstancePage/>
                     <Route path=path!("/dead-letters") view=DeadLetters/>
                     <Route path=path!("/admin") view=Admin/>
@@ -103,6 +104,7 @@ fn Chrome(connected: RwSignal<bool>) -> impl IntoView {
                     <nav>
                         <A href="/" exact=true>"Overview"</A>
                         <A href="/instances">"Instances"</A>
+                        <A href="/discovery">"Discovery"</A>
                         <A href="/dead-letters">"Dead letters"</A>
                         <A href="/admin">"Embeds"</A>
                     </nav>

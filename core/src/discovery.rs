@@ -285,9 +285,151 @@ mod tests {
         assert!(same.is_empty());
     }
 
+    #[cfg(feature = "layout")]
+    #[test]
+    fn the_map_hides_what_is_rare_and_draws_loops_returning() {
+        let mut d = Delta::default();
+        for _ in 0..9 {
+            d.add(&t(&[(0, "a"), (10, "b"), (20, "c")]), 1);
+        }
+        d.add(&t(&[(0, "a"), (10, "b"), (20, "x"), (30, "b"), (40, "c")]), 1);
+        let discovery = Discovery {
+            flow_id: "f".into(),
+            activities: d.activities.iter().map(|(n, a)| ActivityStat { name: n.clone(), count: a.n as u64, starts: a.starts as u64, ends: a.ends as u64 }).collect(),
+            edges: d.edges.iter().map(|((f, to), e)| EdgeStat { from: f.clone(), to: to.clone(), count: e.n as u64, mean_ms: 0.0, median_ms: None, p95_ms: None }).collect(),
+            ..Discovery::default()
+        };
+        let all = map(&discovery, 0);
+        assert_eq!(all.activities.len(), 4);
+        assert_eq!(all.diagram.nodes.len(), 6, "the activities, a start and an end");
+        assert!(all.diagram.edges.iter().any(|e| e.back && e.from == "x" && e.to == "b"), "{:?}", all.diagram.edges);
+        let main = map(&discovery, 50);
+        assert_eq!(main.activities, vec!["a", "b", "c"]);
+        assert!(main.edges.iter().all(|(f, t)| f != "x" && t != "x"));
+        let xs: Vec<f32> = ["a", "b", "c"].iter().map(|id| main.diagram.nodes.iter().find(|n| n.id == *id).unwrap().x).collect();
+        assert!(xs[0] < xs[1] && xs[1] < xs[2], "left to right: {xs:?}");
+    }
+
     #[test]
     fn variant_ids_are_stable_and_names_unambiguous() {
         assert_eq!(variant_id("[]"), variant_id("[]"));
         assert_ne!(variant_name(&["a,b"]), variant_name(&["a", "b"]));
+    }
+}
+
+/// What a discovery map shows at a detail level: the activities and edges kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveryMap {
+    /// Hidden below this share (percent) of the most frequent activity and edge.
+    pub hide_below: u32,
+    pub activities: Vec<String>,
+    pub edges: Vec<(String, String)>,
+    pub diagram: crate::layout::Diagram,
+}
+
+/// What the discovery page shows: the figures, the map at its detail level, and the flows to
+/// switch between.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveryView {
+    pub discovery: Discovery,
+    pub map: DiscoveryMap,
+    pub flows: Vec<(String, String)>,
+}
+
+/// The ids of the map's start and end, which no activity can have (activities are event types).
+pub const MAP_START: &str = " start";
+pub const MAP_END: &str = " end";
+
+/// Draws the directly-follows graph with the flows' layout engine: a start before the start
+/// activities, an end after the end activities, activities and edges below `hide_below` percent
+/// of the most frequent ones left out. Loops return below, as in a flow.
+#[cfg(feature = "layout")]
+pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
+    use crate::flow::{Flow, Node, NodeKind, OnBreach, Task, Correlation};
+    let hide_below = hide_below.min(100);
+    let top_activity = d.activities.iter().map(|a| a.count).max().unwrap_or(0);
+    let top_edge = d.edges.iter().map(|e| e.count).max().unwrap_or(0);
+    let kept = |count: u64, top: u64| count * 100 >= u64::from(hide_below) * top;
+    let activities: Vec<&ActivityStat> = d.activities.iter().filter(|a| kept(a.count, top_activity)).collect();
+    let index = |name: &str| activities.iter().position(|a| a.name == name).map(|i| i + 1);
+    let mut edges: Vec<&EdgeStat> = d.edges.iter().filter(|e| kept(e.count, top_edge) && index(&e.from).is_some() && index(&e.to).is_some()).collect();
+    // The most frequent edges first, so the main path is the one drawn left to right.
+    edges.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to))));
+    let end = activities.len() + 1;
+    let node = |id: &str, name: &str, kind: NodeKind| Node { id: id.into(), name: name.into(), kind, sla: None, next: vec![], prev: vec![], layer: None, row: None };
+    let mut nodes = vec![node(MAP_START, "start", NodeKind::Start { event: String::new() })];
+    for a in &activities {
+        let task = Task { request: None, success: a.name.clone(), failure: None, retry: None, compensation: None, on_failure: None, form: None };
+        nodes.push(node(&a.name, &a.name, NodeKind::Task(task)));
+    }
+    nodes.push(node(MAP_END, "end", NodeKind::End { event: String::new(), outcome: crate::flow::Outcome::Success }));
+    for a in &activities {
+        let i = index(&a.name).expect("kept");
+        if a.starts > 0 {
+            nodes[0].next.push(i);
+        }
+    }
+    for e in &edges {
+        let (i, j) = (index(&e.from).expect("kept"), index(&e.to).expect("kept"));
+        nodes[i].next.push(j);
+    }
+    for a in &activities {
+        let i = index(&a.name).expect("kept");
+        if a.ends > 0 {
+            nodes[i].next.push(end);
+        }
+    }
+    // Activities nothing leads to at this level (their edges hidden) hang off the start, and
+    // those that lead nowhere go to the end, so every one is drawn in a column.
+    for i in 1..end {
+        if !nodes.iter().any(|n| n.next.contains(&i)) {
+            nodes[0].next.push(i);
+        }
+        if nodes[i].next.is_empty() {
+            nodes[i].next.push(end);
+        }
+    }
+    crate::graph::link(&mut nodes);
+    // Back edges: those that reach a node still on the walk from the start.
+    let mut back = Vec::new();
+    let mut state = vec![0u8; nodes.len()]; // 0 new, 1 on the walk, 2 done
+    let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
+    state[0] = 1;
+    while let Some((n, k)) = stack.pop() {
+        if let Some(&m) = nodes[n].next.get(k) {
+            stack.push((n, k + 1));
+            match state[m] {
+                0 => {
+                    state[m] = 1;
+                    stack.push((m, 0));
+                }
+                1 => back.push((n, m)),
+                _ => {}
+            }
+        } else {
+            state[n] = 2;
+        }
+    }
+    let flow = Flow {
+        id: d.flow_id.clone(),
+        name: d.flow_id.clone(),
+        version: 1,
+        correlation: Correlation::Key,
+        sla: None,
+        on_breach: OnBreach::Mark,
+        webhook: None,
+        cancel: None,
+        envelope: None,
+        topo: (0..nodes.len()).collect(),
+        nodes,
+        back,
+        triggers: Default::default(),
+        drawn: None,
+    };
+    DiscoveryMap {
+        hide_below,
+        activities: activities.iter().map(|a| a.name.clone()).collect(),
+        edges: edges.iter().map(|e| (e.from.clone(), e.to.clone())).collect(),
+        diagram: crate::layout::layout(&flow),
     }
 }

@@ -151,6 +151,31 @@ pub fn parse_range(s: &str) -> Option<i64> {
     n.checked_mul(ms)
 }
 
+/// A time window: relative to now (`15m`, `1h`, `24h`, `7d`), or absolute, `FROM..TO`, each a
+/// date (`2019-06-01`, midnight UTC; as `TO` the whole day is in) or an ISO 8601 time.
+pub fn parse_window(s: &str, now: Millis) -> Result<(Millis, Millis), String> {
+    let s = s.trim();
+    let hint = "write e.g. 15m, 1h, 24h or 7d, or FROM..TO such as 2019-06-01..2019-06-30";
+    if let Some((a, b)) = s.split_once("..") {
+        let from = Millis::parse_log_time(a).map_err(|e| format!("the range's start: {e}"))?;
+        let mut to = Millis::parse_log_time(b).map_err(|e| format!("the range's end: {e}"))?;
+        if b.trim().len() == 10 {
+            to = Millis(to.0 + 86_400_000);
+        }
+        if to <= from {
+            return Err("the time range ends before it starts".into());
+        }
+        if to.0 - from.0 > MAX_WINDOW_MS {
+            return Err("a time range may span at most ten years".into());
+        }
+        return Ok((from, to));
+    }
+    let span = parse_range(s).ok_or_else(|| format!("`{s}` is not a time range; {hint}"))?;
+    Ok((Millis(now.0 - span), now))
+}
+
+const MAX_WINDOW_MS: i64 = 3_660 * 86_400_000;
+
 fn text(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
@@ -172,16 +197,18 @@ impl ListQuery {
             })?,
         };
         let mut from = p.from.map(Millis);
+        let mut to = p.to.map(Millis);
         if let Some(range) = text(&p.range) {
-            let span = parse_range(range).ok_or_else(|| format!("`{range}` is not a time range; write e.g. 15m, 1h, 24h or 7d"))?;
-            from = Some(Millis(now.0 - span));
+            let (f, t) = parse_window(range, now)?;
+            from = Some(f);
+            // A relative range runs up to now, and past it: what changes meanwhile is in it.
+            to = range.contains("..").then_some(t).or(to);
         }
         let rework = match text(&p.rework) {
             None | Some("false") => false,
             Some("true") => true,
             Some(other) => return Err(format!("rework is `true` or `false`, not `{other}`")),
         };
-        let to = p.to.map(Millis);
         if let (Some(f), Some(t)) = (from, to) {
             if f > t {
                 return Err("the time range ends before it starts".into());
@@ -284,6 +311,8 @@ mod tests {
         bad(|p| p.sort = Some("name".into()), "unknown sort");
         bad(|p| p.range = Some("1y".into()), "not a time range");
         bad(|p| p.range = Some("h".into()), "not a time range");
+        bad(|p| p.range = Some("2019-06-30..2019-06-01".into()), "ends before it starts");
+        bad(|p| p.range = Some("2019-06-01..last week".into()), "the range's end: `last week` is not a time");
         bad(|p| p.after = Some("x".into()), "not a cursor");
         bad(|p| p.limit = Some(0), "limit");
         bad(|p| p.limit = Some(501), "limit");
@@ -301,5 +330,16 @@ mod tests {
         let c = Cursor { value: -5, id: 9 };
         assert_eq!(Cursor::parse(&c.to_text()), Some(c));
         assert_eq!(Cursor::parse("1.2.3"), None);
+    }
+
+    #[test]
+    fn windows_are_relative_or_absolute() {
+        let now = Millis(1_800_000_000_000);
+        assert_eq!(parse_window("1h", now), Ok((Millis(now.0 - 3_600_000), now)));
+        let day = Millis::parse_log_time("2019-06-01").unwrap();
+        assert_eq!(parse_window("2019-06-01..2019-06-01", now), Ok((day, Millis(day.0 + 86_400_000))), "a date as the end takes its whole day");
+        assert_eq!(parse_window("2019-06-01T00:00:00Z..2019-06-01T06:00:00+02:00", now), Ok((day, Millis(day.0 + 4 * 3_600_000))));
+        assert!(parse_window("1990-01-01..2019-06-01", now).unwrap_err().contains("at most ten years"));
+        assert!(parse_window("soon", now).unwrap_err().contains("FROM..TO"));
     }
 }

@@ -258,6 +258,8 @@ pub struct Overview {
     /// Every flow, `(id, name)`, to switch between.
     pub flows: Vec<(String, String)>,
     pub from: Millis,
+    /// The end of the range: now for a relative one.
+    pub to: Millis,
     pub now: Millis,
     pub counts: Counts,
     pub throughput: Vec<Bucket>,

@@ -1,8 +1,8 @@
 //! What the screens and the API read: instances, a flow's overview, dead letters, and what an
 //! embed link shows (its own flow or instance, without the audit trail).
 
-use flowlens_core::discovery::Discovery;
-use flowlens_core::query::{parse_range, MAX_PAGE};
+use flowlens_core::discovery::{Discovery, DiscoveryView};
+use flowlens_core::query::{parse_window, MAX_PAGE};
 use flowlens_core::{ActionView, Caller, Cursor, DeadLetterView, EmbedScope, InstanceDetail, ListParams, ListQuery, Millis, Need, Overview, Page};
 
 use crate::{Error, Service};
@@ -70,7 +70,8 @@ impl Service {
 
     async fn read_overview(&self, flow: Option<&str>, range: Option<&str>) -> Result<Option<Overview>, Error> {
         let range = range.filter(|r| !r.is_empty()).unwrap_or(DEFAULT_RANGE);
-        let span = parse_range(range).ok_or_else(|| Error::Invalid(format!("`{range}` is not a time range; write e.g. 15m, 1h, 24h or 7d")))?;
+        let now = self.now();
+        let (from, to) = parse_window(range, now).map_err(Error::Invalid)?;
         let flow = match flow.filter(|f| !f.is_empty()) {
             Some(f) => f.to_string(),
             None => match self.store().flows().newest().next() {
@@ -78,8 +79,7 @@ impl Service {
                 None => return Ok(None),
             },
         };
-        let now = self.now();
-        Ok(self.store().overview(&flow, Millis(now.0 - span), now).await?)
+        Ok(self.store().overview(&flow, from, to, now).await?)
     }
 
     /// A flow (its newest version) as BPMN 2.0 XML with diagram interchange, laid out as the
@@ -98,6 +98,18 @@ impl Service {
     pub async fn discovery(&self, caller: &Caller, flow: &str, variants: Option<u32>) -> Result<Option<Discovery>, Error> {
         caller.allow(&Need::Read)?;
         Ok(self.store().discovery(flow, variants.unwrap_or(20).clamp(1, 1000) as usize).await?)
+    }
+
+    /// The discovery page: the figures and the map with what is rarer than `hide_below` percent
+    /// of the most frequent left out; the first flow when none is named.
+    #[tracing::instrument(skip(self, caller))]
+    pub async fn discovery_view(&self, caller: &Caller, flow: Option<&str>, hide_below: u32) -> Result<Option<DiscoveryView>, Error> {
+        caller.allow(&Need::Read)?;
+        let flows: Vec<(String, String)> = self.store().flows().newest().map(|f| (f.id.clone(), f.name.clone())).collect();
+        let Some(flow) = flow.filter(|f| !f.is_empty()).map(str::to_string).or_else(|| flows.first().map(|f| f.0.clone())) else { return Ok(None) };
+        let Some(discovery) = self.store().discovery(&flow, 20).await? else { return Ok(None) };
+        let map = flowlens_core::discovery::map(&discovery, hide_below);
+        Ok(Some(DiscoveryView { discovery, map, flows }))
     }
 
     /// Events that could not be tracked, newest first (200 unless `limit` says otherwise, at most 1 000).

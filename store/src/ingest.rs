@@ -185,6 +185,8 @@ impl Store {
 
         // Apply the new events to their instances, in the order they came.
         let mut settle: Vec<(i64, String, String)> = Vec::new();
+        // Throughput is counted by event time, so replayed history shows where it happened.
+        let mut arrivals: Vec<(String, i64)> = Vec::new();
         for r in batch {
             let id = id_of(r);
             if !new_ids.remove(&id) {
@@ -194,6 +196,7 @@ impl Store {
             out.stored += 1;
             let t = &mut touched[slot[&(r.route.flow.id.as_str(), r.route.key.as_str())]];
             let time = r.event.time.unwrap_or(now);
+            arrivals.push((r.route.flow.id.clone(), time.0.div_euclid(60_000)));
             t.events += 1;
             t.instance.apply(&t.flow, &id, &r.event.event_type, time);
             // The outcome of a retried step: the retry took effect.
@@ -225,8 +228,8 @@ impl Store {
         for (t, _) in &changed {
             discovered.entry(t.flow.id.clone()).or_default().change(&t.trace_before, &discovery::trace(&t.instance));
         }
-        for r in batch {
-            minutes.entry((r.route.flow.id.clone(), now.0 / 60_000)).or_default().0 += 1;
+        for arrival in arrivals {
+            minutes.entry(arrival).or_default().0 += 1;
         }
         for chunk in changed.chunks(rows_per_statement(self.backend, 13)) {
             let sql = format!(
@@ -241,7 +244,8 @@ impl Store {
                 let nodes = t.instance.nodes(&t.flow);
                 let summary = InstanceSummary::with_nodes(&t.flow, &t.instance, &nodes, t.id, &t.key, t.events, now);
                 if summary.status == Status::Completed && t.was != Some(Status::Completed) {
-                    minutes.entry((t.flow.id.clone(), now.0 / 60_000)).or_default().1 += 1;
+                    let ended = t.instance.ended(&t.flow).unwrap_or(now);
+                    minutes.entry((t.flow.id.clone(), ended.0.div_euclid(60_000))).or_default().1 += 1;
                 }
                 let counted = (summary.started_at.unwrap_or(now).0 / 60_000, summary.status);
                 if counted != t.counted {

@@ -125,6 +125,12 @@ pub(crate) async fn count_states(tx: &mut Transaction<'_, Any>, backend: Backend
     Ok(())
 }
 
+/// The first minute after the range ending at `to` (exclusive): a relative range ends now, and
+/// the current minute is in it.
+fn minute_after(to: Millis) -> i64 {
+    (to.0 + 59_999) / 60_000
+}
+
 fn p95(sorted: &[i64]) -> Option<i64> {
     if sorted.is_empty() {
         return None;
@@ -134,16 +140,18 @@ fn p95(sorted: &[i64]) -> Option<i64> {
 }
 
 impl Store {
-    /// The overview of the latest version of `flow_id` since `from`.
-    pub async fn overview(&self, flow_id: &str, from: Millis, now: Millis) -> Result<Option<Overview>, StoreError> {
+    /// The overview of the latest version of `flow_id` from `from` until `to` (event time).
+    /// What is waiting and what is stuck are as of `now`, whatever the range.
+    pub async fn overview(&self, flow_id: &str, from: Millis, to: Millis, now: Millis) -> Result<Option<Overview>, StoreError> {
         let Some(flow) = self.flows.newest().find(|f| f.id == flow_id).cloned() else { return Ok(None) };
         let mut counts = Counts::default();
         // Instances started in the range, by the state they are in now.
         let rows = sqlx::query(
-            "SELECT status, CAST(SUM(n) AS BIGINT) AS n FROM flow_states WHERE flow_id = $1 AND minute >= $2 GROUP BY status",
+            "SELECT status, CAST(SUM(n) AS BIGINT) AS n FROM flow_states WHERE flow_id = $1 AND minute >= $2 AND minute < $3 GROUP BY status",
         )
         .bind(flow_id)
         .bind(from.0 / 60_000)
+        .bind(minute_after(to))
         .fetch_all(&self.pool)
         .await?;
         for r in rows {
@@ -164,14 +172,15 @@ impl Store {
         .fetch_one(&self.pool)
         .await? as u64;
         // Throughput: minutes summed into about BARS buckets.
-        let span = (now.0 - from.0).max(60_000);
+        let span = (to.0 - from.0).max(60_000);
         let bucket_ms = ((span / BARS).max(60_000) / 60_000) * 60_000;
         let first = from.0 / bucket_ms * bucket_ms;
         let mut throughput: Vec<Bucket> =
-            (0..).map(|i| first + i * bucket_ms).take_while(|&t| t <= now.0).map(|t| Bucket { start: Millis(t), events: 0, completed: 0 }).collect();
-        let minutes = sqlx::query("SELECT minute, events, completed FROM flow_minutes WHERE flow_id = $1 AND minute >= $2")
+            (0..).map(|i| first + i * bucket_ms).take_while(|&t| t < to.0.max(from.0 + 1)).map(|t| Bucket { start: Millis(t), events: 0, completed: 0 }).collect();
+        let minutes = sqlx::query("SELECT minute, events, completed FROM flow_minutes WHERE flow_id = $1 AND minute >= $2 AND minute < $3")
             .bind(flow_id)
             .bind(from.0 / 60_000)
+            .bind(minute_after(to))
             .fetch_all(&self.pool)
             .await?;
         for r in minutes {
@@ -203,7 +212,7 @@ impl Store {
         )
         .bind(flow_id)
         .bind(from.0)
-        .bind(now.0)
+        .bind(to.min(now).0)
         .fetch_all(&self.pool)
         .await?;
         let mut breached = std::collections::HashSet::new();
@@ -217,9 +226,10 @@ impl Store {
         // Rework: of the instances started in the range, how many ran a step again (a second
         // visit that began in the range). The partial index holds second visits only.
         let started = counts.running + counts.completed + counts.failed + counts.cancelled;
-        let again = sqlx::query("SELECT node, COUNT(*) AS n FROM node_visits WHERE flow_id = $1 AND started_at >= $2 AND visit = 1 GROUP BY node")
+        let again = sqlx::query("SELECT node, COUNT(*) AS n FROM node_visits WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3 AND visit = 1 GROUP BY node")
             .bind(flow_id)
             .bind(from.0)
+            .bind(to.0)
             .fetch_all(&self.pool)
             .await?;
         for h in &mut heat {
@@ -234,12 +244,13 @@ impl Store {
         for (i, node) in flow.nodes.iter().enumerate() {
             let mut times: Vec<i64> = sqlx::query_scalar(
                 "SELECT finished_at - started_at FROM node_visits WHERE flow_id = $1 AND node = $2 AND finished_at >= $3
-                 AND status IN ('done', 'failed') ORDER BY finished_at DESC LIMIT $4",
+                 AND finished_at < $5 AND status IN ('done', 'failed') ORDER BY finished_at DESC LIMIT $4",
             )
             .bind(flow_id)
             .bind(node.id.clone())
             .bind(from.0)
             .bind(TIMING_SAMPLE)
+            .bind(to.0)
             .fetch_all(&self.pool)
             .await?;
             capped |= times.len() as i64 == TIMING_SAMPLE;
@@ -256,6 +267,7 @@ impl Store {
             flow_name: flow.name.clone(),
             flows,
             from,
+            to,
             now,
             counts,
             throughput,

@@ -1,0 +1,197 @@
+//! The discovery page: the process as the events show it, whatever the model says. The
+//! directly-follows graph drawn by the flows' layout engine with a frequency or time heat, a
+//! slider that hides rare activities and edges, and the figures behind it (activities, edges
+//! with their times, variants).
+
+use flowlens_core::discovery::{DiscoveryView, MAP_END, MAP_START};
+use flowlens_core::Span;
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use crate::api::get_discovery;
+use crate::diagram::HeatDiagram;
+use crate::parts::sentence;
+
+fn duration(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        Span(ms.round() as i64).human()
+    }
+}
+
+#[component]
+pub fn DiscoveryPage() -> impl IntoView {
+    let query = use_query_map();
+    let flow = move || query.read().get("flow").filter(|f| !f.is_empty());
+    let hide = move || query.read().get("hide").and_then(|h| h.parse::<u32>().ok()).unwrap_or(0).min(100);
+    let time = move || query.read().get("heat").as_deref() == Some("time");
+    let data = Resource::new(move || (flow(), hide()), |(f, h)| get_discovery(f, h));
+    // Kept at ingest, so the map moves with the events: refetched on pushed changes, at most
+    // every two seconds.
+    let stream = match flow() {
+        Some(f) => format!("/api/v1/stream?flow={f}"),
+        None => "/api/v1/stream".into(),
+    };
+    crate::overview::follow(stream, move || data.refetch());
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <p class="error">{sentence(&e)}</p> }.into_any(),
+                    Ok(None) => view! { <p class="muted empty">"No such flow."</p> }.into_any(),
+                    Ok(Some(v)) => view! { <DiscoveryBody v hide=hide() time=time()/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn DiscoveryBody(v: DiscoveryView, hide: u32, time: bool) -> impl IntoView {
+    let d = &v.discovery;
+    let f = d.flow_id.clone();
+    let link = move |flow: &str, hide: u32, time: bool| format!("/discovery?flow={flow}&hide={hide}&heat={}", if time { "time" } else { "frequency" });
+    let flows = v
+        .flows
+        .clone()
+        .into_iter()
+        .map(|(id, name)| {
+            let class = if id == f { "tab current" } else { "tab" };
+            view! { <A href=link(&id, hide, time) attr:class=class>{name}</A> }
+        })
+        .collect_view();
+    let heats = [(false, "Frequency"), (true, "Time")]
+        .map(|(t, label)| {
+            let class = if t == time { "tab current" } else { "tab" };
+            view! { <A href=link(&f, hide, t) attr:class=class attr:data-heat-mode=if t { "time" } else { "frequency" }>{label}</A> }
+        })
+        .collect_view();
+    // Frequency: how many events of the activity. Time: the mean wait before it (over the edges
+    // that lead to it), the figure a bottleneck shows in.
+    let values: Vec<(String, Option<f64>, String)> = v
+        .map
+        .activities
+        .iter()
+        .map(|name| {
+            let a = d.activities.iter().find(|a| a.name == *name);
+            if time {
+                let incoming: Vec<_> = d.edges.iter().filter(|e| e.to == *name && v.map.edges.contains(&(e.from.clone(), e.to.clone()))).collect();
+                let n: u64 = incoming.iter().map(|e| e.count).sum();
+                let mean = (n > 0).then(|| incoming.iter().map(|e| e.mean_ms * e.count as f64).sum::<f64>() / n as f64);
+                (name.clone(), mean, mean.map(|m| format!("waits {}", duration(m))).unwrap_or_default())
+            } else {
+                let n = a.map(|a| a.count).unwrap_or(0);
+                (name.clone(), Some(n as f64), format!("{n}×"))
+            }
+        })
+        .chain([(MAP_START.to_string(), None, String::new()), (MAP_END.to_string(), None, String::new())])
+        .collect();
+    let navigate = use_navigate();
+    let to_level = {
+        let f = f.clone();
+        move |ev: leptos::ev::Event| {
+            let level = event_target_value(&ev).parse::<u32>().unwrap_or(0);
+            navigate(&link(&f, level, time), Default::default());
+        }
+    };
+    let summary = format!(
+        "{} cases, {} variants; a case takes {} on average (median {}, p95 {}).",
+        d.cases,
+        d.variant_count,
+        d.case_mean_ms.map(duration).unwrap_or_else(|| "–".into()),
+        d.case_median_ms.map(|m| duration(m as f64)).unwrap_or_else(|| "–".into()),
+        d.case_p95_ms.map(|m| duration(m as f64)).unwrap_or_else(|| "–".into()),
+    );
+    let shown = format!("{} of {} activities, {} of {} edges", v.map.activities.len(), d.activities.len(), v.map.edges.len(), d.edges.len());
+    let activities = d
+        .activities
+        .iter()
+        .map(|a| view! { <tr data-activity=a.name.clone()><td>{a.name.clone()}</td><td class="num">{a.count}</td><td class="num">{a.starts}</td><td class="num">{a.ends}</td></tr> })
+        .collect_view();
+    let edges = d
+        .edges
+        .iter()
+        .take(30)
+        .map(|e| {
+            let ms = |m: Option<i64>| m.map(|m| duration(m as f64)).unwrap_or_default();
+            view! {
+                <tr data-edge=format!("{} → {}", e.from, e.to)>
+                    <td>{format!("{} → {}", e.from, e.to)}</td>
+                    <td class="num">{e.count}</td>
+                    <td class="num">{duration(e.mean_ms)}</td>
+                    <td class="num">{ms(e.median_ms)}</td>
+                    <td class="num">{ms(e.p95_ms)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let variants = d
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, var)| {
+            let share = if d.cases > 0 { 100.0 * var.count as f64 / d.cases as f64 } else { 0.0 };
+            view! {
+                <tr class="variant">
+                    <td class="num">{i + 1}</td>
+                    <td class="num">{var.count}</td>
+                    <td>
+                        <span class="bar" style=format!("width: {:.1}%", share)></span>
+                        {format!("{:.1}%", share)}
+                    </td>
+                    <td class="num">{duration(var.mean_ms)}</td>
+                    <td class="steps">{var.activities.join(" → ")}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let other = (d.other_cases > 0).then(|| {
+        let rest = d.variant_count.saturating_sub(d.variants.len() as u64);
+        view! { <tr class="variant other"><td></td><td class="num">{d.other_cases}</td><td colspan="3">{format!("in {rest} other variants")}</td></tr> }
+    });
+    view! {
+        <div class="tabs flows">{flows}</div>
+        <h1>"Discovered process"</h1>
+        <p class="lede" data-summary="">{summary}</p>
+        <section class="card">
+            <div class="tabs">
+                <label class="slider">
+                    "Hide below "
+                    <input type="range" min="0" max="100" step="5" value=hide.to_string() name="hide" data-hide-slider="" on:change=to_level/>
+                    <span data-hide=hide.to_string()>{format!("{hide}% of the most frequent")}</span>
+                </label>
+                <span class="muted small" data-shown="">{shown}</span>
+                <span class="spacer"></span>
+                {heats}
+            </div>
+            <div class="discovery-map">
+                <HeatDiagram diagram=v.map.diagram.clone() values/>
+            </div>
+        </section>
+        <section class="card">
+            <h2>"Variants"</h2>
+            <table class="variants">
+                <thead><tr><th>"#"</th><th>"Cases"</th><th>"Share"</th><th>"Mean duration"</th><th>"Activities"</th></tr></thead>
+                <tbody>{variants}{other}</tbody>
+            </table>
+        </section>
+        <div class="columns">
+            <section class="card">
+                <h2>"Activities"</h2>
+                <table class="activities">
+                    <thead><tr><th>"Activity"</th><th>"Events"</th><th>"Starts"</th><th>"Ends"</th></tr></thead>
+                    <tbody>{activities}</tbody>
+                </table>
+            </section>
+            <section class="card">
+                <h2>"Directly follows"</h2>
+                <table class="edges">
+                    <thead><tr><th>"Edge"</th><th>"Count"</th><th>"Mean"</th><th>"Median"</th><th>"p95"</th></tr></thead>
+                    <tbody>{edges}</tbody>
+                </table>
+            </section>
+        </div>
+    }
+}
