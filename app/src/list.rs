@@ -145,6 +145,7 @@ fn upsert(rows: &mut Vec<InstanceSummary>, changed: InstanceSummary, keep: impl 
 fn Filters(params: Memo<ListParams>) -> impl IntoView {
     let p = move || params.get();
     let sel = |current: Option<String>, value: &str| current.as_deref().unwrap_or("") == value;
+    let location = leptos_router::hooks::use_location();
     view! {
         <Form method="GET" action="/instances" attr:class="filters">
             <label>"State"
@@ -182,6 +183,13 @@ fn Filters(params: Memo<ListParams>) -> impl IntoView {
             </label>
             <button class="op primary" type="submit">"Apply"</button>
             <A href="/instances" attr:class="op">"Clear"</A>
+            // Every row that matches, not just this page, for a spreadsheet or another tool.
+            <a class="op" data-download="csv" download="" href=move || {
+                let search = location.search.get();
+                let search = search.trim_start_matches('?');
+                let kept: Vec<&str> = search.split('&').filter(|kv| !kv.is_empty() && !kv.starts_with("after=") && !kv.starts_with("limit=")).collect();
+                format!("/api/v1/instances.csv?{}", kept.join("&"))
+            }>"Download CSV"</a>
         </Form>
     }
 }

@@ -3,6 +3,7 @@
 // hides the rare paths.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { startServer, startBrowser, waitUntilLive, signIn, unique } from './harness.mjs';
 
 let server, browser;
@@ -70,5 +71,21 @@ test('the discovery page draws the mined process; the slider hides the rare path
   await page.waitForURL(/heat=time/);
   await page.waitForFunction(() => /waits/.test(document.querySelector('.discovery-map [data-node="CustomerCreated"] .figure')?.textContent || ''));
   assert.equal(await page.locator('tr.variant').count(), 2);
+  assert.deepEqual(browser.problems, []);
+});
+
+test('the instance list downloads as CSV: every row that matches the filter', async () => {
+  const page = await browser.newPage();
+  await signIn(page, server.url);
+  await page.goto(`${server.url}/instances?status=completed&limit=5`);
+  await waitUntilLive(page);
+  assert.match(await page.getAttribute('a[data-download="csv"]', 'href'), /^\/api\/v1\/instances\.csv\?status=completed$/);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[data-download="csv"]')]);
+  assert.equal(download.suggestedFilename(), 'instances.csv');
+  const text = readFileSync(await download.path(), 'utf8');
+  const lines = text.trim().split(/\r?\n/);
+  assert.equal(lines[0], 'id,flow,version,key,status,waiting_at,started_at,updated_at,events,due_at,reworked');
+  assert.equal(lines.length, 1 + 22, 'all 22, not the page of 5');
+  assert.ok(lines.slice(1).every((l) => l.split(',')[4] === 'completed' && l.split(',')[6].startsWith('2019-06-')), lines[1]);
   assert.deepEqual(browser.problems, []);
 });

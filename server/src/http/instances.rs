@@ -14,6 +14,7 @@ use super::error::{id, ApiError};
 pub fn router() -> Router<Service> {
     Router::new()
         .route("/api/v1/instances", get(list))
+        .route("/api/v1/instances.csv", get(export))
         .route("/api/v1/instances/{id}", get(instance))
         .route("/api/v1/instances/{id}/retry", post(retry))
         .route("/api/v1/instances/{id}/cancel", post(cancel))
@@ -24,6 +25,19 @@ pub fn router() -> Router<Service> {
 async fn list(State(s): State<Service>, Extension(caller): Extension<Caller>, Query(p): Query<ListParams>) -> Result<impl IntoResponse, ApiError> {
     let (_, page) = s.list(&caller, &p).await?;
     Ok(([("x-next-cursor", page.next.unwrap_or_default())], Json(page.rows)))
+}
+
+/// Every instance matching the filter as CSV, streamed (the list's "Download CSV").
+async fn export(State(s): State<Service>, Extension(caller): Extension<Caller>, Query(p): Query<ListParams>) -> Result<impl IntoResponse, ApiError> {
+    let rows = s.export_instances(&caller, &p)?;
+    let body = axum::body::Body::from_stream(futures_util::StreamExt::map(rows, |chunk| chunk.map_err(|e| std::io::Error::other(e.to_string()))));
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"instances.csv\""),
+        ],
+        body,
+    ))
 }
 
 async fn instance(State(s): State<Service>, Extension(caller): Extension<Caller>, Path(text): Path<String>) -> Result<Json<InstanceDetail>, ApiError> {

@@ -21,6 +21,7 @@ on_both_stores!(
     health_checks_answer,
     an_instance_stays_on_the_flow_version_it_started_with,
     a_reworked_step_counts_its_visits_in_the_instance_the_list_and_the_heat,
+    the_instance_list_downloads_as_csv_with_every_matching_row,
 );
 
 fn node<'a>(detail: &'a Value, id: &str) -> &'a Value {
@@ -447,4 +448,48 @@ async fn a_reworked_step_counts_its_visits_in_the_instance_the_list_and_the_heat
     assert_eq!(status, 200, "{overview}");
     let heat = overview["heat"].as_array().unwrap().iter().find(|h| h["id"] == "address").unwrap().clone();
     assert_eq!((heat["reached"].as_u64(), heat["reworked"].as_u64()), (Some(2), Some(1)), "{heat}");
+}
+
+/// More rows than a page (500), keys a spreadsheet would misread, and a filter: the CSV holds
+/// every matching row once, quoted, with no formula.
+async fn the_instance_list_downloads_as_csv_with_every_matching_row(db: Db) {
+    let addr = spawn_app(db, "csv").await;
+    let mut events: Vec<Value> = (0..620).map(|i| json!({"type": "RegistrationRequested", "key": format!("csv-{i:03}")})).collect();
+    events.push(json!({"type": "RegistrationRequested", "key": "=HYPERLINK(\"http://evil\")"}));
+    events.push(json!({"type": "RegistrationRequested", "key": "Smith, Ann"}));
+    events.push(json!({"type": "RegistrationRequested", "key": "done-1"}));
+    events.push(json!({"type": "RegistrationRejected", "key": "done-1"}));
+    assert_eq!(post(addr, &Value::Array(events)).await.0, 200);
+
+    let auth = format!("Bearer {TOKEN}");
+    let (status, head, body) = exchange(addr, "GET", "/api/v1/instances.csv?status=running&limit=5", None, &[("Authorization", &auth)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "streamed: {head}");
+    let body = dechunk(&body);
+    assert!(head.to_ascii_lowercase().contains("content-type: text/csv"), "{head}");
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines[0], "id,flow,version,key,status,waiting_at,started_at,updated_at,events,due_at,reworked");
+    assert_eq!(lines.len(), 1 + 622, "every running instance, not a page of them");
+    let keys: std::collections::BTreeSet<&str> = lines[1..].iter().map(|l| l.split(',').nth(3).unwrap()).collect();
+    assert_eq!(keys.len(), 622, "each once");
+    assert!(body.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""), "a formula is defused and quoted: {}", &body[..200]);
+    assert!(body.contains(",\"Smith, Ann\",running,"));
+    assert!(!body.contains("done-1"), "the filter holds");
+    let (status, _, text) = exchange(addr, "GET", "/api/v1/instances.csv?status=sleeping", None, &[("Authorization", &auth)]).await;
+    assert_eq!(status, 400, "{text}");
+}
+
+/// A chunked HTTP/1.1 body, put together.
+fn dechunk(raw: &str) -> String {
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = &after[n + 2..];
+    }
+    out
 }
