@@ -11,7 +11,7 @@ use leptos_router::location::Url;
 
 use crate::api::{bulk_action, list_instances, matching_ids, BulkResult};
 use crate::live::{clock, subscribe};
-use crate::parts::{sentence, sla_clock, status_badge, when};
+use crate::parts::{fit_badge, sentence, sla_clock, status_badge, when};
 use crate::session::{can, Session};
 
 /// How many ids one bulk request carries: small enough to show progress, big enough to be quick.
@@ -29,6 +29,7 @@ fn params_from(q: &leptos_router::params::ParamsMap) -> ListParams {
         sla: text("sla"),
         range: text("range"),
         rework: text("rework"),
+        fits: text("fits"),
         from: text("from").and_then(|v| v.parse().ok()),
         to: text("to").and_then(|v| v.parse().ok()),
         sort: text("sort"),
@@ -52,6 +53,7 @@ fn href_with(p: &ListParams, after: Option<&str>) -> String {
     put("sla", &p.sla);
     put("range", &p.range);
     put("rework", &p.rework);
+    put("fits", &p.fits);
     put("sort", &p.sort);
     put("limit", &p.limit.map(|l| l.to_string()));
     if let Some(a) = after {
@@ -165,6 +167,13 @@ fn Filters(params: Memo<ListParams>) -> impl IntoView {
                 <select name="rework">
                     <option value="" selected=move || sel(p().rework, "")>"Any"</option>
                     <option value="true" selected=move || sel(p().rework, "true")>"Went through rework"</option>
+                </select>
+            </label>
+            <label>"Conformance"
+                <select name="fits">
+                    <option value="" selected=move || sel(p().fits, "")>"Any"</option>
+                    <option value="true" selected=move || sel(p().fits, "true")>"Fits the flow"</option>
+                    <option value="false" selected=move || sel(p().fits, "false")>"Deviates"</option>
                 </select>
             </label>
             <label>"Waiting at" <input name="node" placeholder="node name" prop:value=move || p().node.unwrap_or_default()/></label>
@@ -372,7 +381,7 @@ fn InstanceTable(rows: Vec<InstanceSummary>, now: ReadSignal<Millis>, selected: 
                                     <A href=format!("/instances/{}", r.id)>{r.key.clone()}</A>
                                 </td>
                                 <td>{r.flow_id.clone()}</td>
-                                <td>{status_badge(r.status)}</td>
+                                <td>{status_badge(r.status)}{(!r.fits).then(|| fit_badge(false))}</td>
                                 <td>{r.waiting_at.join(", ")}</td>
                                 <td>{sla_clock(r.due, now)}</td>
                                 <td>{when(r.started_at)}</td>

@@ -165,6 +165,7 @@ pub fn OverviewBody(o: Overview, heat: Heat) -> impl IntoView {
         ("failed", c.failed, list("status=failed")),
         ("cancelled", c.cancelled, list("status=cancelled")),
         ("SLA breached", c.breached, list("sla=overdue")),
+        ("deviating", c.deviating, list("fits=false")),
     ]
     .into_iter()
     .map(|(label, n, href)| {

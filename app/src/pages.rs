@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{embed_instance, get_instance, list_dead_letters, CancelInstance, RetryTask};
 use crate::diagram::FlowDiagram;
-use crate::parts::{sentence, status_badge, when};
+use crate::parts::{fit_badge, sentence, status_badge, when};
 use crate::live::{clock, subscribe};
 use crate::session::{can, Session};
 
@@ -185,6 +185,7 @@ fn InstanceView(detail: InstanceDetail, now: Millis, operator: Option<String>) -
                 <span class="key">{summary.key.clone()}</span>
             </h1>
             {status_badge(summary.status)}
+            {fit_badge(summary.fits)}
         </div>
         <dl class="facts">
             <dt>"Started"</dt>

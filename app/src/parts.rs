@@ -7,6 +7,12 @@ pub(crate) fn status_badge(status: Status) -> impl IntoView {
     view! { <span class=format!("badge {}", status.as_str()) data-status=status.as_str()>{status.as_str()}</span> }
 }
 
+/// Whether an instance fits its flow or deviates from it (the deviations are on its page).
+pub(crate) fn fit_badge(fits: bool) -> impl IntoView {
+    let (class, text) = if fits { ("badge fits", "fits") } else { ("badge deviates", "deviates") };
+    view! { <span class=class data-fits=fits.to_string() title="Whether its events follow the flow model">{text}</span> }
+}
+
 pub(crate) fn when(t: Option<Millis>) -> String {
     t.map(Millis::to_display).unwrap_or_else(|| "—".into())
 }

@@ -21,6 +21,9 @@ pub struct ListParams {
     pub range: Option<String>,
     /// `true`: only instances in which some step ran more than once.
     pub rework: Option<String>,
+    /// `true`: only instances that fit their flow; `false`: only those that deviate.
+    #[serde(default)]
+    pub fits: Option<String>,
     /// Last updated at or after / before, in milliseconds since the epoch.
     pub from: Option<i64>,
     pub to: Option<i64>,
@@ -123,6 +126,8 @@ pub struct ListQuery {
     pub sla: Option<SlaFilter>,
     /// Only instances that went through rework.
     pub rework: bool,
+    /// Only instances that fit (`true`) or deviate from (`false`) their flow.
+    pub fits: Option<bool>,
     pub from: Option<Millis>,
     pub to: Option<Millis>,
     pub sort: Sort,
@@ -132,7 +137,7 @@ pub struct ListQuery {
 
 impl Default for ListQuery {
     fn default() -> Self {
-        ListQuery { flow: None, status: None, node: None, key: None, sla: None, rework: false, from: None, to: None, sort: Sort::Recent, after: None, limit: 100 }
+        ListQuery { flow: None, status: None, node: None, key: None, sla: None, rework: false, fits: None, from: None, to: None, sort: Sort::Recent, after: None, limit: 100 }
     }
 }
 
@@ -209,6 +214,12 @@ impl ListQuery {
             Some("true") => true,
             Some(other) => return Err(format!("rework is `true` or `false`, not `{other}`")),
         };
+        let fits = match text(&p.fits) {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(other) => return Err(format!("fits is `true` or `false`, not `{other}`")),
+        };
         if let (Some(f), Some(t)) = (from, to) {
             if f > t {
                 return Err("the time range ends before it starts".into());
@@ -229,6 +240,7 @@ impl ListQuery {
             key: text(&p.key).map(str::to_string),
             sla,
             rework,
+            fits,
             from,
             to,
             sort,
@@ -246,6 +258,7 @@ impl ListQuery {
             Some(SlaFilter::OnTime) => row.due.is_some_and(|d| d >= now),
         };
         (!self.rework || row.reworked)
+            && self.fits.is_none_or(|f| row.fits == f)
             && self.flow.as_ref().is_none_or(|f| *f == row.flow_id)
             && self.status.is_none_or(|s| s == row.status)
             && self.node.as_ref().is_none_or(|n| row.waiting_at.contains(n))

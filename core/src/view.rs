@@ -27,6 +27,9 @@ pub struct InstanceSummary {
     /// Some step ran more than once (a loop, rework, a retry).
     #[serde(default)]
     pub reworked: bool,
+    /// It fits its flow: no deviation.
+    #[serde(default = "fits_by_default")]
+    pub fits: bool,
 }
 
 /// Everything the instance page shows.
@@ -111,8 +114,13 @@ impl InstanceSummary {
             events,
             due,
             reworked: instance.reworked(flow),
+            fits: instance.deviations(flow).is_empty(),
         }
     }
+}
+
+fn fits_by_default() -> bool {
+    true
 }
 
 /// An event that could not be tracked, kept with the reason.
@@ -221,6 +229,9 @@ pub struct Counts {
     pub stuck: u64,
     /// Instances with a task that missed its SLA in the range: due in it, and finished late or still active.
     pub breached: u64,
+    /// Instances started in the range that deviate from the flow (the rest fit it).
+    #[serde(default)]
+    pub deviating: u64,
 }
 
 /// How one node of the flow is doing: what the heatmap colours.

@@ -231,13 +231,13 @@ impl Store {
         for arrival in arrivals {
             minutes.entry(arrival).or_default().0 += 1;
         }
-        for chunk in changed.chunks(rows_per_statement(self.backend, 13)) {
+        for chunk in changed.chunks(rows_per_statement(self.backend, 14)) {
             let sql = format!(
-                "INSERT INTO instances (id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at, escalate_at, reworked)
+                "INSERT INTO instances (id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at, escalate_at, reworked, fits)
                  VALUES {} ON CONFLICT (id) DO UPDATE SET status = excluded.status, waiting_at = excluded.waiting_at,
                  started_at = excluded.started_at, updated_at = excluded.updated_at, events = excluded.events,
-                 facts = excluded.facts, due_at = excluded.due_at, escalate_at = excluded.escalate_at, reworked = excluded.reworked",
-                tuples(chunk.len(), 13)
+                 facts = excluded.facts, due_at = excluded.due_at, escalate_at = excluded.escalate_at, reworked = excluded.reworked, fits = excluded.fits",
+                tuples(chunk.len(), 14)
             );
             let mut q = sqlx::query(&sql);
             for (t, last) in chunk {
@@ -265,7 +265,8 @@ impl Store {
                     .bind(serde_json::to_string(&t.instance).expect("instances serialise"))
                     .bind(summary.due.map(|m| m.0))
                     .bind(escalate_at(&t.flow, &t.instance, &nodes).map(|m| m.0))
-                    .bind(i64::from(summary.reworked));
+                    .bind(i64::from(summary.reworked))
+                    .bind(i64::from(summary.fits));
                 let deviations = t.instance.deviations(&t.flow);
                 out.changes.push(InstanceChanged { summary, nodes, deviations, event: Some((*last).clone()) });
             }

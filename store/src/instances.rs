@@ -27,6 +27,7 @@ fn summary_of(row: sqlx::any::AnyRow) -> Result<InstanceSummary, StoreError> {
         events: row.col::<i64>("instances", "events")? as u32,
         due: row.col::<Option<i64>>("instances", "due_at")?.map(Millis),
         reworked: row.col::<i64>("instances", "reworked")? != 0,
+        fits: row.col::<i64>("instances", "fits")? != 0,
     })
 }
 
@@ -59,7 +60,7 @@ impl Store {
             Sort::Due => ("due_at", false),
         };
         let mut sql = String::from(
-            "SELECT id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, due_at, reworked FROM instances WHERE 1 = 1",
+            "SELECT id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, due_at, reworked, fits FROM instances WHERE 1 = 1",
         );
         let mut args: Vec<Arg> = Vec::new();
         let mut bind = |sql: &mut String, clause: &str, arg: Arg| {
@@ -84,6 +85,11 @@ impl Store {
         match q.sla {
             Some(SlaFilter::Overdue) => bind(&mut sql, " AND status = 'running' AND due_at < ?", Arg::Int(now.0)),
             Some(SlaFilter::OnTime) => bind(&mut sql, " AND due_at >= ?", Arg::Int(now.0)),
+            None => {}
+        }
+        match q.fits {
+            Some(true) => sql.push_str(" AND fits = 1"),
+            Some(false) => sql.push_str(" AND fits = 0"),
             None => {}
         }
         if q.rework {

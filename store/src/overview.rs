@@ -164,6 +164,15 @@ impl Store {
                 None => {}
             }
         }
+        // Deviating: started in the range and not fitting the flow (a partial index holds only those).
+        counts.deviating = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM instances WHERE flow_id = $1 AND fits = 0 AND started_at >= $2 AND started_at < $3",
+        )
+        .bind(flow_id)
+        .bind(from.0)
+        .bind(to.0)
+        .fetch_one(&self.pool)
+        .await? as u64;
         counts.stuck = sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM instances WHERE flow_id = $1 AND status = 'running' AND due_at < $2",
         )

@@ -22,6 +22,7 @@ on_both_stores!(
     an_instance_stays_on_the_flow_version_it_started_with,
     a_reworked_step_counts_its_visits_in_the_instance_the_list_and_the_heat,
     the_instance_list_downloads_as_csv_with_every_matching_row,
+    instances_that_deviate_from_their_flow_are_marked_filtered_and_counted,
 );
 
 fn node<'a>(detail: &'a Value, id: &str) -> &'a Value {
@@ -492,4 +493,28 @@ fn dechunk(raw: &str) -> String {
         rest = &after[n + 2..];
     }
     out
+}
+
+/// Conformance: an instance with a deviation (here, registered twice) is marked, found by the
+/// filter, and counted on the overview; one that follows its flow fits.
+async fn instances_that_deviate_from_their_flow_are_marked_filtered_and_counted(db: Db) {
+    let addr = spawn_app(db, "fits").await;
+    let events = json!([
+        {"id": "f1", "type": "RegistrationRequested", "key": "fit-1"},
+        {"id": "f2", "type": "AddressCheckRequested", "key": "fit-1"},
+        {"id": "d1", "type": "RegistrationRequested", "key": "dev-1"},
+        {"id": "d2", "type": "RegistrationRequested", "key": "dev-1"},
+    ]);
+    assert_eq!(post(addr, &events).await.0, 200);
+    let keys = |rows: &Value| -> Vec<String> { rows.as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap().to_string()).collect() };
+    let (_, deviating) = get(addr, "/api/v1/instances?fits=false").await;
+    assert_eq!(keys(&deviating), vec!["dev-1"]);
+    assert_eq!(deviating[0]["fits"], false);
+    let (_, fitting) = get(addr, "/api/v1/instances?fits=true").await;
+    assert_eq!(keys(&fitting), vec!["fit-1"]);
+    let (_, detail) = get(addr, &format!("/api/v1/instances/{}", deviating[0]["id"])).await;
+    assert!(detail["deviations"].as_array().unwrap().iter().any(|d| d["problem"].as_str().unwrap().contains("2 start events")), "{detail}");
+    let (_, overview) = get(addr, "/api/v1/flows/customer-onboarding/overview?range=1h").await;
+    assert_eq!(overview["counts"]["deviating"], 1, "{}", overview["counts"]);
+    assert_eq!(get(addr, "/api/v1/instances?fits=maybe").await.0, 400);
 }
