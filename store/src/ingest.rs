@@ -59,7 +59,13 @@ struct Touched {
     visits_before: Vec<usize>,
     /// Its trace before this batch, for the discovery's running sums.
     trace_before: Vec<(Millis, String)>,
+    /// Whether a breach of its SLA was still to be acted on before this batch.
+    escalating: bool,
 }
+
+/// A deadline that passed this long before the events showing it arrived is history (a replayed
+/// log, a backlog): the breach is recorded, but nothing is published about it.
+const HISTORY_MS: i64 = 60_000;
 
 impl Store {
     /// Stores a batch of routed events in one transaction, applies them to their instances, and
@@ -104,7 +110,7 @@ impl Store {
                 // A join with the wanted keys, not `(flow_id, key) IN (...)`: SQLite scans the whole
                 // index for a row-value IN list, and ingest would slow down as the store grows.
                 "WITH wanted (flow_id, key) AS (VALUES {})
-                 SELECT i.id, i.flow_id, i.key, i.flow_version, i.events, i.facts, i.status, i.started_at, i.updated_at
+                 SELECT i.id, i.flow_id, i.key, i.flow_version, i.events, i.facts, i.status, i.started_at, i.updated_at, i.escalate_at
                  FROM wanted JOIN instances i ON i.flow_id = wanted.flow_id AND i.key = wanted.key",
                 tuples(chunk.len(), 2)
             );
@@ -126,7 +132,8 @@ impl Store {
                 let counted = crate::overview::counted_as(&row)?;
                 let visits_before = instance.visit_counts(&flow);
                 let trace_before = discovery::trace(&instance);
-                touched[i] = Some(Touched { id, flow, key, instance, events, last: None, was, counted, visits_before, trace_before });
+                let escalating = row.col::<Option<i64>>("instances", "escalate_at")?.is_some();
+                touched[i] = Some(Touched { id, flow, key, instance, events, last: None, was, counted, visits_before, trace_before, escalating });
             }
         }
         // Changes to `flow_states`, as deltas.
@@ -152,7 +159,7 @@ impl Store {
                 let visits_before = vec![0; flow.nodes.len()];
                 let counted = (now.0 / 60_000, Status::Running);
                 *states.entry((flow.id.clone(), counted.0, counted.1)).or_default() += 1;
-                touched[i] = Some(Touched { id: row.col("instances", "id")?, flow, key, instance, events: 0, last: None, was: None, counted, visits_before, trace_before: Vec::new() });
+                touched[i] = Some(Touched { id: row.col("instances", "id")?, flow, key, instance, events: 0, last: None, was: None, counted, visits_before, trace_before: Vec::new(), escalating: false });
             }
         }
         let mut touched: Vec<Touched> = touched.into_iter().map(|t| t.expect("every instance loaded or created")).collect();
@@ -264,7 +271,10 @@ impl Store {
                     .bind(i64::from(t.events))
                     .bind(serde_json::to_string(&t.instance).expect("instances serialise"))
                     .bind(summary.due.map(|m| m.0))
-                    .bind(escalate_at(&t.flow, &t.instance, &nodes).map(|m| m.0))
+                    // Flowlens acts on deadlines that pass while it tracks the instance: one already
+                    // long past when it first shows (replayed history), or already acted on, is not
+                    // acted on (again).
+                    .bind(escalate_at(&t.flow, &t.instance, &nodes).filter(|at| t.escalating || at.0 >= now.0 - HISTORY_MS).map(|m| m.0))
                     .bind(i64::from(summary.reworked))
                     .bind(i64::from(summary.fits));
                 let deviations = t.instance.deviations(&t.flow);

@@ -278,6 +278,14 @@ async fn replayed_logs_give_the_discovery_process_mining_defines(db: Db) {
     let listed: u64 = top["variants"].as_array().unwrap().iter().map(|v| v["count"].as_u64().unwrap()).sum();
     assert_eq!((top["variants"].as_array().unwrap().len(), listed + top["other_cases"].as_u64().unwrap()), (3, 90));
     assert_eq!(get(addr, "/api/v1/flows/nope/discovery").await.0, 404);
+
+    // History is not acted on: the cases cut short passed their four-hour SLA in 2019, and the flow
+    // cancels on breach, but nothing is cancelled and no command goes out for them.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (_, running) = get(addr, "/api/v1/instances?flow=customer-onboarding&status=running&limit=500").await;
+    assert_eq!(running.as_array().unwrap().len(), (0..90).filter(|c| c % 7 == 3).count(), "the cut-short cases stay running");
+    let (_, actions) = get(addr, &format!("/api/v1/instances/{}/actions", running[0]["id"])).await;
+    assert_eq!(actions.as_array().unwrap().len(), 0, "{actions}");
 }
 
 async fn a_bad_log_is_refused_with_its_place_and_nothing_is_stored(db: Db) {
