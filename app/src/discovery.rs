@@ -30,11 +30,7 @@ pub fn DiscoveryPage() -> impl IntoView {
     let data = Resource::new(move || (flow(), hide()), |(f, h)| get_discovery(f, h));
     // Kept at ingest, so the map moves with the events: refetched on pushed changes, at most
     // every two seconds.
-    let stream = match flow() {
-        Some(f) => format!("/api/v1/stream?flow={f}"),
-        None => "/api/v1/stream".into(),
-    };
-    crate::overview::follow(stream, move || data.refetch());
+    crate::overview::follow_flow(flow(), move || data.refetch());
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {

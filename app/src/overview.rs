@@ -66,7 +66,16 @@ impl Heat {
 
 /// Refetches `data` on pushed changes, at most every two seconds: a busy flow changes many
 /// times a second and the overview is an aggregate.
-pub(crate) fn follow(stream: String, refetch: impl Fn() + Clone + 'static) {
+/// [`follow`] the pushed changes of one flow, or of all when none is named.
+pub(crate) fn follow_flow(flow: Option<String>, refetch: impl Fn() + Clone + 'static) {
+    let stream = match flow {
+        Some(f) => format!("/api/v1/stream?flow={f}"),
+        None => "/api/v1/stream".into(),
+    };
+    follow(stream, refetch);
+}
+
+fn follow(stream: String, refetch: impl Fn() + Clone + 'static) {
     let pending = StoredValue::new(false);
     let again = refetch.clone();
     subscribe(stream, move || refetch(), move |_| {
@@ -92,11 +101,7 @@ pub fn OverviewPage() -> impl IntoView {
     let range = move || chosen_range(&query.read());
     let heat = move || Heat::parse(&query.read().get("heat").unwrap_or_default());
     let data = Resource::new(move || (flow(), range()), |(f, r)| get_overview(f, r));
-    let stream = match flow() {
-        Some(f) => format!("/api/v1/stream?flow={f}"),
-        None => "/api/v1/stream".into(),
-    };
-    follow(stream, move || data.refetch());
+    follow_flow(flow(), move || data.refetch());
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
