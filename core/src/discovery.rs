@@ -351,8 +351,9 @@ pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
     let top_edge = d.edges.iter().map(|e| e.count).max().unwrap_or(0);
     let kept = |count: u64, top: u64| count * 100 >= u64::from(hide_below) * top;
     let activities: Vec<&ActivityStat> = d.activities.iter().filter(|a| kept(a.count, top_activity)).collect();
-    let index = |name: &str| activities.iter().position(|a| a.name == name).map(|i| i + 1);
-    let mut edges: Vec<&EdgeStat> = d.edges.iter().filter(|e| kept(e.count, top_edge) && index(&e.from).is_some() && index(&e.to).is_some()).collect();
+    // Node 0 is the start, then the activities, then the end.
+    let at: std::collections::HashMap<&str, usize> = activities.iter().enumerate().map(|(i, a)| (a.name.as_str(), i + 1)).collect();
+    let mut edges: Vec<&EdgeStat> = d.edges.iter().filter(|e| kept(e.count, top_edge) && at.contains_key(e.from.as_str()) && at.contains_key(e.to.as_str())).collect();
     // The most frequent edges first, so the main path is the one drawn left to right.
     edges.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to))));
     let end = activities.len() + 1;
@@ -363,20 +364,17 @@ pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
         nodes.push(node(&a.name, &a.name, NodeKind::Task(task)));
     }
     nodes.push(node(MAP_END, "end", NodeKind::End { event: String::new(), outcome: crate::flow::Outcome::Success }));
-    for a in &activities {
-        let i = index(&a.name).expect("kept");
+    for (k, a) in activities.iter().enumerate() {
         if a.starts > 0 {
-            nodes[0].next.push(i);
+            nodes[0].next.push(k + 1);
         }
     }
     for e in &edges {
-        let (i, j) = (index(&e.from).expect("kept"), index(&e.to).expect("kept"));
-        nodes[i].next.push(j);
+        nodes[at[e.from.as_str()]].next.push(at[e.to.as_str()]);
     }
-    for a in &activities {
-        let i = index(&a.name).expect("kept");
+    for (k, a) in activities.iter().enumerate() {
         if a.ends > 0 {
-            nodes[i].next.push(end);
+            nodes[k + 1].next.push(end);
         }
     }
     // Activities nothing leads to at this level (their edges hidden) hang off the start, and
@@ -390,26 +388,7 @@ pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
         }
     }
     crate::graph::link(&mut nodes);
-    // Back edges: those that reach a node still on the walk from the start.
-    let mut back = Vec::new();
-    let mut state = vec![0u8; nodes.len()]; // 0 new, 1 on the walk, 2 done
-    let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
-    state[0] = 1;
-    while let Some((n, k)) = stack.pop() {
-        if let Some(&m) = nodes[n].next.get(k) {
-            stack.push((n, k + 1));
-            match state[m] {
-                0 => {
-                    state[m] = 1;
-                    stack.push((m, 0));
-                }
-                1 => back.push((n, m)),
-                _ => {}
-            }
-        } else {
-            state[n] = 2;
-        }
-    }
+    let shape = crate::graph::walk(&nodes, 0);
     let flow = Flow {
         id: d.flow_id.clone(),
         name: d.flow_id.clone(),
@@ -420,9 +399,9 @@ pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
         webhook: None,
         cancel: None,
         envelope: None,
-        topo: (0..nodes.len()).collect(),
+        topo: shape.topo,
         nodes,
-        back,
+        back: shape.back,
         triggers: Default::default(),
         drawn: None,
     };

@@ -85,6 +85,15 @@ impl Data {
         }
     }
 
+    /// How it is stored.
+    pub fn form(&self) -> DataForm {
+        match self {
+            Data::Json(_) => DataForm::Json,
+            Data::Text(_) => DataForm::Text,
+            Data::Bytes(_) => DataForm::Base64,
+        }
+    }
+
     /// The form and text to store.
     pub fn to_stored(&self) -> (DataForm, String) {
         match self {
@@ -146,7 +155,7 @@ impl Data {
 }
 
 /// Bytes that are readable text are shown as text; others as `12 bytes: 0a 0b …` (the first 64).
-pub fn bytes_preview(b: &[u8]) -> String {
+fn bytes_preview(b: &[u8]) -> String {
     if let Ok(text) = std::str::from_utf8(b) {
         if !text.chars().any(|c| c.is_control() && !c.is_whitespace()) {
             return text.to_string();

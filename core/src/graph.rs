@@ -59,6 +59,37 @@ fn waits(node: &Node) -> bool {
     }
 }
 
+/// A depth-first walk from `start`: an edge to a node still on the walk's path closes a loop
+/// (a back edge); the nodes in reverse order of finishing are a topological order of the rest.
+/// Nodes the walk does not reach are not in `topo`.
+pub fn walk(nodes: &[Node], start: usize) -> Shape {
+    let mut state = vec![0u8; nodes.len()]; // 0 unseen, 1 on the path, 2 finished
+    let mut back = Vec::new();
+    let mut finished = Vec::with_capacity(nodes.len());
+    let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, nodes[start].successors().collect())];
+    state[start] = 1;
+    while let Some((i, rest)) = stack.last_mut() {
+        let i = *i;
+        if rest.is_empty() {
+            state[i] = 2;
+            finished.push(i);
+            stack.pop();
+            continue;
+        }
+        let j = rest.remove(0);
+        match state[j] {
+            0 => {
+                state[j] = 1;
+                stack.push((j, nodes[j].successors().collect()));
+            }
+            1 => back.push((i, j)),
+            _ => {}
+        }
+    }
+    finished.reverse();
+    Shape { topo: finished, back }
+}
+
 /// Checks a flow's graph; `prev` of every node must already be filled in.
 pub fn check(nodes: &[Node]) -> Result<Shape, Vec<GraphProblem>> {
     let mut problems = Vec::new();
@@ -86,36 +117,12 @@ pub fn check(nodes: &[Node]) -> Result<Shape, Vec<GraphProblem>> {
     }
     let Some(&start) = starts.first() else { return Err(problems) };
 
-    // Depth-first from the start: an edge to a node still on the walk's path closes a loop.
-    let n = nodes.len();
-    let mut state = vec![0u8; n]; // 0 unseen, 1 on the path, 2 finished
-    let mut back = Vec::new();
-    let mut finished = Vec::with_capacity(n);
-    let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, nodes[start].successors().collect())];
-    state[start] = 1;
-    while let Some((i, rest)) = stack.last_mut() {
-        let i = *i;
-        if rest.is_empty() {
-            state[i] = 2;
-            finished.push(i);
-            stack.pop();
-            continue;
-        }
-        let j = rest.remove(0);
-        match state[j] {
-            0 => {
-                state[j] = 1;
-                stack.push((j, nodes[j].successors().collect()));
-            }
-            1 => back.push((i, j)),
-            _ => {}
-        }
-    }
-    for i in (0..n).filter(|&i| state[i] == 0) {
+    let Shape { topo, back } = walk(nodes, start);
+    let mut reached = vec![false; nodes.len()];
+    topo.iter().for_each(|&i| reached[i] = true);
+    for i in (0..nodes.len()).filter(|&i| !reached[i]) {
         at(Some(i), format!("node `{}` cannot be reached from the start node", nodes[i].id));
     }
-    finished.reverse();
-    let topo = finished;
 
     // Loops: strongly connected parts with more than one node, or a node that leads to itself.
     for part in strongly_connected(nodes) {

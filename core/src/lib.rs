@@ -26,7 +26,7 @@ pub mod view;
 pub use access::{authorize, Caller, Credential, Me, EmbedScope, Need, Principal, Refusal, Role};
 pub use actions::{ActionError, Cause, Command};
 pub use envelope::{decode_message, EnvelopeFields, Message};
-pub use event::{bytes_preview, Data, DataForm, DecodeError, Event, MediaType};
+pub use event::{Data, DataForm, DecodeError, Event, MediaType};
 pub use flow::Flow;
 pub use instance::{Applied, Breach, Deviation, Instance, NodeState, NodeStatus, SlaState, Status};
 #[cfg(feature = "layout")]

@@ -66,7 +66,6 @@ impl Millis {
         Ok(Millis(secs * 1000 + millis))
     }
 
-    /// `2026-11-27T08:46:02.123Z`
     /// A timestamp as event logs write them: RFC 3339, or ISO 8601 with a space, an offset
     /// without its colon (`+0100`, `+01`), or none at all (then it is taken as UTC, as pandas and
     /// pm4py take a log that names no zone).
@@ -76,8 +75,8 @@ impl Millis {
         let date_only = b.len() == 10 && b.get(4) == Some(&b'-') && b.get(7) == Some(&b'-');
         let mut norm = if date_only { format!("{t}T00:00:00") } else { t.to_string() };
         // The zone starts after the seconds and their fraction.
-        let zone_at = norm.get(19..).map(|rest| 19 + rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit()).len());
-        if let Some(at) = zone_at.map(|tail| norm.len() - (tail - 19)) {
+        if let Some(rest) = norm.get(19..) {
+            let at = norm.len() - rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit()).len();
             let zone = norm[at..].to_string();
             let fixed = match zone.as_str() {
                 "" => "Z".to_string(),
@@ -90,6 +89,7 @@ impl Millis {
         Millis::parse_rfc3339(&norm).map_err(|_| format!("`{s}` is not a time (expected ISO 8601, e.g. 2024-03-01T10:15:00+01:00)"))
     }
 
+    /// `2026-11-27T08:46:02.123Z`
     pub fn to_rfc3339(self) -> String {
         let (date, h, m, s, ms) = self.split();
         format!("{date}T{h:02}:{m:02}:{s:02}.{ms:03}Z")

@@ -1,17 +1,16 @@
 //! Exports for other tools: the instance list as CSV, every row matching the filter (not just a
 //! page), streamed a keyset page at a time so memory stays flat whatever the size.
 
-use flowlens_core::query::MAX_PAGE;
-use flowlens_core::{Caller, Cursor, InstanceSummary, ListParams, ListQuery, Need};
-use futures_util::stream::{self, Stream};
+use flowlens_core::{Caller, InstanceSummary, ListParams};
+use futures_util::stream::{self, Stream, StreamExt};
 
 use crate::{Error, Service};
 
-pub const INSTANCE_COLUMNS: &str = "id,flow,version,key,status,waiting_at,started_at,updated_at,events,due_at,reworked\r\n";
+const INSTANCE_COLUMNS: &str = "id,flow,version,key,status,waiting_at,started_at,updated_at,events,due_at,reworked\r\n";
 
 /// One CSV field (RFC 4180), and never a formula: a spreadsheet opening the file runs none of what
 /// a sender put in a key.
-pub fn csv_field(s: &str) -> String {
+fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -45,30 +44,9 @@ impl Service {
     /// broken download.
     #[tracing::instrument(skip(self, caller))]
     pub fn export_instances(&self, caller: &Caller, params: &ListParams) -> Result<impl Stream<Item = Result<String, Error>> + Send + 'static, Error> {
-        caller.allow(&Need::Read)?;
-        let now = self.now();
-        let mut query = ListQuery::parse(params, now).map_err(Error::Invalid)?;
-        query.limit = MAX_PAGE;
-        let service = self.clone();
+        let pages = self.all_pages(caller, params)?;
         let header = stream::once(async { Ok(INSTANCE_COLUMNS.to_string()) });
-        let pages = stream::unfold(Some(query), move |state| {
-            let service = service.clone();
-            async move {
-                let mut query = state?;
-                match service.store().list(&query, now).await {
-                    Err(e) => Some((Err(Error::from(e)), None)),
-                    Ok(page) => {
-                        let text: String = page.rows.iter().map(row).collect();
-                        let next = page.next.as_deref().and_then(Cursor::parse).map(|c| {
-                            query.after = Some(c);
-                            query
-                        });
-                        Some((Ok(text), next))
-                    }
-                }
-            }
-        });
-        Ok(futures_util::StreamExt::chain(header, pages))
+        Ok(header.chain(pages.map(|rows| rows.map(|rows| rows.iter().map(row).collect()))))
     }
 }
 

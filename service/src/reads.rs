@@ -3,7 +3,8 @@
 
 use flowlens_core::discovery::{Discovery, DiscoveryView};
 use flowlens_core::query::{parse_window, MAX_PAGE};
-use flowlens_core::{ActionView, Caller, Cursor, DeadLetterView, EmbedScope, InstanceDetail, ListParams, ListQuery, Millis, Need, Overview, Page};
+use flowlens_core::{ActionView, Caller, Cursor, DeadLetterView, EmbedScope, InstanceDetail, InstanceSummary, ListParams, ListQuery, Millis, Need, Overview, Page};
+use futures_util::Stream;
 
 use crate::{Error, Service};
 
@@ -28,22 +29,41 @@ impl Service {
     /// The ids of every instance matching the filter, for "select all that match" (at most `cap`).
     #[tracing::instrument(skip(self, caller))]
     pub async fn matching_ids(&self, caller: &Caller, params: &ListParams, cap: u32) -> Result<Vec<i64>, Error> {
+        let cap = cap.min(MAX_MATCHING) as usize;
+        let mut pages = std::pin::pin!(self.all_pages(caller, params)?);
+        let mut ids = Vec::new();
+        while ids.len() < cap {
+            let Some(rows) = futures_util::StreamExt::next(&mut pages).await else { break };
+            ids.extend(rows?.iter().map(|r| r.id));
+        }
+        ids.truncate(cap);
+        Ok(ids)
+    }
+
+    /// Every instance matching the filter, a keyset page (the largest) at a time, so memory stays
+    /// flat however many match. The filter is checked before the first page is read.
+    pub(crate) fn all_pages(&self, caller: &Caller, params: &ListParams) -> Result<impl Stream<Item = Result<Vec<InstanceSummary>, Error>> + Send + 'static, Error> {
         caller.allow(&Need::Read)?;
         let now = self.now();
         let mut query = ListQuery::parse(params, now).map_err(Error::Invalid)?;
         query.limit = MAX_PAGE;
-        let cap = cap.min(MAX_MATCHING) as usize;
-        let mut ids = Vec::new();
-        while ids.len() < cap {
-            let page = self.store().list(&query, now).await?;
-            ids.extend(page.rows.iter().map(|r| r.id));
-            match page.next.as_deref().and_then(Cursor::parse) {
-                Some(c) => query.after = Some(c),
-                None => break,
+        let service = self.clone();
+        Ok(futures_util::stream::unfold(Some(query), move |state| {
+            let service = service.clone();
+            async move {
+                let mut query = state?;
+                match service.store().list(&query, now).await {
+                    Err(e) => Some((Err(Error::from(e)), None)),
+                    Ok(page) => {
+                        let next = page.next.as_deref().and_then(Cursor::parse).map(|c| {
+                            query.after = Some(c);
+                            query
+                        });
+                        Some((Ok(page.rows), next))
+                    }
+                }
             }
-        }
-        ids.truncate(cap);
-        Ok(ids)
+        }))
     }
 
     /// One instance with its diagram, events and audit trail, and the server's clock.

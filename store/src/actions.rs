@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use flowlens_core::{ActionKind, ActionResult, ActionView, Data, DataForm, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Status};
+use flowlens_core::{ActionKind, ActionResult, ActionView, Data, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Status};
 use serde_json::Value;
 use crate::row::{word, Columns};
 
@@ -18,6 +18,8 @@ pub struct Loaded {
     pub updated_at: Millis,
     /// Where `flow_states` counts it: the minute it started and its stored state.
     pub(crate) counted: (i64, Status),
+    /// Whether a breach of its SLA was still to be acted on.
+    pub(crate) escalating: bool,
 }
 
 impl Loaded {
@@ -43,7 +45,7 @@ pub struct NewAction {
 
 impl Store {
     pub async fn load(&self, id: i64) -> Result<Option<Loaded>, StoreError> {
-        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, events, facts, status, started_at, updated_at FROM instances WHERE id = $1")
+        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, events, facts, status, started_at, updated_at, escalate_at FROM instances WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -63,6 +65,7 @@ impl Store {
             events,
             updated_at: Millis(row.col("instances", "updated_at")?),
             counted: crate::overview::counted_as(&row)?,
+            escalating: row.col::<Option<i64>>("instances", "escalate_at")?.is_some(),
         }))
     }
 
@@ -72,8 +75,7 @@ impl Store {
     pub async fn event_data(&self, event_id: &str) -> Result<Option<Value>, StoreError> {
         let row = sqlx::query("SELECT data, data_form FROM events WHERE id = $1").bind(event_id).fetch_optional(&self.pool).await?;
         let Some(row) = row else { return Ok(None) };
-        let data: String = row.col("events", "data")?;
-        let form = DataForm::from_stored(row.col::<Option<String>>("events", "data_form")?.as_deref());
+        let (form, data) = crate::instances::stored_data(&row)?;
         Ok(match Data::from_stored(form, &data) {
             Some(Data::Json(v)) => Some(v),
             Some(Data::Text(t)) => Some(Value::String(t)),
@@ -219,7 +221,7 @@ impl Store {
         .bind(summary.status.as_str())
         .bind(summary.waiting_at.join("\n"))
         .bind(summary.due.map(|m| m.0))
-        .bind(crate::escalate_at(flow, &loaded.instance, &change.nodes).map(|m| m.0))
+        .bind(crate::escalate_at(flow, &loaded.instance, &change.nodes, loaded.escalating, now).map(|m| m.0))
         .bind(i64::from(summary.reworked))
         .bind(now.0)
         .bind(serde_json::to_string(&loaded.instance).expect("instances serialise"))

@@ -63,9 +63,6 @@ struct Touched {
     escalating: bool,
 }
 
-/// A deadline that passed this long before the events showing it arrived is history (a replayed
-/// log, a backlog): the breach is recorded, but nothing is published about it.
-const HISTORY_MS: i64 = 60_000;
 
 impl Store {
     /// Stores a batch of routed events in one transaction, applies them to their instances, and
@@ -212,8 +209,7 @@ impl Store {
                     settle.push((t.id, t.flow.nodes[node].id.clone(), r.event.event_type.clone()));
                 }
             }
-            let form = r.event.data.to_stored().0;
-            t.last = Some(EventRecord { id, event_type: r.event.event_type.clone(), time, received_at: now, data: r.event.data.preview(), form });
+            t.last = Some(EventRecord { id, event_type: r.event.event_type.clone(), time, received_at: now, data: r.event.data.preview(), form: r.event.data.form() });
         }
         for (instance, node, event_type) in settle {
             sqlx::query(
@@ -271,10 +267,7 @@ impl Store {
                     .bind(i64::from(t.events))
                     .bind(serde_json::to_string(&t.instance).expect("instances serialise"))
                     .bind(summary.due.map(|m| m.0))
-                    // Flowlens acts on deadlines that pass while it tracks the instance: one already
-                    // long past when it first shows (replayed history), or already acted on, is not
-                    // acted on (again).
-                    .bind(escalate_at(&t.flow, &t.instance, &nodes).filter(|at| t.escalating || at.0 >= now.0 - HISTORY_MS).map(|m| m.0))
+                    .bind(escalate_at(&t.flow, &t.instance, &nodes, t.escalating, now).map(|m| m.0))
                     .bind(i64::from(summary.reworked))
                     .bind(i64::from(summary.fits));
                 let deviations = t.instance.deviations(&t.flow);

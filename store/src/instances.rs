@@ -31,9 +31,13 @@ fn summary_of(row: sqlx::any::AnyRow) -> Result<InstanceSummary, StoreError> {
     })
 }
 
+/// An event's stored data (`data`, `data_form`), and the form it is written in.
+pub(crate) fn stored_data(r: &sqlx::any::AnyRow) -> Result<(DataForm, String), StoreError> {
+    Ok((DataForm::from_stored(r.col::<Option<String>>("events", "data_form")?.as_deref()), r.col("events", "data")?))
+}
+
 pub(crate) fn event_record(r: &sqlx::any::AnyRow) -> Result<EventRecord, StoreError> {
-    let data: String = r.col("events", "data")?;
-    let form = DataForm::from_stored(r.col::<Option<String>>("events", "data_form")?.as_deref());
+    let (form, data) = stored_data(r)?;
     Ok(EventRecord {
         id: r.col("events", "id")?,
         event_type: r.col("events", "type")?,

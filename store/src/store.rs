@@ -41,11 +41,19 @@ pub struct Store {
 
 /// When the scheduler must act on an instance: its SLA deadline, if it is running and its flow
 /// cancels or alerts on breach.
-pub(crate) fn escalate_at(flow: &Flow, instance: &Instance, nodes: &[flowlens_core::NodeState]) -> Option<Millis> {
+///
+/// Flowlens acts on deadlines that pass while it tracks the instance: one already long past when
+/// the instance is written (replayed history, a backlog) is recorded as a breach but not acted
+/// on, and one already acted on (`escalating` no more) is not acted on again.
+pub(crate) fn escalate_at(flow: &Flow, instance: &Instance, nodes: &[flowlens_core::NodeState], escalating: bool, now: Millis) -> Option<Millis> {
     let acts = flow.on_breach == flowlens_core::flow::OnBreach::Cancel || flow.webhook.is_some();
     let running = instance.status(flow) == Status::Running;
-    (acts && running).then(|| instance.sla_with(flow, nodes, Millis(0)).instance_due).flatten()
+    let due = (acts && running).then(|| instance.sla_with(flow, nodes, Millis(0)).instance_due).flatten()?;
+    (escalating || due.0 >= now.0 - HISTORY_MS).then_some(due)
 }
+
+/// A deadline that passed this long before it was written is history.
+const HISTORY_MS: i64 = 60_000;
 
 /// The wall clock, for the adapters; the core itself never reads one.
 pub fn now() -> Millis {

@@ -197,27 +197,36 @@ pub async fn replay(service: &flowlens_service::Service, files: &[PathBuf], opti
         let name = display_name(path);
         let rows = reader(path, options, read.clone()).map_err(|e| Refused(vec![e]))?;
         let mut batch = Vec::with_capacity(BATCH);
-        let mut rows = rows.peekable();
-        while let Some(item) = rows.next() {
+        for item in rows {
             match item {
                 Read::Event { line, value } => batch.push((origin(&name, line), value)),
                 Read::Skipped { .. } => summary.skipped += 1,
                 // The file changed since it was checked.
                 Read::Bad { line, problem } => return Err(Refused(vec![format!("{}:{line}: {problem}", path.display())])),
             }
-            if batch.len() == BATCH || (rows.peek().is_none() && !batch.is_empty()) {
-                summary.rows += batch.len() as u64;
-                let report = service.submit_from(std::mem::take(&mut batch)).await.map_err(|e| Refused(vec![format!("{}: {e}", path.display())]))?;
-                summary.stored += report.stored as u64;
-                summary.duplicates += report.duplicates as u64;
-                summary.dead_lettered += report.dead_lettered.len() as u64;
+            if batch.len() == BATCH {
+                store(service, path, std::mem::take(&mut batch), &mut summary).await?;
                 bar.tick(read.load(Ordering::Relaxed), summary.rows);
             }
         }
+        store(service, path, batch, &mut summary).await?;
     }
     bar.finish(read.load(Ordering::Relaxed), summary.rows);
     tracing::info!(rows = summary.rows, stored = summary.stored, seconds = started.elapsed().as_secs_f64(), "replayed");
     Ok(summary)
+}
+
+/// One batch of a file's events, in one transaction.
+async fn store(service: &flowlens_service::Service, path: &Path, batch: Vec<(Origin, Value)>, summary: &mut Summary) -> Result<(), Refused> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    summary.rows += batch.len() as u64;
+    let report = service.submit_from(batch).await.map_err(|e| Refused(vec![format!("{}: {e}", path.display())]))?;
+    summary.stored += report.stored as u64;
+    summary.duplicates += report.duplicates as u64;
+    summary.dead_lettered += report.dead_lettered.len() as u64;
+    Ok(())
 }
 
 /// Ids derive from the file's name (not its path: the same log replayed from elsewhere is the
@@ -242,16 +251,15 @@ pub(crate) fn reads_of(format_name: &str, text: &str, options: &LogOptions) -> V
     out
 }
 
+/// The options as the command line gives them when none is named.
 #[cfg(test)]
 pub(crate) fn defaults() -> LogOptions {
-    LogOptions {
-        case: "case:concept:name".into(),
-        activity: "concept:name".into(),
-        timestamp: "time:timestamp".into(),
-        lifecycle: "lifecycle:transition".into(),
-        separator: None,
-        transitions: "complete".into(),
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        options: LogOptions,
     }
+    <Cli as clap::Parser>::parse_from(["replay"]).options
 }
 
 impl std::fmt::Display for Summary {

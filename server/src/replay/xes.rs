@@ -107,9 +107,9 @@ impl<R: BufRead> Reader<R> {
                 Event::Empty(e) => {
                     self.open(&e, line);
                     self.stack.push(e.local_name().as_ref().to_string());
-                    self.close(line);
+                    self.close();
                 }
-                Event::End(_) => self.close(line),
+                Event::End(_) => self.close(),
                 Event::Eof => {
                     if self.stack.is_empty() && self.trace.is_none() {
                         self.done = true;
@@ -154,16 +154,16 @@ impl<R: BufRead> Reader<R> {
         }
     }
 
-    fn close(&mut self, line: u64) {
+    fn close(&mut self) {
         let Some(name) = self.stack.pop() else { return };
         match name.as_str() {
             "global" => self.in_event_global = false,
-            "trace" => self.end_trace(line),
+            "trace" => self.end_trace(),
             _ => {}
         }
     }
 
-    fn end_trace(&mut self, _line: u64) {
+    fn end_trace(&mut self) {
         let Some((trace_line, case)) = self.trace.take() else { return };
         let events = std::mem::take(&mut self.events);
         let Some(case) = case.filter(|c| !c.trim().is_empty()) else {

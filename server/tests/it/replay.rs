@@ -14,13 +14,12 @@ use support::*;
 
 on_both_stores!(replayed_logs_give_the_discovery_process_mining_defines, a_bad_log_is_refused_with_its_place_and_nothing_is_stored);
 
-/// One log row: case, activity, time (ms), and the lifecycle transition it carries.
+/// One log row: case, activity, time (ms).
 #[derive(Clone, Debug)]
 struct Row {
     case: String,
     activity: &'static str,
     at: i64,
-    transition: Option<&'static str>,
 }
 
 const BASE: i64 = 1_560_000_000_000; // June 2019: history, far outside any relative range
@@ -36,7 +35,7 @@ fn onboardings(cases: usize, seed: u64) -> Vec<Row> {
         let mut at = BASE + c as i64 * 3_600_000 + rng.i64(0..60_000);
         let mut push = |activity: &'static str, step: i64, rows: &mut Vec<Row>| {
             at += step;
-            rows.push(Row { case: case.clone(), activity, at, transition: None });
+            rows.push(Row { case: case.clone(), activity, at });
         };
         push("RegistrationRequested", 0, &mut rows);
         let mut checks = vec![("AddressCheckRequested", "AddressChecked"), ("CreditCheckRequested", "CreditChecked"), ("CriminalRecordCheckRequested", "CriminalRecordChecked")];
