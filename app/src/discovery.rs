@@ -165,6 +165,11 @@ fn DiscoveryBody(v: DiscoveryView, hide: u32, time: bool) -> impl IntoView {
             <div class="discovery-map">
                 <HeatDiagram diagram=v.map.diagram.clone() values/>
             </div>
+            <div class="tabs save">
+                <span class="muted small">"Save what is shown as a flow, to track its cases against it: "</span>
+                <a class="tab download" href=format!("/api/v1/flows/{f}/mined.toml?hide={hide}") download="" data-save="toml">"Flow file (TOML)"</a>
+                <a class="tab download" href=format!("/api/v1/flows/{f}/mined.bpmn?hide={hide}") download="" data-save="bpmn">"BPMN"</a>
+            </div>
         </section>
         <section class="card">
             <h2>"Variants"</h2>

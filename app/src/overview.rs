@@ -142,11 +142,14 @@ pub fn OverviewPage() -> impl IntoView {
                         }).collect_view();
                         // The flow as BPMN 2.0, to open in bpmn.io or Camunda Modeler.
                         let bpmn = format!("/api/v1/flows/{f}/bpmn");
+                        let download = (!o.discovered).then(|| view! {
+                            <a class="tab download" href=bpmn download="" data-download="bpmn">"Download BPMN"</a>
+                        });
                         view! {
                             <div class="tabs flows">
                                 {flows}
                                 <span class="spacer"></span>
-                                <a class="tab download" href=bpmn download="" data-download="bpmn">"Download BPMN"</a>
+                                {download}
                             </div>
                             <OverviewBody o heat=h/>
                             <div class="tabs">{ranges}{window}<span class="spacer"></span>{heats}</div>
@@ -199,6 +202,25 @@ pub fn OverviewBody(o: Overview, heat: Heat) -> impl IntoView {
         })
         .collect();
     let sample = o.timing_sample.map(|n| view! { <p class="muted small">{format!("Times from the latest {n} visits of each step.")}</p> });
+    // A discovered flow has no model to heat: its process is the one mined from its events.
+    let body = if o.discovered {
+        let map = format!("/discovery?flow={}", o.flow_id);
+        view! {
+            <section class="card discovered" data-discovered="">
+                <h2>"Mined, not modelled"</h2>
+                <p>"This flow groups its events into cases without a model. "
+                   <a href=map>"Its process map"</a>" shows what the cases do; save it as a flow there to track them against it."</p>
+            </section>
+        }.into_any()
+    } else {
+        view! {
+            <section class="card heatmap" data-heat=heat.key()>
+                <h2>{format!("Heatmap: {}", heat.label().to_lowercase())}</h2>
+                <HeatDiagram diagram=o.diagram.clone() values/>
+                {sample}
+            </section>
+        }.into_any()
+    };
     view! {
         <h1>{o.flow_name.clone()}</h1>
         <div class="counts">{cards}</div>
@@ -206,11 +228,7 @@ pub fn OverviewBody(o: Overview, heat: Heat) -> impl IntoView {
             <h2>"Throughput"</h2>
             <Throughput o=o.clone()/>
         </section>
-        <section class="card heatmap" data-heat=heat.key()>
-            <h2>{format!("Heatmap: {}", heat.label().to_lowercase())}</h2>
-            <HeatDiagram diagram=o.diagram.clone() values/>
-            {sample}
-        </section>
+        {body}
     }
 }
 

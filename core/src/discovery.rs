@@ -340,21 +340,27 @@ pub struct DiscoveryView {
 pub const MAP_START: &str = " start";
 pub const MAP_END: &str = " end";
 
-/// Draws the directly-follows graph with the flows' layout engine: a start before the start
-/// activities, an end after the end activities, activities and edges below `hide_below` percent
-/// of the most frequent ones left out. Loops return below, as in a flow.
-#[cfg(feature = "layout")]
-pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
-    use crate::flow::{Flow, Node, NodeKind, OnBreach, Task, Correlation};
+/// The directly-follows graph as flow nodes: node 0 a start before the start activities, then
+/// the activities kept, then an end after the end activities; activities and edges below
+/// `hide_below` percent of the most frequent ones left out. What the map draws and what "save as
+/// flow" writes.
+pub struct Mined<'a> {
+    pub activities: Vec<&'a ActivityStat>,
+    /// Most frequent first, so the main path is the one laid out left to right.
+    pub edges: Vec<&'a EdgeStat>,
+    /// Linked (`prev` filled in).
+    pub nodes: Vec<crate::flow::Node>,
+}
+
+pub fn mined(d: &Discovery, hide_below: u32) -> Mined<'_> {
+    use crate::flow::{Node, NodeKind, Task};
     let hide_below = hide_below.min(100);
     let top_activity = d.activities.iter().map(|a| a.count).max().unwrap_or(0);
     let top_edge = d.edges.iter().map(|e| e.count).max().unwrap_or(0);
     let kept = |count: u64, top: u64| count * 100 >= u64::from(hide_below) * top;
     let activities: Vec<&ActivityStat> = d.activities.iter().filter(|a| kept(a.count, top_activity)).collect();
-    // Node 0 is the start, then the activities, then the end.
     let at: std::collections::HashMap<&str, usize> = activities.iter().enumerate().map(|(i, a)| (a.name.as_str(), i + 1)).collect();
     let mut edges: Vec<&EdgeStat> = d.edges.iter().filter(|e| kept(e.count, top_edge) && at.contains_key(e.from.as_str()) && at.contains_key(e.to.as_str())).collect();
-    // The most frequent edges first, so the main path is the one drawn left to right.
     edges.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to))));
     let end = activities.len() + 1;
     let node = |id: &str, name: &str, kind: NodeKind| Node { id: id.into(), name: name.into(), kind, sla: None, next: vec![], prev: vec![], layer: None, row: None };
@@ -387,7 +393,27 @@ pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
             nodes[i].next.push(end);
         }
     }
+    // A loop whose ways in (or out) are all hidden would float apart, and as a flow hold a case
+    // for ever: it hangs off the start (and leads to the end) too.
+    loop {
+        let from_start = crate::graph::reachable(&nodes, 0, |_, _| true);
+        let Some(i) = (1..end).find(|&i| !from_start[i]) else { break };
+        nodes[0].next.push(i);
+    }
+    loop {
+        let Some(i) = (1..end).find(|&i| !crate::graph::reachable(&nodes, i, |_, _| true)[end]) else { break };
+        nodes[i].next.push(end);
+    }
     crate::graph::link(&mut nodes);
+    Mined { activities, edges, nodes }
+}
+
+/// Draws the directly-follows graph with the flows' layout engine (see [`mined`]). Loops return
+/// below, as in a flow.
+#[cfg(feature = "layout")]
+pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
+    use crate::flow::{Correlation, Flow, OnBreach};
+    let Mined { activities, edges, nodes } = mined(d, hide_below);
     let shape = crate::graph::walk(&nodes, 0);
     let flow = Flow {
         id: d.flow_id.clone(),
@@ -404,9 +430,10 @@ pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
         back: shape.back,
         triggers: Default::default(),
         drawn: None,
+        discover: None,
     };
     DiscoveryMap {
-        hide_below,
+        hide_below: hide_below.min(100),
         activities: activities.iter().map(|a| a.name.clone()).collect(),
         edges: edges.iter().map(|e| (e.from.clone(), e.to.clone())).collect(),
         diagram: crate::layout::layout(&flow),

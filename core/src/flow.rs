@@ -41,6 +41,28 @@ pub struct Flow {
     /// diagram is laid out automatically.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drawn: Option<crate::layout::Diagram>,
+    /// A *discovered* flow: no model, only events grouped into cases by the correlation key, to
+    /// mine (see [`crate::discovery`]). Its model is a bare start; every event is kept as it came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discover: Option<Discover>,
+}
+
+/// Which events a discovered flow takes: those of its types (all types no modelled flow maps,
+/// when empty) that came in on its channel (any channel, when none).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discover {
+    /// A Kafka topic, a replayed file's name (`orders.xes.gz`), `http` or `demo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+}
+
+impl Discover {
+    /// Whether an event of `event_type` that came in on `channel` is this flow's.
+    pub fn takes(&self, channel: &str, event_type: &str) -> bool {
+        self.channel.as_deref().is_none_or(|c| c == channel) && (self.types.is_empty() || self.types.iter().any(|t| t == event_type))
+    }
 }
 
 /// Where an event's business key is found.
@@ -176,6 +198,11 @@ impl Flow {
 
     pub fn handles(&self, event_type: &str) -> bool {
         self.triggers.contains_key(event_type)
+    }
+
+    /// Whether this flow has no model and is only mined.
+    pub fn is_discovered(&self) -> bool {
+        self.discover.is_some()
     }
 
     pub fn node_index(&self, id: &str) -> Option<usize> {

@@ -21,8 +21,18 @@ struct FlowDef {
     sla: Option<SlaDef>,
     cancel: Option<CommandSpecDef>,
     envelope: Option<crate::envelope::EnvelopeFields>,
+    /// A discovered flow: no nodes, events grouped and mined.
+    discover: Option<Spanned<DiscoverDef>>,
     #[serde(default)]
     nodes: Vec<NodeDef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscoverDef {
+    channel: Option<String>,
+    #[serde(default)]
+    types: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -216,7 +226,16 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
     if *def.version.get_ref() == 0 {
         p.at(Some(def.version.span()), "versions start at 1");
     }
+    // What only a model has, named if a discovered flow says it.
+    let model_only: Vec<&str> = [("[[nodes]]", !def.nodes.is_empty()), ("[sla]", def.sla.is_some()), ("[cancel]", def.cancel.is_some())]
+        .into_iter()
+        .filter_map(|(key, given)| given.then_some(key))
+        .collect();
     let Header { correlation, sla, on_breach, webhook } = header(def.correlation, def.sla, &def.cancel, true, p);
+    if let Some(discover) = def.discover {
+        let head = (def.id.into_inner(), def.name, def.version.into_inner());
+        return discovered(head, correlation, def.envelope, &model_only, discover, p);
+    }
     let ids: Vec<String> = def.nodes.iter().map(|n| n.id.get_ref().clone()).collect();
     let index_of = |id: &str| ids.iter().position(|x| x == id);
     for (i, n) in def.nodes.iter().enumerate() {
@@ -244,8 +263,13 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
             }
         };
         let node_kind = match kind {
-            KindDef::Start => NodeKind::Start { event: need(n.event.as_ref(), "event") },
-            KindDef::End => NodeKind::End { event: need(n.event.as_ref(), "event"), outcome: n.outcome.unwrap_or(Outcome::Success) },
+            // Without an event, a start begins an instance with the first event of any step
+            // after it, and an end is reached as soon as the flow gets there (as in BPMN).
+            KindDef::Start => NodeKind::Start { event: n.event.as_ref().map(|_| need(n.event.as_ref(), "event")).unwrap_or_default() },
+            KindDef::End => NodeKind::End {
+                event: n.event.as_ref().map(|_| need(n.event.as_ref(), "event")).unwrap_or_default(),
+                outcome: n.outcome.unwrap_or(Outcome::Success),
+            },
             KindDef::Event => NodeKind::Intermediate { event: need(n.event.as_ref(), "event"), throw: false },
             KindDef::Task => NodeKind::Task(Task {
                 request: n.request.as_ref().map(|r| r.get_ref().clone()),
@@ -332,6 +356,57 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         back: shape.back,
         triggers,
         drawn: None,
+        discover: None,
+    })
+}
+
+/// A discovered flow: only what groups its events; the model is a bare start every event passes by.
+fn discovered(
+    (id, name, version): (String, String, u32),
+    correlation: Option<Correlation>,
+    envelope: Option<crate::envelope::EnvelopeFields>,
+    model_only: &[&str],
+    def: Spanned<DiscoverDef>,
+    p: &mut Problems,
+) -> Option<Flow> {
+    let span = def.span();
+    let def = def.into_inner();
+    if !model_only.is_empty() {
+        p.at(
+            Some(span.clone()),
+            format!("a flow with `[discover]` is mined from its events and has no model: drop {} or `[discover]`", model_only.join(", ")),
+        );
+    }
+    if def.channel.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        p.at(Some(span.clone()), "`discover.channel` is empty; leave it out to take events from every channel");
+    }
+    let mut types: Vec<String> = Vec::new();
+    for t in def.types {
+        if t.get_ref().trim().is_empty() {
+            p.at(Some(t.span()), "`discover.types` holds an empty type");
+        } else if types.contains(t.get_ref()) {
+            p.at(Some(t.span()), format!("`discover.types` names `{}` twice", t.get_ref()));
+        } else {
+            types.push(t.into_inner());
+        }
+    }
+    let start = Node { id: "start".into(), name: "Start".into(), kind: NodeKind::Start { event: String::new() }, sla: None, next: vec![], prev: vec![], layer: None, row: None };
+    Some(Flow {
+        id,
+        name,
+        version,
+        correlation: correlation?,
+        sla: None,
+        on_breach: OnBreach::Mark,
+        webhook: None,
+        cancel: None,
+        envelope,
+        nodes: vec![start],
+        topo: vec![0],
+        back: vec![],
+        triggers: Default::default(),
+        drawn: None,
+        discover: Some(crate::flow::Discover { channel: def.channel, types }),
     })
 }
 

@@ -10,6 +10,8 @@ pub mod actions;
 #[cfg(feature = "bpmn")]
 pub mod bpmn;
 pub mod discovery;
+#[cfg(feature = "files")]
+pub mod draft;
 pub mod envelope;
 pub mod event;
 pub mod flow;

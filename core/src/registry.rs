@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::event::Event;
-use crate::flow::{Correlation, Flow};
+use crate::flow::{Correlation, Discover, Flow};
 
 #[derive(Clone, Debug, Default)]
 pub struct Flows {
@@ -57,6 +57,23 @@ impl Flows {
                 }
             }
         }
+        // A discovered flow takes what no model does, and no two may take the same event.
+        let found: Vec<(&Arc<Flow>, &Discover)> = newest.iter().filter_map(|f| f.discover.as_ref().map(|d| (*f, d))).collect();
+        for (i, (a, da)) in found.iter().enumerate() {
+            if let Some(ty) = da.types.iter().find(|t| newest.iter().any(|m| m.handles(t))) {
+                return Err(format!("discovered flow `{}` names `{ty}`, which a modelled flow maps: an event is tracked by its model", a.id));
+            }
+            for (b, db) in &found[i + 1..] {
+                let same_channel = da.channel.is_none() || db.channel.is_none() || da.channel == db.channel;
+                let same_types = da.types.is_empty() || db.types.is_empty() || da.types.iter().any(|t| db.types.contains(t));
+                if same_channel && same_types {
+                    return Err(format!(
+                        "discovered flows `{}` and `{}` could both take one event: give them different channels or types",
+                        a.id, b.id
+                    ));
+                }
+            }
+        }
         Ok(Flows { flows })
     }
 
@@ -81,10 +98,14 @@ impl Flows {
         self.flows.iter().find(|f| f.id == id && f.version == version)
     }
 
-    pub fn route(&self, event: &Event) -> Result<Route, RouteError> {
+    /// The flow of an event that came in on `channel` (a Kafka topic, a replayed file's name,
+    /// `http`): the model that maps its type, else the discovered flow that takes it.
+    pub fn route(&self, event: &Event, channel: &str) -> Result<Route, RouteError> {
+        let ty = event.event_type.as_str();
         let flow = self
             .newest()
-            .find(|f| f.handles(&event.event_type))
+            .find(|f| f.handles(ty))
+            .or_else(|| self.newest().find(|f| f.discover.as_ref().is_some_and(|d| d.takes(channel, ty))))
             .ok_or_else(|| RouteError::NoFlow { event_type: event.event_type.clone() })?;
         let key = match &flow.correlation {
             Correlation::Key => event.key.clone(),

@@ -279,6 +279,9 @@ pub struct Overview {
     /// Timing figures come from at most this many of the latest visits per node, when capped.
     pub timing_sample: Option<u64>,
     pub diagram: Diagram,
+    /// A discovered flow: no model, so no diagram to heat; its map is on the discovery page.
+    #[serde(default)]
+    pub discovered: bool,
 }
 
 /// The status strip under every page's header.

@@ -36,6 +36,16 @@ impl Origin {
         }
     }
 
+    /// The channel it came in on, as a discovered flow names it: the Kafka topic, the file's
+    /// name (without its directories), or the source.
+    pub fn channel(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Origin::Kafka { topic, .. } => topic.as_str().into(),
+            Origin::File { path, .. } => path.rsplit(['/', '\\']).next().unwrap_or(path).into(),
+            other => other.source().into(),
+        }
+    }
+
     /// The exact place, when the source has one: a record read twice has the same place, so its
     /// dead letter is not kept twice and an event without an id keeps one identity.
     pub fn place(&self) -> Option<String> {
@@ -118,7 +128,7 @@ impl Intake {
             });
             event.id = Some(id);
         }
-        match self.flows.route(&event) {
+        match self.flows.route(&event, &origin.channel()) {
             Ok(route) => Taken::Event(Routed { event, route }),
             Err(e @ RouteError::NoKey { .. }) => Taken::Malformed { reason: e.to_string(), raw: raw() },
             Err(e @ RouteError::NoFlow { .. }) => Taken::Unroutable { reason: e.to_string(), raw: raw() },

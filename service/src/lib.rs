@@ -32,5 +32,6 @@ pub use ingest::{Rejected, Report, Touched, MAX_BATCH};
 pub use intake::{Intake, Origin, Taken};
 pub use publish::{BoxFuture, LocalServices, Publisher};
 pub use push::{Follow, Pushed};
+pub use reads::MinedForm;
 pub use service::{Service, Settings};
 pub use status::Consumer;

@@ -3,7 +3,7 @@
 
 use flowlens_core::discovery::{Discovery, DiscoveryView};
 use flowlens_core::query::{parse_window, MAX_PAGE};
-use flowlens_core::{ActionView, Caller, Cursor, DeadLetterView, EmbedScope, InstanceDetail, InstanceSummary, ListParams, ListQuery, Millis, Need, Overview, Page};
+use flowlens_core::{ActionView, Caller, Cursor, DeadLetterView, EmbedScope, Flow, InstanceDetail, InstanceSummary, ListParams, ListQuery, Millis, Need, Overview, Page};
 use futures_util::Stream;
 
 use crate::{Error, Service};
@@ -15,6 +15,13 @@ const MAX_DEAD_LETTERS: u32 = 1000;
 const MAX_MATCHING: u32 = 10_000;
 /// The overview's range when none is given.
 const DEFAULT_RANGE: &str = "24h";
+
+/// What "save as flow" writes: a flow file to track by, or BPMN for a modeler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinedForm {
+    Toml,
+    Bpmn,
+}
 
 impl Service {
     /// One page of instances, and the server's clock (for SLA countdowns in the browser).
@@ -108,7 +115,36 @@ impl Service {
     pub fn export_bpmn(&self, caller: &Caller, flow: &str) -> Result<Option<String>, Error> {
         caller.allow(&Need::Read)?;
         let Some(flow) = self.store().flows().newest().find(|f| f.id == flow) else { return Ok(None) };
+        if flow.is_discovered() {
+            return Err(Error::Conflict(format!(
+                "`{}` is mined, not modelled: it has no model to export; save its process map as a flow (the discovery page, or /api/v1/flows/{}/mined.bpmn)",
+                flow.id, flow.id
+            )));
+        }
         Ok(Some(flowlens_core::bpmn::export(flow, &self.store().diagram(flow))))
+    }
+
+    /// "Save as flow": the process discovered from `flow`'s cases as a flow file to track it by
+    /// (TOML), or as BPMN 2.0 to open in a modeler, with what is rarer than `hide_below` percent
+    /// of the most frequent left out, as the discovery map shows it; none when there is no such flow.
+    #[tracing::instrument(skip(self, caller))]
+    pub async fn mined_flow(&self, caller: &Caller, flow: &str, hide_below: u32, form: MinedForm) -> Result<Option<String>, Error> {
+        caller.allow(&Need::Read)?;
+        let Some(model) = self.store().flows().newest().find(|f| f.id == flow).cloned() else { return Ok(None) };
+        let Some(discovery) = self.store().discovery(flow, 1).await? else { return Ok(None) };
+        if discovery.cases == 0 {
+            return Err(Error::Conflict(format!("`{flow}` has no cases yet: there is nothing to mine a flow from")));
+        }
+        let text = flowlens_core::draft::flow_file(&model, &discovery, hide_below);
+        match form {
+            MinedForm::Toml => Ok(Some(text)),
+            MinedForm::Bpmn => {
+                // The draft is written to load; were it not, saying so beats a broken file.
+                let mined = Flow::parse_toml(&format!("{flow}.toml"), &text)
+                    .map_err(|problems| Error::Problems { message: "the mined flow does not load".into(), problems })?;
+                Ok(Some(flowlens_core::bpmn::export(&mined, &flowlens_core::layout::layout(&mined))))
+            }
+        }
     }
 
     /// The process discovered from a flow's cases: activities, directly-follows edges with their

@@ -284,6 +284,7 @@ impl Store {
             heat,
             timing_sample: capped.then_some(TIMING_SAMPLE as u64),
             diagram,
+            discovered: flow.is_discovered(),
         }))
     }
 

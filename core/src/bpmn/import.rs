@@ -455,6 +455,7 @@ impl Flow {
             back: shape.back,
             triggers,
             drawn: None,
+            discover: None,
         };
         flow.drawn = drawn(&elems, &flow, &flow_ids);
         Ok(flow)

@@ -1,6 +1,7 @@
 //! Flows: `GET /api/v1/flows/{flow}/overview?range=24h` (what the overview page shows) and
 //! `GET /api/v1/flows/{flow}/bpmn` (the flow as BPMN 2.0 XML, to open in a modeler) and
-//! `GET /api/v1/flows/{flow}/discovery?variants=20` (the process mined from its cases).
+//! `GET /api/v1/flows/{flow}/discovery?variants=20` (the process mined from its cases) and
+//! `GET /api/v1/flows/{flow}/mined.toml?hide=0` / `mined.bpmn` (that process saved as a flow).
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -9,7 +10,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use flowlens_core::discovery::Discovery;
 use flowlens_core::{Caller, Overview};
-use flowlens_service::{Error, Service};
+use flowlens_service::{Error, MinedForm, Service};
 use serde::Deserialize;
 
 use super::error::ApiError;
@@ -17,6 +18,47 @@ use super::error::ApiError;
 pub fn router() -> Router<Service> {
     Router::new().route("/api/v1/flows/{flow}/overview", get(overview)).route("/api/v1/flows/{flow}/bpmn", get(bpmn))
         .route("/api/v1/flows/{flow}/discovery", get(discovery))
+        .route("/api/v1/flows/{flow}/mined.toml", get(mined_toml))
+        .route("/api/v1/flows/{flow}/mined.bpmn", get(mined_bpmn))
+}
+
+#[derive(Deserialize)]
+struct MinedParams {
+    /// Leave out activities and edges rarer than this percent of the most frequent (0–100).
+    #[serde(default)]
+    hide: u32,
+}
+
+async fn mined_toml(s: State<Service>, caller: Extension<Caller>, flow: Path<String>, p: Query<MinedParams>) -> Result<impl IntoResponse, ApiError> {
+    mined(s, caller, flow, p, MinedForm::Toml).await
+}
+
+async fn mined_bpmn(s: State<Service>, caller: Extension<Caller>, flow: Path<String>, p: Query<MinedParams>) -> Result<impl IntoResponse, ApiError> {
+    mined(s, caller, flow, p, MinedForm::Bpmn).await
+}
+
+async fn mined(
+    State(s): State<Service>,
+    Extension(caller): Extension<Caller>,
+    Path(flow): Path<String>,
+    Query(p): Query<MinedParams>,
+    form: MinedForm,
+) -> Result<impl IntoResponse, ApiError> {
+    if p.hide > 100 {
+        return Err(ApiError(Error::Invalid(format!("`hide` is a percentage, 0 to 100, not {}", p.hide))));
+    }
+    let text = s.mined_flow(&caller, &flow, p.hide, form).await?.ok_or_else(|| ApiError(Error::NotFound(format!("no flow `{flow}`"))))?;
+    let (ext, kind) = match form {
+        MinedForm::Toml => ("toml", "application/toml; charset=utf-8"),
+        MinedForm::Bpmn => ("bpmn", "application/bpmn+xml; charset=utf-8"),
+    };
+    let disposition = format!("attachment; filename=\"{}.{ext}\"", file_name(&flow));
+    Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], text))
+}
+
+/// A flow id as a download's file name: nothing a header or a file system would misread.
+fn file_name(flow: &str) -> String {
+    flow.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect()
 }
 
 #[derive(Deserialize)]
@@ -46,7 +88,6 @@ async fn discovery(
 
 async fn bpmn(State(s): State<Service>, Extension(caller): Extension<Caller>, Path(flow): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let xml = s.export_bpmn(&caller, &flow)?.ok_or_else(|| ApiError(Error::NotFound(format!("no flow `{flow}`"))))?;
-    let file: String = flow.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
-    let disposition = format!("attachment; filename=\"{file}.bpmn\"");
+    let disposition = format!("attachment; filename=\"{}.bpmn\"", file_name(&flow));
     Ok(([(header::CONTENT_TYPE, "application/bpmn+xml; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)], xml))
 }

@@ -12,7 +12,11 @@ use std::process::Command;
 use serde_json::{json, Value};
 use support::*;
 
-on_both_stores!(replayed_logs_give_the_discovery_process_mining_defines, a_bad_log_is_refused_with_its_place_and_nothing_is_stored);
+on_both_stores!(
+    replayed_logs_give_the_discovery_process_mining_defines,
+    a_bad_log_is_refused_with_its_place_and_nothing_is_stored,
+    a_log_nobody_modelled_is_mined_as_a_discovered_flow
+);
 
 /// One log row: case, activity, time (ms).
 #[derive(Clone, Debug)]
@@ -211,11 +215,15 @@ fn write_logs(dir: &Path, rows: &[Row]) -> Vec<std::path::PathBuf> {
 }
 
 fn replay(database_url: &str, files: &[&Path]) -> (bool, String, String) {
+    replay_with(database_url, files, &repo().join("flows"))
+}
+
+fn replay_with(database_url: &str, files: &[&Path], flows: &Path) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_flowlens"))
         .arg("replay")
         .args(files)
         .args(["--database-url", database_url, "--flows"])
-        .arg(repo().join("flows"))
+        .arg(flows)
         .output()
         .unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
@@ -324,4 +332,78 @@ async fn spawn_app_on(s: flowlens::config::Settings) -> std::net::SocketAddr {
     let addr = app.local_addr();
     tokio::spawn(app.run());
     addr
+}
+
+/// A log of a process nobody modelled (the onboardings under other names, in a file of its own):
+/// with a discovered flow for its channel, every row is a case's event and the discovery is the
+/// same process mining computes; rows of the same types from another file are not taken.
+async fn a_log_nobody_modelled_is_mined_as_a_discovered_flow(db: Db) {
+    let dir = scratch("replay-mined");
+    let mut s = settings(db, &dir).await;
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    for shipped in std::fs::read_dir(repo().join("flows")).unwrap() {
+        let shipped = shipped.unwrap().path();
+        std::fs::copy(&shipped, flows.join(shipped.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(flows.join("claims.toml"), "id = \"claims\"\nname = \"Claims (mined)\"\nversion = 1\ncorrelation = { source = \"key\" }\n\n[discover]\nchannel = \"claims.csv\"\n").unwrap();
+    s.flows = flows.clone();
+    let url = s.database_url.clone();
+    let rename = |a: &str| -> &'static str { Box::leak(a.replace("Registration", "Claim").replace("Customer", "Payout").replace("Address", "Document").replace("Credit", "Fraud").replace("CriminalRecord", "Policy").into_boxed_str()) };
+    let rows: Vec<Row> = onboardings(60, 11).into_iter().map(|r| Row { activity: rename(r.activity), ..r }).collect();
+    let mut csv = String::from("case:concept:name,concept:name,time:timestamp\n");
+    for r in &rows {
+        csv.push_str(&format!("{},{},{}\n", r.case, r.activity, local(r.at, 1, 'T', true)));
+    }
+    let claims = dir.join("claims.csv");
+    std::fs::write(&claims, &csv).unwrap();
+    let elsewhere = dir.join("other.csv");
+    std::fs::write(&elsewhere, "case:concept:name,concept:name,time:timestamp\nx-1,ClaimRequested,2019-06-08T10:00:00Z\n").unwrap();
+    let (ok, out, err) = replay_with(&url, &[claims.as_path(), elsewhere.as_path()], &flows);
+    assert!(ok && out.contains(&format!("{} stored", rows.len())) && out.contains("1 dead-lettered"), "{out}\n{err}");
+
+    let addr = spawn_app_on(s.clone()).await;
+    let (status, mined) = get(addr, "/api/v1/flows/claims/discovery?variants=1000").await;
+    assert_eq!(status, 200, "{mined}");
+    let want = expected(&rows);
+    assert_matches(&shown(&mined), &want);
+    // Its cases are listed like any instance, none deviating: there is no model to deviate from.
+    let (_, list) = get(addr, "/api/v1/instances?flow=claims&limit=500").await;
+    assert_eq!(list.as_array().unwrap().len(), 60);
+    let (_, deviating) = get(addr, "/api/v1/instances?flow=claims&fits=false").await;
+    assert_eq!(deviating.as_array().unwrap().len(), 0, "{deviating}");
+    let (status, no_model) = get(addr, "/api/v1/flows/claims/bpmn").await;
+    assert!(status == 409 && no_model.to_string().contains("mined, not modelled"), "{status} {no_model}");
+
+    // Save as flow: a model of what the cases did, in BPMN for a modeler and as a flow file...
+    let (status, head, bpmn) = exchange(addr, "GET", "/api/v1/flows/claims/mined.bpmn", None, &[("Authorization", &format!("Bearer {TOKEN}"))]).await;
+    assert!(status == 200 && head.contains("filename=\"claims.bpmn\"") && bpmn.contains("<bpmn:definitions"), "{status} {head}");
+    assert_eq!(bpmn.matches("<bpmn:serviceTask ").count(), want.activities.len(), "a task per activity");
+    let (status, saved) = call(addr, "GET", "/api/v1/flows/claims/mined.toml", None).await;
+    assert_eq!(status, 200, "{saved}");
+    assert!(saved.contains("version = 2"), "{saved}");
+    assert_eq!(call(addr, "GET", "/api/v1/flows/claims/mined.toml?hide=101", None).await.0, 400);
+    // ...which, put beside the discovered flow, tracks new cases: the most frequent way fits, a
+    // way none of the cases went deviates; the mined history stays as it was.
+    std::fs::write(flows.join("claims-model.toml"), &saved).unwrap();
+    let tracked = spawn_app_on(flowlens::config::Settings { flows: flows.clone(), ..s }).await;
+    let (top, _) = want.variants.iter().max_by_key(|(_, n)| **n).unwrap();
+    let odd = ["ClaimRequested", "ClaimRejected", "FraudCheckRequested"];
+    for (case, trace) in [("new-1", top.iter().map(String::as_str).collect::<Vec<_>>()), ("new-2", odd.to_vec())] {
+        let events: Vec<Value> = trace.iter().enumerate().map(|(i, ty)| json!({"type": ty, "key": case, "id": format!("{case}-{i:03}"), "time": flowlens_core::Millis(1_800_000_000_000i64 + i as i64 * 1000).to_rfc3339()})).collect();
+        let (status, body) = post(tracked, &json!(events)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, fits) = get(tracked, "/api/v1/instances?flow=claims&fits=true&limit=500").await;
+    let fits: Vec<&str> = fits.as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
+    assert!(fits.contains(&"new-1") && !fits.contains(&"new-2") && fits.len() == 61, "{fits:?}");
+    let (_, new) = get(tracked, "/api/v1/instances?flow=claims&key=new-1").await;
+    assert_eq!(new[0]["flow_version"], 2, "{new}");
+    assert_matches(&shown(&get(tracked, "/api/v1/flows/claims/discovery?variants=1000").await.1), &{
+        let mut more = rows.clone();
+        let at = |i: usize| 1_800_000_000_000i64 + i as i64 * 1000;
+        more.extend(top.iter().enumerate().map(|(i, a)| Row { case: "new-1".into(), activity: Box::leak(a.clone().into_boxed_str()), at: at(i) }));
+        more.extend(odd.iter().enumerate().map(|(i, a)| Row { case: "new-2".into(), activity: a, at: at(i) }));
+        expected(&more)
+    });
 }
