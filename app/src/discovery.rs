@@ -169,6 +169,10 @@ fn DiscoveryBody(v: DiscoveryView, hide: u32, time: bool) -> impl IntoView {
                 <span class="muted small">"Save what is shown as a flow, to track its cases against it: "</span>
                 <a class="tab download" href=format!("/api/v1/flows/{f}/mined.toml?hide={hide}") download="" data-save="toml">"Flow file (TOML)"</a>
                 <a class="tab download" href=format!("/api/v1/flows/{f}/mined.bpmn?hide={hide}") download="" data-save="bpmn">"BPMN"</a>
+                <span class="spacer"></span>
+                <span class="muted small">"Its events, for other process-mining tools: "</span>
+                <a class="tab download" href=format!("/api/v1/flows/{f}/events.xes") download="" data-download="xes">"XES"</a>
+                <a class="tab download" href=format!("/api/v1/flows/{f}/events.csv") download="" data-download="events-csv">"CSV"</a>
             </div>
         </section>
         <section class="card">

@@ -28,6 +28,7 @@ pub use access::{digest, hash_password, random_secret, verify_password, Bootstra
 pub use actions::BulkAction;
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
+pub use export::LogForm;
 pub use ingest::{Rejected, Report, Touched, MAX_BATCH};
 pub use intake::{Intake, Origin, Taken};
 pub use publish::{BoxFuture, LocalServices, Publisher};

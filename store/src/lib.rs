@@ -9,6 +9,7 @@
 
 mod access;
 mod actions;
+mod cases;
 mod dead_letters;
 mod discovery;
 mod error;
@@ -23,6 +24,7 @@ mod upgrade;
 
 pub use access::StoredUser;
 pub use actions::{Loaded, NewAction};
+pub use cases::Case;
 pub use error::StoreError;
 pub use ingest::{DeadLetter, Ingested, Routed};
 pub use store::{now, Backend, Store, DEAD_LETTER_MAX_BYTES};

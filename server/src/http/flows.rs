@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use flowlens_core::discovery::Discovery;
 use flowlens_core::{Caller, Overview};
-use flowlens_service::{Error, MinedForm, Service};
+use flowlens_service::{Error, LogForm, MinedForm, Service};
 use serde::Deserialize;
 
 use super::error::ApiError;
@@ -20,6 +20,8 @@ pub fn router() -> Router<Service> {
         .route("/api/v1/flows/{flow}/discovery", get(discovery))
         .route("/api/v1/flows/{flow}/mined.toml", get(mined_toml))
         .route("/api/v1/flows/{flow}/mined.bpmn", get(mined_bpmn))
+        .route("/api/v1/flows/{flow}/events.xes", get(|s, c, f| events(s, c, f, LogForm::Xes)))
+        .route("/api/v1/flows/{flow}/events.csv", get(|s, c, f| events(s, c, f, LogForm::Csv)))
 }
 
 #[derive(Deserialize)]
@@ -54,6 +56,18 @@ async fn mined(
     };
     let disposition = format!("attachment; filename=\"{}.{ext}\"", file_name(&flow));
     Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], text))
+}
+
+/// Every event of the flow's cases as an event log (XES or CSV), streamed, for process-mining tools.
+async fn events(State(s): State<Service>, Extension(caller): Extension<Caller>, Path(flow): Path<String>, form: LogForm) -> Result<impl IntoResponse, ApiError> {
+    let chunks = s.export_events(&caller, &flow, form)?.ok_or_else(|| ApiError(Error::NotFound(format!("no flow `{flow}`"))))?;
+    let body = axum::body::Body::from_stream(futures_util::StreamExt::map(chunks, |chunk| chunk.map_err(|e| std::io::Error::other(e.to_string()))));
+    let (ext, kind) = match form {
+        LogForm::Xes => ("xes", "application/xml; charset=utf-8"),
+        LogForm::Csv => ("csv", "text/csv; charset=utf-8"),
+    };
+    let disposition = format!("attachment; filename=\"{}-events.{ext}\"", file_name(&flow));
+    Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], body))
 }
 
 /// A flow id as a download's file name: nothing a header or a file system would misread.

@@ -480,21 +480,6 @@ async fn the_instance_list_downloads_as_csv_with_every_matching_row(db: Db) {
     assert_eq!(status, 400, "{text}");
 }
 
-/// A chunked HTTP/1.1 body, put together.
-fn dechunk(raw: &str) -> String {
-    let mut out = String::new();
-    let mut rest = raw;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap();
-        if n == 0 {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = &after[n + 2..];
-    }
-    out
-}
-
 /// Conformance: an instance with a deviation (here, registered twice) is marked, found by the
 /// filter, and counted on the overview; one that follows its flow fits.
 async fn instances_that_deviate_from_their_flow_are_marked_filtered_and_counted(db: Db) {

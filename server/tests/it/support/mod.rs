@@ -172,6 +172,21 @@ pub async fn exchange(addr: SocketAddr, method: &str, path: &str, body: Option<&
     (status, head, body)
 }
 
+/// A chunked HTTP/1.1 body, put together.
+pub fn dechunk(raw: &str) -> String {
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = &after[n + 2..];
+    }
+    out
+}
+
 pub async fn post(addr: SocketAddr, body: &Value) -> (u16, Value) {
     let (status, text) = call(addr, "POST", "/api/v1/events", Some(body.to_string().as_bytes())).await;
     (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
