@@ -5,7 +5,7 @@ use flowlens_core::{Role, TokenInfo};
 use leptos::prelude::*;
 
 use crate::api::{list_tokens, CreateEmbed, RevokeToken};
-use crate::parts::sentence;
+use crate::parts::{sentence, Time};
 use crate::session::{can, Session};
 
 #[component]
@@ -91,7 +91,7 @@ fn TokenTable(list: Vec<TokenInfo>, revoke: ServerAction<RevokeToken>, csrf: Str
                             <td>{t.name}</td>
                             <td>{kind}</td>
                             <td>{t.created_by}</td>
-                            <td>{t.created_at.to_display()}</td>
+                            <td><Time at=Some(t.created_at)/></td>
                             <td>{state}</td>
                             <td>{t.revoked_at.is_none().then(|| view! {
                                 <button class="op danger" data-revoke=id.to_string() on:click=move |_| { revoke.dispatch(RevokeToken { id, csrf: csrf.clone() }); }>"Revoke"</button>

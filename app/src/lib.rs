@@ -12,6 +12,7 @@ mod pages;
 mod parts;
 mod session;
 mod shell;
+mod zone;
 
 pub use shell::{shell, App};
 

@@ -11,7 +11,7 @@ use leptos_router::location::Url;
 
 use crate::api::{bulk_action, list_instances, matching_ids, BulkResult};
 use crate::live::{clock, subscribe};
-use crate::parts::{fit_badge, sentence, sla_clock, status_badge, when};
+use crate::parts::{fit_badge, sentence, sla_clock, status_badge, Ago, Time};
 use crate::session::{can, Session};
 
 /// How many ids one bulk request carries: small enough to show progress, big enough to be quick.
@@ -384,8 +384,8 @@ fn InstanceTable(rows: Vec<InstanceSummary>, now: ReadSignal<Millis>, selected: 
                                 <td>{status_badge(r.status)}{(!r.fits).then(|| fit_badge(false))}</td>
                                 <td>{r.waiting_at.join(", ")}</td>
                                 <td>{sla_clock(r.due, now)}</td>
-                                <td>{when(r.started_at)}</td>
-                                <td>{when(Some(r.updated_at))}</td>
+                                <td><Time at=r.started_at/></td>
+                                <td><Ago at=r.updated_at now/></td>
                                 <td class="num">{r.events}</td>
                             </tr>
                         }

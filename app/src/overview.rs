@@ -34,10 +34,11 @@ pub enum Heat {
     P95,
     Breaches,
     Rework,
+    Deviations,
 }
 
 impl Heat {
-    const ALL: [Heat; 5] = [Heat::Waiting, Heat::Mean, Heat::P95, Heat::Breaches, Heat::Rework];
+    const ALL: [Heat; 6] = [Heat::Waiting, Heat::Mean, Heat::P95, Heat::Breaches, Heat::Rework, Heat::Deviations];
 
     fn key(self) -> &'static str {
         match self {
@@ -46,6 +47,7 @@ impl Heat {
             Heat::P95 => "p95",
             Heat::Breaches => "breaches",
             Heat::Rework => "rework",
+            Heat::Deviations => "deviations",
         }
     }
 
@@ -56,6 +58,7 @@ impl Heat {
             Heat::P95 => "p95 time",
             Heat::Breaches => "SLA breaches",
             Heat::Rework => "Rework",
+            Heat::Deviations => "Deviations",
         }
     }
 
@@ -197,6 +200,12 @@ pub fn OverviewBody(o: Overview, heat: Heat) -> impl IntoView {
                     (Some(share), format!("{:.0}% again", 100.0 * share))
                 }
                 Heat::Rework => (None, String::new()),
+                // The share of the instances started in the range that deviate at the step.
+                Heat::Deviations if n.reached > 0 && n.deviations > 0 => {
+                    let share = n.deviations as f64 / n.reached as f64;
+                    (Some(share), format!("{} deviate ({:.0}%)", n.deviations, 100.0 * share))
+                }
+                Heat::Deviations => (None, String::new()),
             };
             (n.id.clone(), v, text)
         })
@@ -221,9 +230,23 @@ pub fn OverviewBody(o: Overview, heat: Heat) -> impl IntoView {
             </section>
         }.into_any()
     };
+    // Conformance at a glance: how many of the instances started in the range fit the model;
+    // their variants are on the discovery page.
+    let started = c.running + c.completed + c.failed + c.cancelled;
+    let fit = (started > 0 && !o.discovered).then(|| {
+        let share = 100.0 * (started - c.deviating.min(started)) as f64 / started as f64;
+        let variants = format!("/discovery?flow={}", o.flow_id);
+        view! {
+            <p class="muted small" data-fit-share=format!("{share:.0}")>
+                {format!("{share:.0}% of the {started} instances started in the range fit the flow. ")}
+                <a href=variants>"Their variants and process map"</a>
+            </p>
+        }
+    });
     view! {
         <h1>{o.flow_name.clone()}</h1>
         <div class="counts">{cards}</div>
+        {fit}
         <section class="card">
             <h2>"Throughput"</h2>
             <Throughput o=o.clone()/>
@@ -235,6 +258,7 @@ pub fn OverviewBody(o: Overview, heat: Heat) -> impl IntoView {
 /// Events per bucket as bars, completions as a line: a glance tells whether the flow is moving.
 #[component]
 fn Throughput(o: Overview) -> impl IntoView {
+    let zone = crate::zone::current();
     let (w, h, pad) = (720.0f64, 120.0f64, 22.0f64);
     let n = o.throughput.len().max(1) as f64;
     let max = o.throughput.iter().map(|b| b.events.max(b.completed)).max().unwrap_or(0).max(1) as f64;
@@ -248,7 +272,7 @@ fn Throughput(o: Overview) -> impl IntoView {
             let x = pad + i as f64 * bw;
             view! {
                 <rect class="bar" x=format!("{:.1}", x + 1.0) y=format!("{:.1}", h - pad - bh) width=format!("{:.1}", (bw - 2.0).max(1.0)) height=format!("{bh:.1}")>
-                    <title>{format!("{}: {} events, {} completed", b.start.to_display(), b.events, b.completed)}</title>
+                    <title>{let (start, events, completed) = (b.start, b.events, b.completed); move || format!("{}: {events} events, {completed} completed", crate::zone::show(start, zone.get()))}</title>
                 </rect>
             }
         })

@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{embed_instance, get_instance, list_dead_letters, CancelInstance, RetryTask};
 use crate::diagram::FlowDiagram;
-use crate::parts::{fit_badge, sentence, status_badge, when};
+use crate::parts::{fit_badge, sentence, status_badge, Time};
 use crate::live::{clock, subscribe};
 use crate::session::{can, Session};
 
@@ -129,8 +129,8 @@ fn Visits(diagram: flowlens_core::Diagram, nodes: Vec<flowlens_core::NodeState>)
                     <tr data-node=n.id.clone() data-visit=k>
                         <td>{name}</td>
                         <td>{format!("{} of {count}{retried}", k + 1)}</td>
-                        <td>{when(Some(v.started))}</td>
-                        <td>{when(v.finished)}</td>
+                        <td><Time at=Some(v.started)/></td>
+                        <td><Time at=v.finished/></td>
                         <td>{took}</td>
                         <td class=format!("visit-outcome {outcome}")>{outcome}</td>
                     </tr>
@@ -189,9 +189,9 @@ fn InstanceView(detail: InstanceDetail, now: Millis, operator: Option<String>) -
         </div>
         <dl class="facts">
             <dt>"Started"</dt>
-            <dd>{when(summary.started_at)}</dd>
+            <dd><Time at=summary.started_at/></dd>
             <dt>"Last update"</dt>
-            <dd>{when(Some(summary.updated_at))}</dd>
+            <dd><Time at=Some(summary.updated_at)/></dd>
             <dt>"Events"</dt>
             <dd>{summary.events}</dd>
             <dt>"Flow version"</dt>
@@ -334,7 +334,7 @@ fn AuditTrail(actions: Vec<ActionView>) -> impl IntoView {
                         let result = a.result.as_str();
                         view! {
                             <tr data-action=a.kind.as_str() data-result=result>
-                                <td>{a.requested_at.to_display()}</td>
+                                <td><Time at=Some(a.requested_at)/></td>
                                 <td>{a.actor}</td>
                                 <td>{what}</td>
                                 <td><span class=format!("badge result {result}")>{result.replace('_', " ")}</span></td>
@@ -381,7 +381,7 @@ fn Timeline(events: Vec<EventRecord>) -> impl IntoView {
                         <li data-event-type=event_type>
                             <div class="event-head">
                                 <span class="event-type">{e.event_type}</span>
-                                <time>{e.time.to_display()}</time>
+                                <Time at=Some(e.time)/>
                                 <span class="muted event-id">{e.id}</span>
                             </div>
                             {payload}
@@ -432,7 +432,7 @@ fn DeadLetterTable(letters: Vec<DeadLetterView>) -> impl IntoView {
                         let origin = l.origin.unwrap_or_default();
                         view! {
                             <tr>
-                                <td>{l.received_at.to_display()}</td>
+                                <td><Time at=Some(l.received_at)/></td>
                                 <td>{l.source}<br/><span class="muted event-id">{origin}</span></td>
                                 <td class="reason">{l.reason}</td>
                                 <td><pre class="payload">{raw}</pre></td>

@@ -13,9 +13,7 @@ pub(crate) fn fit_badge(fits: bool) -> impl IntoView {
     view! { <span class=class data-fits=fits.to_string() title="Whether its events follow the flow model">{text}</span> }
 }
 
-pub(crate) fn when(t: Option<Millis>) -> String {
-    t.map(Millis::to_display).unwrap_or_else(|| "—".into())
-}
+pub(crate) use crate::zone::{Ago, Time};
 
 /// Time left until `due`, or how long it has been overdue (then the instance is stuck).
 pub fn sla_text(due: Millis, now: Millis) -> String {

@@ -1,6 +1,6 @@
 //! The signed-in person, the sign-in page, and the status strip under the header.
 
-use flowlens_core::{Me, Millis, Role, Span, StatusInfo};
+use flowlens_core::{Me, Millis, Role, StatusInfo};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -78,11 +78,7 @@ pub fn SignIn() -> impl IntoView {
 }
 
 fn ago(t: Option<Millis>, now: Millis) -> String {
-    match t {
-        None => "never".into(),
-        Some(t) if now.0 - t.0 < 1_000 => "just now".into(),
-        Some(t) => format!("{} ago", Span(now.0 - t.0).human()),
-    }
+    t.map_or_else(|| "never".into(), |t| crate::zone::ago(t, now))
 }
 
 /// Store, last event and consumer lag, refreshed every few seconds.

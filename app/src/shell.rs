@@ -50,6 +50,7 @@ pub fn App() -> impl IntoView {
     let connected = RwSignal::new(false);
     provide_context(Connection(connected));
     provide_context(Session::new());
+    crate::zone::provide();
     // Tests (and curious people) can tell a hydrated page from a server-rendered one.
     Effect::new(move |_| {
         if let Some(body) = document().body() {
@@ -108,6 +109,7 @@ fn Chrome(connected: RwSignal<bool>) -> impl IntoView {
                         <A href="/dead-letters">"Dead letters"</A>
                         <A href="/admin">"Embeds"</A>
                     </nav>
+                    <crate::zone::ZoneSwitch/>
                     <WhoAmI/>
                     {live()}
                 </header>

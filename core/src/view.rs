@@ -251,6 +251,10 @@ pub struct NodeHeat {
     pub reached: u64,
     #[serde(default)]
     pub reworked: u64,
+    /// Of the instances started in the range, how many deviate from the flow at this step (an
+    /// outcome without its request, an event where the flow did not lead, a second start).
+    #[serde(default)]
+    pub deviations: u64,
 }
 
 /// Events and completions in one time bucket of the throughput chart.

@@ -71,6 +71,18 @@ test('the discovery page draws the mined process; the slider hides the rare path
   await page.waitForURL(/heat=time/);
   await page.waitForFunction(() => /waits/.test(document.querySelector('.discovery-map [data-node="CustomerCreated"] .figure')?.textContent || ''));
   assert.equal(await page.locator('tr.variant').count(), 2);
+  // Save as flow: what is shown (the rare loop hidden) as a flow file that loads.
+  assert.equal(await page.getAttribute('a[data-save="toml"]', 'href'), '/api/v1/flows/customer-onboarding/mined.toml?hide=50');
+  const [saved] = await Promise.all([page.waitForEvent('download'), page.click('a[data-save="toml"]')]);
+  assert.equal(saved.suggestedFilename(), 'customer-onboarding.toml');
+  const toml = readFileSync(await saved.path(), 'utf8');
+  assert.match(toml, /^version = 2$/m);
+  assert.ok(!toml.includes('AddressCorrected') && toml.includes('success = "CustomerCreated"'), toml);
+  // The events as XES for other tools: every case, every event.
+  const [xes] = await Promise.all([page.waitForEvent('download'), page.click('a[data-download="xes"]')]);
+  const log = readFileSync(await xes.path(), 'utf8');
+  assert.equal((log.match(/<trace>/g) || []).length, 22);
+  assert.equal((log.match(/<event>/g) || []).length, 22 * 8 + 2 * 4);
   assert.deepEqual(browser.problems, []);
 });
 

@@ -105,9 +105,11 @@ export async function signIn(page, url, name = 'admin', password = ADMIN_PASSWOR
   await Promise.all([page.waitForNavigation(), page.click('form[action="/auth/login"] button[type="submit"]')]);
 }
 
-export async function startBrowser() {
+// `options` go to the browser context as they are, e.g. `{ timezoneId: 'America/New_York' }`.
+export async function startBrowser(options = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'flowlens-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
+    ...options,
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     viewport: { width: 1280, height: 860 },

@@ -215,8 +215,8 @@ impl Store {
             crate::overview::count_states(&mut tx, self.backend, states).await?;
         }
         sqlx::query(
-            "UPDATE instances SET status = $1, waiting_at = $2, due_at = $3, escalate_at = $4, reworked = $5, updated_at = $6, facts = $7, fits = $9
-             WHERE id = $8",
+            "UPDATE instances SET status = $1, waiting_at = $2, due_at = $3, escalate_at = $4, reworked = $5, updated_at = $6, facts = $7, fits = $9,
+             deviating_at = $10 WHERE id = $8",
         )
         .bind(summary.status.as_str())
         .bind(summary.waiting_at.join("\n"))
@@ -227,6 +227,7 @@ impl Store {
         .bind(serde_json::to_string(&loaded.instance).expect("instances serialise"))
         .bind(id)
         .bind(i64::from(summary.fits))
+        .bind(crate::overview::deviating_at(&change.deviations))
         .execute(&mut *tx)
         .await?;
         crate::overview::write_visits(&mut tx, self.backend, &[(id, &**flow, summary.status, change.nodes.as_slice())], &[]).await?;

@@ -234,13 +234,14 @@ impl Store {
         for arrival in arrivals {
             minutes.entry(arrival).or_default().0 += 1;
         }
-        for chunk in changed.chunks(rows_per_statement(self.backend, 14)) {
+        for chunk in changed.chunks(rows_per_statement(self.backend, 15)) {
             let sql = format!(
-                "INSERT INTO instances (id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at, escalate_at, reworked, fits)
+                "INSERT INTO instances (id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at, escalate_at, reworked, fits, deviating_at)
                  VALUES {} ON CONFLICT (id) DO UPDATE SET status = excluded.status, waiting_at = excluded.waiting_at,
                  started_at = excluded.started_at, updated_at = excluded.updated_at, events = excluded.events,
-                 facts = excluded.facts, due_at = excluded.due_at, escalate_at = excluded.escalate_at, reworked = excluded.reworked, fits = excluded.fits",
-                tuples(chunk.len(), 14)
+                 facts = excluded.facts, due_at = excluded.due_at, escalate_at = excluded.escalate_at, reworked = excluded.reworked,
+                 fits = excluded.fits, deviating_at = excluded.deviating_at",
+                tuples(chunk.len(), 15)
             );
             let mut q = sqlx::query(&sql);
             for (t, last) in chunk {
@@ -271,6 +272,7 @@ impl Store {
                     .bind(i64::from(summary.reworked))
                     .bind(i64::from(summary.fits));
                 let deviations = t.instance.deviations(&t.flow);
+                q = q.bind(crate::overview::deviating_at(&deviations));
                 out.changes.push(InstanceChanged { summary, nodes, deviations, event: Some((*last).clone()) });
             }
             q.execute(&mut *tx).await?;

@@ -164,15 +164,15 @@ impl Store {
                 None => {}
             }
         }
-        // Deviating: started in the range and not fitting the flow (a partial index holds only those).
-        counts.deviating = sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM instances WHERE flow_id = $1 AND fits = 0 AND started_at >= $2 AND started_at < $3",
-        )
-        .bind(flow_id)
-        .bind(from.0)
-        .bind(to.0)
-        .fetch_one(&self.pool)
-        .await? as u64;
+        // Deviating: started in the range and not fitting the flow (a partial index holds only
+        // those), and the steps they deviate at.
+        let deviating: Vec<String> = sqlx::query_scalar("SELECT deviating_at FROM instances WHERE flow_id = $1 AND fits = 0 AND started_at >= $2 AND started_at < $3")
+            .bind(flow_id)
+            .bind(from.0)
+            .bind(to.0)
+            .fetch_all(&self.pool)
+            .await?;
+        counts.deviating = deviating.len() as u64;
         counts.stuck = sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM instances WHERE flow_id = $1 AND status = 'running' AND due_at < $2",
         )
@@ -247,6 +247,11 @@ impl Store {
         for r in again {
             if let Some(&i) = index.get(r.col::<String>("node_visits", "node")?.as_str()) {
                 heat[i].reworked = r.col::<i64>("node_visits", "n")?.max(0) as u64;
+            }
+        }
+        for node in deviating.iter().flat_map(|at| at.lines()) {
+            if let Some(&i) = index.get(node) {
+                heat[i].deviations += 1;
             }
         }
         let mut capped = false;
@@ -376,4 +381,12 @@ impl Store {
         sqlx::query(settle).execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// The steps an instance deviates at, as stored: node ids, each once, one per line.
+pub(crate) fn deviating_at(deviations: &[flowlens_core::instance::Deviation]) -> String {
+    let mut nodes: Vec<&str> = deviations.iter().filter_map(|d| d.node.as_deref()).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    nodes.join("\n")
 }
