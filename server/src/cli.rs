@@ -33,12 +33,19 @@ enum Command {
     /// Replay event logs into the store: XES (.xes, .xes.gz), CSV (.csv) and JSON lines of
     /// CloudEvents (.jsonl), each also gzipped. Every file is checked whole first; a problem
     /// refuses the replay with file and line, and nothing is stored. Replaying again stores only
-    /// what is missing (ids come from file name and line).
+    /// what is missing (ids come from file name and line). Into the store of a stopped server,
+    /// or with `--server` through a running one's API.
     Replay {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
         options: crate::replay::LogOptions,
+        /// A running server to replay through (`http://host:port`) instead of a store.
+        #[arg(long, env = "FLOWLENS_SERVER")]
+        server: Option<String>,
+        /// A bearer token of an operator of that server.
+        #[arg(long, env = "FLOWLENS_TOKEN", hide_env_values = true, default_value = "")]
+        token: String,
         #[arg(long, env = "DATABASE_URL", default_value = "sqlite://flowlens.db")]
         database_url: String,
         /// Directory of flow definitions: events go to the flow that handles their type.
@@ -85,7 +92,7 @@ impl Cli {
                     ExitCode::FAILURE
                 }
             },
-            Command::Replay { files, options, database_url, flows } => match replay(&files, &options, &database_url, &flows).await {
+            Command::Replay { files, options, server, token, database_url, flows } => match replay(&files, &options, server.as_deref(), &token, &database_url, &flows).await {
                 Ok(summary) => {
                     println!("{summary}");
                     ExitCode::SUCCESS
@@ -114,12 +121,24 @@ impl Cli {
     }
 }
 
-async fn replay(files: &[PathBuf], options: &crate::replay::LogOptions, database_url: &str, flows: &std::path::Path) -> Result<crate::replay::Summary, String> {
+async fn replay(
+    files: &[PathBuf],
+    options: &crate::replay::LogOptions,
+    server: Option<&str>,
+    token: &str,
+    database_url: &str,
+    flows: &std::path::Path,
+) -> Result<crate::replay::Summary, String> {
+    use crate::replay::{replay, Remote, Sink};
+    if let Some(url) = server {
+        let mut sink = Sink::Remote(Remote::new(url, token)?);
+        return replay(&mut sink, files, options).await.map_err(|e| e.to_string());
+    }
     let flows = startup::load_flows(flows).map_err(|p| p.join("\n"))?;
     let store = flowlens_store::Store::open(database_url, flows).await.map_err(|e| format!("the store at {database_url}: {e}"))?;
     let (publisher, _) = flowlens_service::LocalServices::new();
     let service = flowlens_service::Service::new(store, Box::new(publisher), flowlens_service::Settings { source: "replay".into() });
-    crate::replay::replay(&service, files, options).await.map_err(|e| e.to_string())
+    replay(&mut Sink::Local(&service), files, options).await.map_err(|e| e.to_string())
 }
 
 /// The flow in the file `flow`, or with the id `flow` in the directory `dir`, as BPMN XML.

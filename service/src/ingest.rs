@@ -3,7 +3,7 @@
 
 use flowlens_core::{Caller, Millis, Need, Status};
 use flowlens_store::{DeadLetter, Ingested, Loaded, Routed};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::intake::{Origin, Taken};
@@ -19,6 +19,14 @@ pub struct Report {
     pub duplicates: usize,
     pub dead_lettered: Vec<Rejected>,
     pub instances: Vec<Touched>,
+}
+
+/// How events were posted: on which channel, and whether only to check them.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Posted {
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub check: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,8 +74,11 @@ impl Service {
     }
 
     /// `POST /api/v1/events`: a JSON body holding one event or an array of them, from an operator.
+    /// `posted.channel` names the channel they came on (a replayed file's name) for discovered
+    /// flows; `posted.check` only checks them: the report says what storing them would
+    /// dead-letter, the error what is malformed, and nothing is stored.
     #[tracing::instrument(skip_all, fields(bytes = body.len()))]
-    pub async fn post_events(&self, caller: &Caller, body: &[u8]) -> Result<Report, Error> {
+    pub async fn post_events(&self, caller: &Caller, body: &[u8], posted: Posted) -> Result<Report, Error> {
         caller.allow_presented_change(&Need::Operate)?;
         let value: Value = serde_json::from_slice(body).map_err(|e| {
             if std::str::from_utf8(body).is_err() {
@@ -84,7 +95,15 @@ impl Service {
             Value::Array(items) => items,
             single => vec![single],
         };
-        self.submit(&Origin::Http, values).await
+        if posted.channel.as_deref().is_some_and(|c| c.is_empty() || c.len() > 200) {
+            return Err(Error::Invalid("`channel` names a topic or file: 1 to 200 characters".into()));
+        }
+        let origin = Origin::Http { channel: posted.channel };
+        if posted.check {
+            let (_, _, dead_lettered) = self.take_all(values.into_iter().map(|v| (origin.clone(), v)))?;
+            return Ok(Report { stored: 0, duplicates: 0, dead_lettered, instances: Vec::new() });
+        }
+        self.submit(&origin, values).await
     }
 
     /// Takes JSON events from a trusted source (HTTP after its checks, the demo). A batch is all or
@@ -96,6 +115,19 @@ impl Service {
 
     /// [`Service::submit`] for events that each came from their own place (the rows of a file).
     pub async fn submit_from(&self, events: impl IntoIterator<Item = (Origin, Value)>) -> Result<Report, Error> {
+        let (routed, dead, dead_lettered) = self.take_all(events)?;
+        let result = self.commit(&routed, &dead).await?;
+        let instances = result
+            .changes
+            .iter()
+            .map(|c| Touched { id: c.summary.id, flow: c.summary.flow_id.clone(), key: c.summary.key.clone(), status: c.summary.status })
+            .collect();
+        Ok(Report { stored: result.stored, duplicates: result.duplicates, dead_lettered, instances })
+    }
+
+    /// Takes a batch apart: the routed events, the dead letters to keep and what they say, or
+    /// every malformed event's problem (then nothing of the batch is to be stored).
+    fn take_all(&self, events: impl IntoIterator<Item = (Origin, Value)>) -> Result<(Vec<Routed>, Vec<DeadLetter>, Vec<Rejected>), Error> {
         let now = self.now();
         let mut problems = Vec::new();
         let mut routed = Vec::new();
@@ -122,13 +154,7 @@ impl Service {
             };
             return Err(Error::Problems { message, problems });
         }
-        let result = self.commit(&routed, &dead).await?;
-        let instances = result
-            .changes
-            .iter()
-            .map(|c| Touched { id: c.summary.id, flow: c.summary.flow_id.clone(), key: c.summary.key.clone(), status: c.summary.status })
-            .collect();
-        Ok(Report { stored: result.stored, duplicates: result.duplicates, dead_lettered, instances })
+        Ok((routed, dead, dead_lettered))
     }
 
     /// Whether an event could be taken, without taking it: `Err` with the reason when it is

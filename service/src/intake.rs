@@ -15,8 +15,8 @@ use serde_json::Value;
 /// Where a piece of input came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
-    /// `POST /api/v1/events`.
-    Http,
+    /// `POST /api/v1/events`, on the channel the poster named (a replayed file's name), if any.
+    Http { channel: Option<String> },
     /// The built-in demo services.
     Demo,
     /// A Kafka record.
@@ -29,7 +29,7 @@ impl Origin {
     /// The source's name, as dead letters and generated ids show it.
     pub fn source(&self) -> &'static str {
         match self {
-            Origin::Http => "http",
+            Origin::Http { .. } => "http",
             Origin::Demo => "demo",
             Origin::Kafka { .. } => "kafka",
             Origin::File { .. } => "file",
@@ -42,6 +42,7 @@ impl Origin {
         match self {
             Origin::Kafka { topic, .. } => topic.as_str().into(),
             Origin::File { path, .. } => path.rsplit(['/', '\\']).next().unwrap_or(path).into(),
+            Origin::Http { channel: Some(channel) } => channel.as_str().into(),
             other => other.source().into(),
         }
     }
@@ -50,7 +51,7 @@ impl Origin {
     /// dead letter is not kept twice and an event without an id keeps one identity.
     pub fn place(&self) -> Option<String> {
         match self {
-            Origin::Http | Origin::Demo => None,
+            Origin::Http { .. } | Origin::Demo => None,
             Origin::Kafka { topic, partition, offset } => Some(format!("kafka:{topic}/{partition}/{offset}")),
             // Zero-padded: rows of one time replay in id order, which is then file order.
             Origin::File { path, line } => Some(format!("file:{path}:{line:010}")),
@@ -154,8 +155,8 @@ mod tests {
         let event = json!({ "type": "RegistrationRequested", "key": "c-1" });
         let Taken::Event(a) = intake.json(&kafka, event.clone(), Millis(5)) else { panic!("routed") };
         assert_eq!(a.event.id.as_deref(), Some("kafka:t/2/7"));
-        let Taken::Event(b) = intake.json(&Origin::Http, event.clone(), Millis(5)) else { panic!("routed") };
-        let Taken::Event(c) = intake.json(&Origin::Http, event, Millis(5)) else { panic!("routed") };
+        let Taken::Event(b) = intake.json(&Origin::Http { channel: None }, event.clone(), Millis(5)) else { panic!("routed") };
+        let Taken::Event(c) = intake.json(&Origin::Http { channel: None }, event, Millis(5)) else { panic!("routed") };
         assert_ne!(b.event.id, c.event.id, "two submissions without an id are two events");
     }
 
@@ -163,7 +164,7 @@ mod tests {
     fn equal_ids_of_two_sources_are_two_events() {
         let intake = intake();
         let from = |source: &str| {
-            let Taken::Event(r) = intake.json(&Origin::Http, json!({ "type": "RegistrationRequested", "key": "c-1", "id": "1", "source": source }), Millis(5)) else {
+            let Taken::Event(r) = intake.json(&Origin::Http { channel: None }, json!({ "type": "RegistrationRequested", "key": "c-1", "id": "1", "source": source }), Millis(5)) else {
                 panic!("routed")
             };
             r.event.id
@@ -176,7 +177,7 @@ mod tests {
     fn rejections_say_why_and_keep_the_bytes() {
         let intake = intake();
         let bus = Message { key: Some(b"c-1"), headers: &[], payload: Some(b"{not json") };
-        let Taken::Malformed { raw, .. } = intake.message(&Origin::Http, &bus, Millis(0)) else { panic!("malformed") };
+        let Taken::Malformed { raw, .. } = intake.message(&Origin::Http { channel: None }, &bus, Millis(0)) else { panic!("malformed") };
         assert_eq!(raw, b"{not json");
         let Taken::Unroutable { reason, .. } = intake.json(&Origin::Demo, json!({ "type": "Nobody", "key": "k" }), Millis(0)) else {
             panic!("unroutable")

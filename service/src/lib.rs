@@ -29,7 +29,7 @@ pub use actions::BulkAction;
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use export::LogForm;
-pub use ingest::{Rejected, Report, Touched, MAX_BATCH};
+pub use ingest::{Posted, Rejected, Report, Touched, MAX_BATCH};
 pub use intake::{Intake, Origin, Taken};
 pub use publish::{BoxFuture, LocalServices, Publisher};
 pub use push::{Follow, Pushed};

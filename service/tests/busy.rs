@@ -21,7 +21,7 @@ async fn a_batch_that_meets_another_writer_is_tried_again() {
     let service = Service::new(store, Box::new(LocalServices::new().0), Settings { source: "test".into() });
     // One instance exists, so each batch reads it before it writes.
     let first = json!({ "type": "RegistrationRequested", "key": "k-0" });
-    service.submit(&Origin::Http, vec![first]).await.unwrap();
+    service.submit(&Origin::Http { channel: None }, vec![first]).await.unwrap();
 
     let mut other = SqliteConnection::connect(&url).await.unwrap();
     sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut other).await.unwrap();
@@ -35,7 +35,7 @@ async fn a_batch_that_meets_another_writer_is_tried_again() {
         let batch = service.clone();
         let submitted = tokio::spawn(async move {
             let events = vec![json!({ "type": "AddressCheckRequested", "key": "k-0", "id": format!("a-{round}") })];
-            batch.submit(&Origin::Http, events).await
+            batch.submit(&Origin::Http { channel: None }, events).await
         });
         tokio::time::sleep(Duration::from_millis(30)).await;
         sqlx::query("COMMIT").execute(&mut other).await.unwrap();

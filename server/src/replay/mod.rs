@@ -8,7 +8,10 @@
 mod csv;
 mod jsonl;
 mod progress;
+mod remote;
 mod xes;
+
+pub use remote::Remote;
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -149,8 +152,91 @@ impl std::fmt::Display for Refused {
 const MAX_PROBLEMS: usize = 1000;
 const BATCH: usize = 1000;
 
+/// Where a replay goes: into a store here, or through a running server's API.
+pub enum Sink<'a> {
+    Local(&'a flowlens_service::Service),
+    Remote(Remote),
+}
+
+impl Sink<'_> {
+    /// What is wrong with a batch of `path`'s rows (`(line, event)`), each as `file:line: problem`.
+    async fn check(&mut self, path: &Path, batch: Vec<(u64, Value)>) -> Result<Vec<String>, Refused> {
+        let name = display_name(path);
+        match self {
+            Sink::Local(service) => Ok(batch
+                .into_iter()
+                .filter_map(|(line, value)| service.check(&origin(&name, line), value).err().map(|reason| format!("{}:{line}: {reason}", path.display())))
+                .collect()),
+            Sink::Remote(remote) => match remote.send(&name, &with_ids(&name, &batch), true).await.map_err(|e| Refused(vec![e]))? {
+                remote::Reply::Taken(_) => Ok(Vec::new()),
+                remote::Reply::Refused(problems) => Ok(placed(path, &batch, problems)),
+            },
+        }
+    }
+
+    /// Stores a batch of `path`'s rows in one transaction.
+    async fn store(&mut self, path: &Path, batch: Vec<(u64, Value)>, summary: &mut Summary) -> Result<(), Refused> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        summary.rows += batch.len() as u64;
+        let name = display_name(path);
+        match self {
+            Sink::Local(service) => {
+                let events = batch.into_iter().map(|(line, value)| (origin(&name, line), value));
+                let report = service.submit_from(events).await.map_err(|e| Refused(vec![format!("{}: {e}", path.display())]))?;
+                summary.stored += report.stored as u64;
+                summary.duplicates += report.duplicates as u64;
+                summary.dead_lettered += report.dead_lettered.len() as u64;
+            }
+            Sink::Remote(remote) => match remote.send(&name, &with_ids(&name, &batch), false).await.map_err(|e| Refused(vec![e]))? {
+                remote::Reply::Taken(t) => {
+                    summary.stored += t.stored;
+                    summary.duplicates += t.duplicates;
+                    summary.dead_lettered += t.dead_lettered.len() as u64;
+                }
+                // The server's flows changed since the check.
+                remote::Reply::Refused(problems) => return Err(Refused(placed(path, &batch, problems))),
+            },
+        }
+        Ok(())
+    }
+}
+
+/// The events as posted: each with the id a local replay gives it (file name and line), unless
+/// it has its own, so both ways store a row once.
+fn with_ids(name: &str, batch: &[(u64, Value)]) -> Vec<Value> {
+    batch
+        .iter()
+        .map(|(line, value)| {
+            let mut value = value.clone();
+            if let Some(event) = value.as_object_mut() {
+                if !event.contains_key("id") {
+                    let place = origin(name, *line).place().expect("a file row has a place");
+                    event.insert("id".into(), Value::String(place));
+                }
+            }
+            value
+        })
+        .collect()
+}
+
+/// The server's `event INDEX: problem` as `file:line: problem`.
+fn placed(path: &Path, batch: &[(u64, Value)], problems: Vec<String>) -> Vec<String> {
+    problems
+        .into_iter()
+        .map(|p| {
+            let at = p.strip_prefix("event ").and_then(|rest| rest.split_once(": ")).and_then(|(i, why)| Some((batch.get(i.parse::<usize>().ok()?)?.0, why)));
+            match at {
+                Some((line, why)) => format!("{}:{line}: {why}", path.display()),
+                None => format!("{}: {p}", path.display()),
+            }
+        })
+        .collect()
+}
+
 /// Checks every file, then stores them, with a progress bar on standard error.
-pub async fn replay(service: &flowlens_service::Service, files: &[PathBuf], options: &LogOptions) -> Result<Summary, Refused> {
+pub async fn replay(sink: &mut Sink<'_>, files: &[PathBuf], options: &LogOptions) -> Result<Summary, Refused> {
     let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     // Pass 1: every row read and taken apart, nothing stored.
     let mut problems = Vec::new();
@@ -158,7 +244,6 @@ pub async fn replay(service: &flowlens_service::Service, files: &[PathBuf], opti
     let read = Arc::new(AtomicU64::new(0));
     let mut bar = Progress::new("checking", total_bytes);
     for path in files {
-        let name = display_name(path);
         let rows = match reader(path, options, read.clone()) {
             Ok(rows) => rows,
             Err(e) => {
@@ -166,67 +251,56 @@ pub async fn replay(service: &flowlens_service::Service, files: &[PathBuf], opti
                 continue;
             }
         };
+        let mut batch = Vec::with_capacity(BATCH);
         for item in rows {
             match item {
                 Read::Event { line, value } => {
                     rows_total += 1;
-                    if let Err(reason) = service.check(&origin(&name, line), value) {
-                        problems.push(format!("{}:{line}: {reason}", path.display()));
-                    }
+                    batch.push((line, value));
                 }
                 Read::Skipped { .. } => {}
                 Read::Bad { line, problem } => problems.push(format!("{}:{line}: {problem}", path.display())),
             }
+            if batch.len() == BATCH {
+                problems.extend(sink.check(path, std::mem::take(&mut batch)).await?);
+                bar.tick(read.load(Ordering::Relaxed), rows_total);
+            }
             if problems.len() >= MAX_PROBLEMS {
                 break;
             }
-            bar.tick(read.load(Ordering::Relaxed), rows_total);
         }
+        problems.extend(sink.check(path, batch).await?);
     }
     bar.finish(read.load(Ordering::Relaxed), rows_total);
     if !problems.is_empty() {
         return Err(Refused(problems));
     }
 
-    // Pass 2: stored in batches, each one transaction through the service.
+    // Pass 2: stored in batches, each one transaction.
     let mut summary = Summary::default();
     read.store(0, Ordering::Relaxed);
     let mut bar = Progress::new("storing", total_bytes);
     let started = Instant::now();
     for path in files {
-        let name = display_name(path);
         let rows = reader(path, options, read.clone()).map_err(|e| Refused(vec![e]))?;
         let mut batch = Vec::with_capacity(BATCH);
         for item in rows {
             match item {
-                Read::Event { line, value } => batch.push((origin(&name, line), value)),
+                Read::Event { line, value } => batch.push((line, value)),
                 Read::Skipped { .. } => summary.skipped += 1,
                 // The file changed since it was checked.
                 Read::Bad { line, problem } => return Err(Refused(vec![format!("{}:{line}: {problem}", path.display())])),
             }
             if batch.len() == BATCH {
-                store(service, path, std::mem::take(&mut batch), &mut summary).await?;
+                sink.store(path, std::mem::take(&mut batch), &mut summary).await?;
                 bar.tick(read.load(Ordering::Relaxed), summary.rows);
             }
         }
-        store(service, path, batch, &mut summary).await?;
+        sink.store(path, batch, &mut summary).await?;
     }
     bar.finish(read.load(Ordering::Relaxed), summary.rows);
     tracing::info!(rows = summary.rows, stored = summary.stored, seconds = started.elapsed().as_secs_f64(), "replayed");
     Ok(summary)
-}
-
-/// One batch of a file's events, in one transaction.
-async fn store(service: &flowlens_service::Service, path: &Path, batch: Vec<(Origin, Value)>, summary: &mut Summary) -> Result<(), Refused> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    summary.rows += batch.len() as u64;
-    let report = service.submit_from(batch).await.map_err(|e| Refused(vec![format!("{}: {e}", path.display())]))?;
-    summary.stored += report.stored as u64;
-    summary.duplicates += report.duplicates as u64;
-    summary.dead_lettered += report.dead_lettered.len() as u64;
-    Ok(())
 }
 
 /// Ids derive from the file's name (not its path: the same log replayed from elsewhere is the

@@ -15,7 +15,8 @@ use support::*;
 on_both_stores!(
     replayed_logs_give_the_discovery_process_mining_defines,
     a_bad_log_is_refused_with_its_place_and_nothing_is_stored,
-    a_log_nobody_modelled_is_mined_as_a_discovered_flow
+    a_log_nobody_modelled_is_mined_as_a_discovered_flow,
+    a_log_replayed_through_a_running_server_is_the_same_as_into_its_store
 );
 
 /// One log row: case, activity, time (ms).
@@ -433,4 +434,59 @@ async fn a_log_nobody_modelled_is_mined_as_a_discovered_flow(db: Db) {
         more.extend(odd.iter().enumerate().map(|(i, a)| Row { case: "new-2".into(), activity: a, at: at(i) }));
         expected(&more)
     });
+}
+
+/// `flowlens replay --server`: the same log through a running server's API stores the same
+/// events under the same ids as a replay into its store, checks the whole log first, names the
+/// file's channel for discovered flows, and says why when the server refuses.
+async fn a_log_replayed_through_a_running_server_is_the_same_as_into_its_store(db: Db) {
+    let dir = scratch("replay-remote");
+    let mut s = settings(db, &dir).await;
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::copy(repo().join("flows/customer-onboarding.toml"), flows.join("customer-onboarding.toml")).unwrap();
+    std::fs::write(flows.join("claims.toml"), "id = \"claims\"\nname = \"Claims\"\nversion = 1\ncorrelation = { source = \"key\" }\n[discover]\nchannel = \"claims.csv\"\n").unwrap();
+    s.flows = flows.clone();
+    let url = s.database_url.clone();
+    let addr = spawn_app_on(s).await;
+    let server = format!("http://{addr}");
+    let through = |files: Vec<std::path::PathBuf>, token: &'static str| {
+        let server = server.clone();
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                Command::new(env!("CARGO_BIN_EXE_flowlens")).arg("replay").args(&files).args(["--server", &server, "--token", token]).output().unwrap()
+            })
+            .await
+            .unwrap();
+            (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    let rows = onboardings(40, 5);
+    let files = write_logs(&dir, &rows);
+    let claims = dir.join("claims.csv");
+    std::fs::write(&claims, "case:concept:name,concept:name,time:timestamp\nk-1,Filed,2019-06-08T10:00:00Z\nk-1,Paid,2019-06-09T10:00:00Z\nk-2,Filed,2019-06-08T11:00:00Z\n").unwrap();
+    let mut all = files.clone();
+    all.push(claims.clone());
+
+    let (ok, out, err) = through(all.clone(), TOKEN).await;
+    assert!(ok && out.contains(&format!("{} stored", rows.len() + 3)), "{out}\n{err}");
+    assert_matches(&shown(&get(addr, "/api/v1/flows/customer-onboarding/discovery?variants=1000").await.1), &expected(&rows));
+    let (_, mined) = get(addr, "/api/v1/flows/claims/discovery").await;
+    assert_eq!((mined["cases"].as_u64(), mined["edges"][0]["from"].as_str()), (Some(2), Some("Filed")), "the file's name is its channel: {mined}");
+    // Again, through the server or into its store: the same ids, nothing new.
+    let (ok, out, _) = through(all.clone(), TOKEN).await;
+    assert!(ok && out.contains(&format!("0 stored, {} already stored", rows.len() + 3)), "{out}");
+    let paths: Vec<&Path> = all.iter().map(|f| f.as_path()).collect();
+    let (ok, out, err) = replay_with(&url, &paths, &flows);
+    assert!(ok && out.contains(&format!("0 stored, {} already stored", rows.len() + 3)), "{out}\n{err}");
+
+    // A log with an event the server cannot take is refused whole, with its place.
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, "{\"type\":\"RegistrationRequested\",\"key\":\"z-1\"}\n{\"type\":\"CreditCheckRequested\"}\n").unwrap();
+    let (ok, _, err) = through(vec![bad], TOKEN).await;
+    assert!(!ok && err.contains("bad.jsonl:2: ") && err.contains("business key") && err.contains("nothing was stored"), "{err}");
+    let (_, z) = get(addr, "/api/v1/instances?key=z-1").await;
+    assert_eq!(z.as_array().unwrap().len(), 0, "nothing of it stored");
+    let (ok, _, err) = through(vec![claims], "flt_wrong").await;
+    assert!(!ok && err.contains("the token was not accepted"), "{err}");
 }
