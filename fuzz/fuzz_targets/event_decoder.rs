@@ -31,7 +31,7 @@ struct Input<'a> {
 
 fn check(event: Event) {
     assert!(!event.event_type.trim().is_empty(), "a decoded event has a type");
-    if let Ok(route) = FLOWS.route(&event) {
+    if let Ok(route) = FLOWS.route(&event, "fuzz") {
         let mut instance = Instance::new(&route.flow);
         let id = event.id.as_deref().unwrap_or("fuzz");
         let _ = instance.apply(&route.flow, id, &event.event_type, event.time.unwrap_or(Millis(0)));
