@@ -107,8 +107,8 @@ pub async fn list_dead_letters() -> Result<Vec<DeadLetterView>, ServerFnError> {
 
 /// The discovery page's figures and map (see `Service::discovery_view`).
 #[server]
-pub async fn get_discovery(flow: Option<String>, hide_below: u32) -> Result<Option<flowlens_core::discovery::DiscoveryView>, ServerFnError> {
-    server::service()?.discovery_view(&server::caller(), flow.as_deref(), hide_below).await.map_err(server::sentence)
+pub async fn get_discovery(flow: Option<String>, hide_below: u32, range: Option<String>) -> Result<Option<flowlens_core::discovery::DiscoveryView>, ServerFnError> {
+    server::service()?.discovery_view(&server::caller(), flow.as_deref(), hide_below, range.as_deref()).await.map_err(server::sentence)
 }
 
 /// The overview of a flow (the newest one when none is named) over the last `range` (`1h`, …).

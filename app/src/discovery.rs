@@ -27,7 +27,16 @@ pub fn DiscoveryPage() -> impl IntoView {
     let flow = move || query.read().get("flow").filter(|f| !f.is_empty());
     let hide = move || query.read().get("hide").and_then(|h| h.parse::<u32>().ok()).unwrap_or(0).min(100);
     let time = move || query.read().get("heat").as_deref() == Some("time");
-    let data = Resource::new(move || (flow(), hide()), |(f, h)| get_discovery(f, h));
+    // A window of case starts: the From/To form's dates, or `range=FROM..TO`; every case without.
+    let range = move || {
+        let q = query.read();
+        let day = |name: &str| q.get(name).filter(|d| d.len() == 10 && d.as_bytes()[4] == b'-');
+        match (day("from"), day("to")) {
+            (Some(from), Some(to)) => Some(format!("{from}..{to}")),
+            _ => q.get("range").filter(|r| r.contains("..") && r.len() <= 64),
+        }
+    };
+    let data = Resource::new(move || (flow(), hide(), range()), |(f, h, r)| get_discovery(f, h, r));
     // Kept at ingest, so the map moves with the events: refetched on pushed changes, at most
     // every two seconds.
     crate::overview::follow_flow(flow(), move || data.refetch());
@@ -37,7 +46,7 @@ pub fn DiscoveryPage() -> impl IntoView {
                 match data.await {
                     Err(e) => view! { <p class="error">{sentence(&e)}</p> }.into_any(),
                     Ok(None) => view! { <p class="muted empty">"No such flow."</p> }.into_any(),
-                    Ok(Some(v)) => view! { <DiscoveryBody v hide=hide() time=time()/> }.into_any(),
+                    Ok(Some(v)) => view! { <DiscoveryBody v hide=hide() time=time() range=range()/> }.into_any(),
                 }
             })}
         </Transition>
@@ -45,10 +54,14 @@ pub fn DiscoveryPage() -> impl IntoView {
 }
 
 #[component]
-fn DiscoveryBody(v: DiscoveryView, hide: u32, time: bool) -> impl IntoView {
+fn DiscoveryBody(v: DiscoveryView, hide: u32, time: bool, range: Option<String>) -> impl IntoView {
     let d = &v.discovery;
     let f = d.flow_id.clone();
-    let link = move |flow: &str, hide: u32, time: bool| format!("/discovery?flow={flow}&hide={hide}&heat={}", if time { "time" } else { "frequency" });
+    let window = range.as_ref().map(|r| format!("&range={r}")).unwrap_or_default();
+    let link = {
+        let window = window.clone();
+        move |flow: &str, hide: u32, time: bool| format!("/discovery?flow={flow}&hide={hide}&heat={}{window}", if time { "time" } else { "frequency" })
+    };
     let flows = v
         .flows
         .clone()
@@ -147,9 +160,32 @@ fn DiscoveryBody(v: DiscoveryView, hide: u32, time: bool) -> impl IntoView {
         let rest = d.variant_count.saturating_sub(d.variants.len() as u64);
         view! { <tr class="variant other"><td></td><td class="num">{d.other_cases}</td><td colspan="3">{format!("in {rest} other variants")}</td></tr> }
     });
+    // Which cases: all, or those started in a window of days (a plain GET form, so it works
+    // before the page is interactive too).
+    let (day_from, day_to) = match d.window {
+        Some((from, to)) => (from.to_rfc3339()[..10].to_string(), flowlens_core::Millis(to.0 - 1).to_rfc3339()[..10].to_string()),
+        None => (String::new(), String::new()),
+    };
+    let all = format!("/discovery?flow={f}&hide={hide}&heat={}", if time { "time" } else { "frequency" });
+    let cases = view! {
+        <div class="tabs">
+            <A href=all attr:class=if d.window.is_none() { "tab current" } else { "tab" } attr:data-range="all">"All cases"</A>
+            <form class=if d.window.is_some() { "window current" } else { "window" } method="get" action="/discovery" data-range-form="">
+                <input type="hidden" name="flow" value=f.clone()/>
+                <input type="hidden" name="hide" value=hide.to_string()/>
+                <input type="hidden" name="heat" value=if time { "time" } else { "frequency" }/>
+                <span class="muted small">"Cases started "</span>
+                <label>"from "<input type="date" name="from" value=day_from required=true/></label>
+                <label>" to "<input type="date" name="to" value=day_to required=true/></label>
+                <span class="muted small">" UTC "</span>
+                <button type="submit">"Show"</button>
+            </form>
+        </div>
+    };
     view! {
         <div class="tabs flows">{flows}</div>
         <h1>"Discovered process"</h1>
+        {cases}
         <p class="lede" data-summary="">{summary}</p>
         <section class="card">
             <div class="tabs">
@@ -167,8 +203,8 @@ fn DiscoveryBody(v: DiscoveryView, hide: u32, time: bool) -> impl IntoView {
             </div>
             <div class="tabs save">
                 <span class="muted small">"Save what is shown as a flow, to track its cases against it: "</span>
-                <a class="tab download" href=format!("/api/v1/flows/{f}/mined.toml?hide={hide}") download="" data-save="toml">"Flow file (TOML)"</a>
-                <a class="tab download" href=format!("/api/v1/flows/{f}/mined.bpmn?hide={hide}") download="" data-save="bpmn">"BPMN"</a>
+                <a class="tab download" href=format!("/api/v1/flows/{f}/mined.toml?hide={hide}{window}") download="" data-save="toml">"Flow file (TOML)"</a>
+                <a class="tab download" href=format!("/api/v1/flows/{f}/mined.bpmn?hide={hide}{window}") download="" data-save="bpmn">"BPMN"</a>
                 <span class="spacer"></span>
                 <span class="muted small">"Its events, for other process-mining tools: "</span>
                 <a class="tab download" href=format!("/api/v1/flows/{f}/events.xes") download="" data-download="xes">"XES"</a>

@@ -13,7 +13,8 @@
 //!
 //! Nothing is recomputed by scanning: each case contributes its trace, and when a case changes
 //! (a new event, a late one, a duplicate that changes nothing) its old contribution is taken
-//! out and the new one put in, as a [`Delta`] the store adds to its running sums.
+//! out and the new one put in, as a [`Delta`] the store adds to its running sums. The sums are
+//! kept per day the cases started (UTC), so any window of days reads back as the sum of its days.
 
 use std::collections::BTreeMap;
 
@@ -177,10 +178,43 @@ impl Delta {
     }
 }
 
+/// A day, as discovery keeps its sums: days since 1970-01-01, UTC.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The day a trace started (its first event), which its contribution is kept under.
+pub fn start_day(trace: &[(Millis, String)]) -> Option<i64> {
+    trace.first().map(|(at, _)| at.0.div_euclid(DAY_MS))
+}
+
+/// What a batch changes, per flow and per day the changed cases started. A case whose first
+/// event arrives late moves from one day to another: taken out of one, put in the other.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deltas(pub BTreeMap<(String, i64), Delta>);
+
+impl Deltas {
+    /// A case of `flow` went from `before` to `after`.
+    pub fn change(&mut self, flow: &str, before: &[(Millis, String)], after: &[(Millis, String)]) {
+        if before != after {
+            self.add(flow, before, -1);
+            self.add(flow, after, 1);
+        }
+    }
+
+    /// Adds (`sign` 1) or takes out (`sign` -1) one case's trace, under the day it started.
+    pub fn add(&mut self, flow: &str, trace: &[(Millis, String)], sign: i64) {
+        if let Some(day) = start_day(trace) {
+            self.0.entry((flow.to_string(), day)).or_default().add(trace, sign);
+        }
+    }
+}
+
 /// A flow's discovered process, as the API and the discovery page show it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Discovery {
     pub flow_id: String,
+    /// The window of case starts it covers, `[from, to)` in whole UTC days; every case when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<(Millis, Millis)>,
     pub cases: u64,
     /// Mean case duration (last event minus first), ms.
     pub case_mean_ms: Option<f64>,
@@ -224,6 +258,20 @@ pub struct VariantStat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_case_is_kept_under_the_day_it_started_and_moves_when_an_earlier_event_comes() {
+        let mut d = Deltas::default();
+        let day = |n: i64| n * DAY_MS;
+        d.change("f", &[], &t(&[(day(3) + 5, "a"), (day(4) + 1, "b")]));
+        assert_eq!(d.0.keys().collect::<Vec<_>>(), vec![&("f".to_string(), 3)], "one day: the first event's");
+        // A late event from the day before: out of day 3, into day 2.
+        let mut late = Deltas::default();
+        late.change("f", &t(&[(day(3) + 5, "a"), (day(4) + 1, "b")]), &t(&[(day(2) + 9, "z"), (day(3) + 5, "a"), (day(4) + 1, "b")]));
+        assert_eq!(late.0[&("f".to_string(), 3)].cases.n, -1);
+        assert_eq!(late.0[&("f".to_string(), 2)].cases.n, 1);
+        assert_eq!(start_day(&t(&[(-1, "before 1970")])), Some(-1));
+    }
 
     fn t(steps: &[(i64, &str)]) -> Vec<(Millis, String)> {
         steps.iter().map(|(at, a)| (Millis(*at), a.to_string())).collect()

@@ -71,6 +71,14 @@ test('the discovery page draws the mined process; the slider hides the rare path
   await page.waitForURL(/heat=time/);
   await page.waitForFunction(() => /waits/.test(document.querySelector('.discovery-map [data-node="CustomerCreated"] .figure')?.textContent || ''));
   assert.equal(await page.locator('tr.variant').count(), 2);
+  // Only the cases started on 10 June (the first 16; the rest started after midnight UTC).
+  await page.fill('form[data-range-form] input[name="from"]', '2019-06-10');
+  await page.fill('form[data-range-form] input[name="to"]', '2019-06-10');
+  await Promise.all([page.waitForURL(/from=2019-06-10/), page.click('form[data-range-form] button[type="submit"]')]);
+  await page.waitForFunction(() => /^16 cases/.test(document.querySelector('[data-summary]')?.textContent || ''));
+  assert.ok(await page.$('form.window.current'));
+  await Promise.all([page.waitForURL((u) => !u.search.includes('from=')), page.click('a[data-range="all"]')]);
+  await page.waitForFunction(() => /^22 cases/.test(document.querySelector('[data-summary]')?.textContent || ''));
   // Save as flow: what is shown (the rare loop hidden) as a flow file that loads.
   assert.equal(await page.getAttribute('a[data-save="toml"]', 'href'), '/api/v1/flows/customer-onboarding/mined.toml?hide=50');
   const [saved] = await Promise.all([page.waitForEvent('download'), page.click('a[data-save="toml"]')]);

@@ -128,10 +128,11 @@ impl Service {
     /// (TOML), or as BPMN 2.0 to open in a modeler, with what is rarer than `hide_below` percent
     /// of the most frequent left out, as the discovery map shows it; none when there is no such flow.
     #[tracing::instrument(skip(self, caller))]
-    pub async fn mined_flow(&self, caller: &Caller, flow: &str, hide_below: u32, form: MinedForm) -> Result<Option<String>, Error> {
+    pub async fn mined_flow(&self, caller: &Caller, flow: &str, hide_below: u32, range: Option<&str>, form: MinedForm) -> Result<Option<String>, Error> {
         caller.allow(&Need::Read)?;
         let Some(model) = self.store().flows().newest().find(|f| f.id == flow).cloned() else { return Ok(None) };
-        let Some(discovery) = self.store().discovery(flow, 1).await? else { return Ok(None) };
+        let window = self.discovery_window(range)?;
+        let Some(discovery) = self.store().discovery(flow, 1, window).await? else { return Ok(None) };
         if discovery.cases == 0 {
             return Err(Error::Conflict(format!("`{flow}` has no cases yet: there is nothing to mine a flow from")));
         }
@@ -149,21 +150,32 @@ impl Service {
 
     /// The process discovered from a flow's cases: activities, directly-follows edges with their
     /// times, case durations, and the `variants` most frequent variants (20 unless said, at most
-    /// 1 000); none when there is no such flow.
+    /// 1 000); of the cases started in `range` (whole days), or of all; none when there is no such flow.
     #[tracing::instrument(skip(self, caller))]
-    pub async fn discovery(&self, caller: &Caller, flow: &str, variants: Option<u32>) -> Result<Option<Discovery>, Error> {
+    pub async fn discovery(&self, caller: &Caller, flow: &str, variants: Option<u32>, range: Option<&str>) -> Result<Option<Discovery>, Error> {
         caller.allow(&Need::Read)?;
-        Ok(self.store().discovery(flow, variants.unwrap_or(20).clamp(1, 1000) as usize).await?)
+        let window = self.discovery_window(range)?;
+        Ok(self.store().discovery(flow, variants.unwrap_or(20).clamp(1, 1000) as usize, window).await?)
+    }
+
+    /// A discovery window as the overview's ranges are written (`7d`, `2019-06-01..2019-06-30`);
+    /// none (every case) when not given or `all`.
+    fn discovery_window(&self, range: Option<&str>) -> Result<Option<(Millis, Millis)>, Error> {
+        match range.map(str::trim).filter(|r| !r.is_empty() && *r != "all") {
+            None => Ok(None),
+            Some(r) => parse_window(r, self.now()).map(Some).map_err(Error::Invalid),
+        }
     }
 
     /// The discovery page: the figures and the map with what is rarer than `hide_below` percent
     /// of the most frequent left out; the first flow when none is named.
     #[tracing::instrument(skip(self, caller))]
-    pub async fn discovery_view(&self, caller: &Caller, flow: Option<&str>, hide_below: u32) -> Result<Option<DiscoveryView>, Error> {
+    pub async fn discovery_view(&self, caller: &Caller, flow: Option<&str>, hide_below: u32, range: Option<&str>) -> Result<Option<DiscoveryView>, Error> {
         caller.allow(&Need::Read)?;
+        let window = self.discovery_window(range)?;
         let flows: Vec<(String, String)> = self.store().flows().newest().map(|f| (f.id.clone(), f.name.clone())).collect();
         let Some(flow) = flow.filter(|f| !f.is_empty()).map(str::to_string).or_else(|| flows.first().map(|f| f.0.clone())) else { return Ok(None) };
-        let Some(discovery) = self.store().discovery(&flow, 20).await? else { return Ok(None) };
+        let Some(discovery) = self.store().discovery(&flow, 20, window).await? else { return Ok(None) };
         let map = flowlens_core::discovery::map(&discovery, hide_below);
         Ok(Some(DiscoveryView { discovery, map, flows }))
     }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use flowlens_core::discovery::{quantile, variant_id, ActivityStat, Delta, Discovery, EdgeStat, VariantStat};
+use flowlens_core::discovery::{quantile, variant_id, ActivityStat, Deltas, Discovery, EdgeStat, VariantStat, DAY_MS};
 use flowlens_core::Millis;
 use sqlx::{Any, Transaction};
 
@@ -11,51 +11,51 @@ use crate::row::Columns;
 use crate::sql::{rows_per_statement, tuples};
 use crate::{Backend, Store, StoreError};
 
-/// Adds each flow's delta to its sums.
-pub(crate) async fn write(tx: &mut Transaction<'_, Any>, backend: Backend, deltas: HashMap<String, Delta>) -> Result<(), StoreError> {
-    let mut deltas: Vec<(String, Delta)> = deltas.into_iter().collect();
-    // One order for every writer, so two replicas never wait on each other's rows in a circle.
-    deltas.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (flow, mut d) in deltas {
+/// Adds each flow's delta, day by day, to its sums.
+pub(crate) async fn write(tx: &mut Transaction<'_, Any>, backend: Backend, deltas: Deltas) -> Result<(), StoreError> {
+    // Sorted by flow and day: one order for every writer, so two replicas never wait on each
+    // other's rows in a circle.
+    for ((flow, day), mut d) in deltas.0 {
         d.prune();
         if d.is_empty() {
             continue;
         }
         if d.cases.n != 0 || d.cases.sum_ms != 0 {
             sqlx::query(
-                "INSERT INTO dfg_cases (flow_id, n, sum_ms) VALUES ($1, $2, $3)
-                 ON CONFLICT (flow_id) DO UPDATE SET n = dfg_cases.n + excluded.n, sum_ms = dfg_cases.sum_ms + excluded.sum_ms",
+                "INSERT INTO dfg_cases (flow_id, day, n, sum_ms) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (flow_id, day) DO UPDATE SET n = dfg_cases.n + excluded.n, sum_ms = dfg_cases.sum_ms + excluded.sum_ms",
             )
             .bind(flow.clone())
+            .bind(day)
             .bind(d.cases.n)
             .bind(d.cases.sum_ms)
             .execute(&mut **tx)
             .await?;
         }
         let activities: Vec<_> = d.activities.iter().collect();
-        for chunk in activities.chunks(rows_per_statement(backend, 5)) {
+        for chunk in activities.chunks(rows_per_statement(backend, 6)) {
             let sql = format!(
-                "INSERT INTO dfg_activities (flow_id, activity, n, starts, ends) VALUES {}
-                 ON CONFLICT (flow_id, activity) DO UPDATE SET n = dfg_activities.n + excluded.n,
+                "INSERT INTO dfg_activities (flow_id, day, activity, n, starts, ends) VALUES {}
+                 ON CONFLICT (flow_id, day, activity) DO UPDATE SET n = dfg_activities.n + excluded.n,
                  starts = dfg_activities.starts + excluded.starts, ends = dfg_activities.ends + excluded.ends",
-                tuples(chunk.len(), 5)
+                tuples(chunk.len(), 6)
             );
             let mut q = sqlx::query(&sql);
             for (name, a) in chunk {
-                q = q.bind(flow.clone()).bind((*name).clone()).bind(a.n).bind(a.starts).bind(a.ends);
+                q = q.bind(flow.clone()).bind(day).bind((*name).clone()).bind(a.n).bind(a.starts).bind(a.ends);
             }
             q.execute(&mut **tx).await?;
         }
         let edges: Vec<_> = d.edges.iter().filter(|(_, e)| e.n != 0 || e.sum_ms != 0).collect();
-        for chunk in edges.chunks(rows_per_statement(backend, 5)) {
+        for chunk in edges.chunks(rows_per_statement(backend, 6)) {
             let sql = format!(
-                "INSERT INTO dfg_edges (flow_id, source, target, n, sum_ms) VALUES {}
-                 ON CONFLICT (flow_id, source, target) DO UPDATE SET n = dfg_edges.n + excluded.n, sum_ms = dfg_edges.sum_ms + excluded.sum_ms",
-                tuples(chunk.len(), 5)
+                "INSERT INTO dfg_edges (flow_id, day, source, target, n, sum_ms) VALUES {}
+                 ON CONFLICT (flow_id, day, source, target) DO UPDATE SET n = dfg_edges.n + excluded.n, sum_ms = dfg_edges.sum_ms + excluded.sum_ms",
+                tuples(chunk.len(), 6)
             );
             let mut q = sqlx::query(&sql);
             for ((from, to), e) in chunk {
-                q = q.bind(flow.clone()).bind(from.clone()).bind(to.clone()).bind(e.n).bind(e.sum_ms);
+                q = q.bind(flow.clone()).bind(day).bind(from.clone()).bind(to.clone()).bind(e.n).bind(e.sum_ms);
             }
             q.execute(&mut **tx).await?;
         }
@@ -64,34 +64,34 @@ pub(crate) async fn write(tx: &mut Transaction<'_, Any>, backend: Backend, delta
         for ((from, to), e) in &d.edges {
             times.extend(e.buckets.iter().map(|(b, n)| (from.as_str(), to.as_str(), *b, *n)));
         }
-        for chunk in times.chunks(rows_per_statement(backend, 5)) {
+        for chunk in times.chunks(rows_per_statement(backend, 6)) {
             let sql = format!(
-                "INSERT INTO dfg_times (flow_id, source, target, bucket, n) VALUES {}
-                 ON CONFLICT (flow_id, source, target, bucket) DO UPDATE SET n = dfg_times.n + excluded.n",
-                tuples(chunk.len(), 5)
+                "INSERT INTO dfg_times (flow_id, day, source, target, bucket, n) VALUES {}
+                 ON CONFLICT (flow_id, day, source, target, bucket) DO UPDATE SET n = dfg_times.n + excluded.n",
+                tuples(chunk.len(), 6)
             );
             let mut q = sqlx::query(&sql);
             for (from, to, bucket, n) in chunk {
-                q = q.bind(flow.clone()).bind(from.to_string()).bind(to.to_string()).bind(i64::from(*bucket)).bind(*n);
+                q = q.bind(flow.clone()).bind(day).bind(from.to_string()).bind(to.to_string()).bind(i64::from(*bucket)).bind(*n);
             }
             q.execute(&mut **tx).await?;
         }
         let variants: Vec<_> = d.variants.iter().collect();
-        for chunk in variants.chunks(rows_per_statement(backend, 5)) {
+        for chunk in variants.chunks(rows_per_statement(backend, 6)) {
             let sql = format!(
-                "INSERT INTO dfg_variants (flow_id, variant_id, activities, n, sum_ms) VALUES {}
-                 ON CONFLICT (flow_id, variant_id) DO UPDATE SET n = dfg_variants.n + excluded.n, sum_ms = dfg_variants.sum_ms + excluded.sum_ms",
-                tuples(chunk.len(), 5)
+                "INSERT INTO dfg_variants (flow_id, day, variant_id, activities, n, sum_ms) VALUES {}
+                 ON CONFLICT (flow_id, day, variant_id) DO UPDATE SET n = dfg_variants.n + excluded.n, sum_ms = dfg_variants.sum_ms + excluded.sum_ms",
+                tuples(chunk.len(), 6)
             );
             let mut q = sqlx::query(&sql);
             for (name, (n, sum)) in chunk {
-                q = q.bind(flow.clone()).bind(variant_id(name)).bind((*name).clone()).bind(*n).bind(*sum);
+                q = q.bind(flow.clone()).bind(day).bind(variant_id(name)).bind((*name).clone()).bind(*n).bind(*sum);
             }
             q.execute(&mut **tx).await?;
         }
         // A running case passes through a variant per event it gets: the ones it left are gone.
         if d.variants.values().any(|(n, _)| *n < 0) {
-            sqlx::query("DELETE FROM dfg_variants WHERE flow_id = $1 AND n <= 0").bind(flow.clone()).execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM dfg_variants WHERE flow_id = $1 AND day = $2 AND n <= 0").bind(flow.clone()).bind(day).execute(&mut **tx).await?;
         }
     }
     Ok(())
@@ -99,20 +99,31 @@ pub(crate) async fn write(tx: &mut Transaction<'_, Any>, backend: Backend, delta
 
 impl Store {
     /// The discovered process of `flow_id` (all its versions' cases), with the `top` most
-    /// frequent variants; none when no flow has that id.
-    pub async fn discovery(&self, flow_id: &str, top: usize) -> Result<Option<Discovery>, StoreError> {
+    /// frequent variants; of the cases that started in `window` (whole UTC days, `[from, to)`),
+    /// or of every case. None when no flow has that id.
+    pub async fn discovery(&self, flow_id: &str, top: usize, window: Option<(Millis, Millis)>) -> Result<Option<Discovery>, StoreError> {
         if self.flows.newest().all(|f| f.id != flow_id) {
             return Ok(None);
         }
-        let mut out = Discovery { flow_id: flow_id.to_string(), ..Discovery::default() };
-        let cases = sqlx::query("SELECT n, sum_ms FROM dfg_cases WHERE flow_id = $1").bind(flow_id).fetch_optional(&self.pool).await?;
-        if let Some(row) = cases {
-            let (n, sum): (i64, i64) = (row.col("dfg_cases", "n")?, row.col("dfg_cases", "sum_ms")?);
-            out.cases = n.max(0) as u64;
-            out.case_mean_ms = (n > 0).then(|| sum as f64 / n as f64);
-        }
+        // Whole days: the first day the window touches to the day after its last.
+        let (first, after) = match window {
+            Some((from, to)) => (from.0.div_euclid(DAY_MS), (to.0 + DAY_MS - 1).div_euclid(DAY_MS)),
+            None => (i64::MIN, i64::MAX),
+        };
+        let mut out = Discovery { flow_id: flow_id.to_string(), window: window.map(|_| (Millis(first * DAY_MS), Millis(after * DAY_MS))), ..Discovery::default() };
+        let days = "flow_id = $1 AND day >= $2 AND day < $3";
+        let cases = sqlx::query(&format!("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n, CAST(COALESCE(SUM(sum_ms), 0) AS BIGINT) AS sum_ms FROM dfg_cases WHERE {days}"))
+            .bind(flow_id)
+            .bind(first)
+            .bind(after)
+            .fetch_one(&self.pool)
+            .await?;
+        let (n, sum): (i64, i64) = (cases.col("dfg_cases", "n")?, cases.col("dfg_cases", "sum_ms")?);
+        out.cases = n.max(0) as u64;
+        out.case_mean_ms = (n > 0).then(|| sum as f64 / n as f64);
         let mut times: HashMap<(String, String), BTreeMap<u32, i64>> = HashMap::new();
-        for row in sqlx::query("SELECT source, target, bucket, n FROM dfg_times WHERE flow_id = $1 AND n > 0").bind(flow_id).fetch_all(&self.pool).await? {
+        let sql = format!("SELECT source, target, bucket, CAST(SUM(n) AS BIGINT) AS n FROM dfg_times WHERE {days} GROUP BY source, target, bucket HAVING SUM(n) > 0");
+        for row in sqlx::query(&sql).bind(flow_id).bind(first).bind(after).fetch_all(&self.pool).await? {
             let key = (row.col("dfg_times", "source")?, row.col("dfg_times", "target")?);
             times.entry(key).or_default().insert(row.col::<i64>("dfg_times", "bucket")? as u32, row.col("dfg_times", "n")?);
         }
@@ -120,11 +131,11 @@ impl Store {
             out.case_median_ms = quantile(h, 0.5);
             out.case_p95_ms = quantile(h, 0.95);
         }
-        for row in sqlx::query("SELECT activity, n, starts, ends FROM dfg_activities WHERE flow_id = $1 AND n > 0 ORDER BY n DESC, activity")
-            .bind(flow_id)
-            .fetch_all(&self.pool)
-            .await?
-        {
+        let sql = format!(
+            "SELECT activity, CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(starts) AS BIGINT) AS starts, CAST(SUM(ends) AS BIGINT) AS ends
+             FROM dfg_activities WHERE {days} GROUP BY activity HAVING SUM(n) > 0 ORDER BY 2 DESC, activity"
+        );
+        for row in sqlx::query(&sql).bind(flow_id).bind(first).bind(after).fetch_all(&self.pool).await? {
             out.activities.push(ActivityStat {
                 name: row.col("dfg_activities", "activity")?,
                 count: row.col::<i64>("dfg_activities", "n")? as u64,
@@ -132,11 +143,11 @@ impl Store {
                 ends: row.col::<i64>("dfg_activities", "ends")?.max(0) as u64,
             });
         }
-        for row in sqlx::query("SELECT source, target, n, sum_ms FROM dfg_edges WHERE flow_id = $1 AND n > 0 ORDER BY n DESC, source, target")
-            .bind(flow_id)
-            .fetch_all(&self.pool)
-            .await?
-        {
+        let sql = format!(
+            "SELECT source, target, CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(sum_ms) AS BIGINT) AS sum_ms
+             FROM dfg_edges WHERE {days} GROUP BY source, target HAVING SUM(n) > 0 ORDER BY 3 DESC, source, target"
+        );
+        for row in sqlx::query(&sql).bind(flow_id).bind(first).bind(after).fetch_all(&self.pool).await? {
             let (from, to): (String, String) = (row.col("dfg_edges", "source")?, row.col("dfg_edges", "target")?);
             let (n, sum): (i64, i64) = (row.col("dfg_edges", "n")?, row.col("dfg_edges", "sum_ms")?);
             let h = times.get(&(from.clone(), to.clone()));
@@ -149,13 +160,14 @@ impl Store {
                 to,
             });
         }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dfg_variants WHERE flow_id = $1 AND n > 0").bind(flow_id).fetch_one(&self.pool).await?;
+        let sql = format!("SELECT COUNT(*) FROM (SELECT variant_id FROM dfg_variants WHERE {days} GROUP BY variant_id HAVING SUM(n) > 0) AS v");
+        let count: i64 = sqlx::query_scalar(&sql).bind(flow_id).bind(first).bind(after).fetch_one(&self.pool).await?;
         out.variant_count = count as u64;
-        let rows = sqlx::query("SELECT activities, n, sum_ms FROM dfg_variants WHERE flow_id = $1 AND n > 0 ORDER BY n DESC, variant_id LIMIT $2")
-            .bind(flow_id)
-            .bind(top as i64)
-            .fetch_all(&self.pool)
-            .await?;
+        let sql = format!(
+            "SELECT variant_id, MAX(activities) AS activities, CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(sum_ms) AS BIGINT) AS sum_ms
+             FROM dfg_variants WHERE {days} GROUP BY variant_id HAVING SUM(n) > 0 ORDER BY 3 DESC, variant_id LIMIT $4"
+        );
+        let rows = sqlx::query(&sql).bind(flow_id).bind(first).bind(after).bind(top as i64).fetch_all(&self.pool).await?;
         for row in rows {
             let names: String = row.col("dfg_variants", "activities")?;
             let (n, sum): (i64, i64) = (row.col("dfg_variants", "n")?, row.col("dfg_variants", "sum_ms")?);
@@ -177,7 +189,7 @@ impl Store {
         for table in ["dfg_cases", "dfg_activities", "dfg_edges", "dfg_times", "dfg_variants"] {
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
         }
-        let mut deltas: HashMap<String, Delta> = HashMap::new();
+        let mut deltas = Deltas::default();
         let mut after = -1i64;
         loop {
             // A page of instances at a time, each with all its events.
@@ -197,7 +209,7 @@ impl Store {
                 let instance: i64 = row.col("events", "instance_id")?;
                 if case.as_ref().is_some_and(|(id, _)| *id != instance) {
                     let (_, flow) = case.take().expect("checked");
-                    deltas.entry(flow).or_default().add(&std::mem::take(&mut trace), 1);
+                    deltas.add(&flow, &std::mem::take(&mut trace), 1);
                 }
                 if case.is_none() {
                     case = Some((instance, row.col("instances", "flow_id")?));
@@ -205,7 +217,7 @@ impl Store {
                 trace.push((Millis(row.col("events", "time")?), row.col("events", "type")?));
             }
             if let Some((_, flow)) = case {
-                deltas.entry(flow).or_default().add(&trace, 1);
+                deltas.add(&flow, &trace, 1);
             }
             after = last;
         }

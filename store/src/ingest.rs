@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use flowlens_core::flow::Trigger;
-use flowlens_core::discovery::{self, Delta};
+use flowlens_core::discovery::{self, Deltas};
 use flowlens_core::{Event, EventRecord, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Route, Status};
 
 use crate::row::Columns;
@@ -227,9 +227,9 @@ impl Store {
         // Write back the instances that changed, and say what changed for the live view.
         let changed: Vec<(&Touched, &EventRecord)> = touched.iter().filter_map(|t| t.last.as_ref().map(|l| (t, l))).collect();
         let mut minutes: HashMap<(String, i64), (i64, i64)> = HashMap::new();
-        let mut discovered: HashMap<String, Delta> = HashMap::new();
+        let mut discovered = Deltas::default();
         for (t, _) in &changed {
-            discovered.entry(t.flow.id.clone()).or_default().change(&t.trace_before, &discovery::trace(&t.instance));
+            discovered.change(&t.flow.id, &t.trace_before, &discovery::trace(&t.instance));
         }
         for arrival in arrivals {
             minutes.entry(arrival).or_default().0 += 1;

@@ -29,6 +29,8 @@ struct MinedParams {
     /// Leave out activities and edges rarer than this percent of the most frequent (0–100).
     #[serde(default)]
     hide: u32,
+    /// Only the cases started in this window, as on the discovery page.
+    range: Option<String>,
 }
 
 async fn mined_toml(s: State<Service>, caller: Extension<Caller>, flow: Path<String>, p: Query<MinedParams>) -> Result<impl IntoResponse, ApiError> {
@@ -49,7 +51,7 @@ async fn mined(
     if p.hide > 100 {
         return Err(ApiError(Error::Invalid(format!("`hide` is a percentage, 0 to 100, not {}", p.hide))));
     }
-    let text = s.mined_flow(&caller, &flow, p.hide, form).await?.ok_or_else(|| ApiError(Error::NotFound(format!("no flow `{flow}`"))))?;
+    let text = s.mined_flow(&caller, &flow, p.hide, p.range.as_deref(), form).await?.ok_or_else(|| ApiError(Error::NotFound(format!("no flow `{flow}`"))))?;
     let (ext, kind) = match form {
         MinedForm::Toml => ("toml", "application/toml; charset=utf-8"),
         MinedForm::Bpmn => ("bpmn", "application/bpmn+xml; charset=utf-8"),
@@ -88,6 +90,8 @@ async fn overview(State(s): State<Service>, Extension(caller): Extension<Caller>
 #[derive(Deserialize)]
 struct DiscoveryParams {
     variants: Option<u32>,
+    /// Only the cases started in this window (whole UTC days): `7d`, `2019-06-01..2019-06-30`.
+    range: Option<String>,
 }
 
 async fn discovery(
@@ -96,7 +100,7 @@ async fn discovery(
     Path(flow): Path<String>,
     Query(p): Query<DiscoveryParams>,
 ) -> Result<Json<Discovery>, ApiError> {
-    let found = s.discovery(&caller, &flow, p.variants).await?;
+    let found = s.discovery(&caller, &flow, p.variants, p.range.as_deref()).await?;
     found.map(Json).ok_or_else(|| ApiError(Error::NotFound(format!("no flow `{flow}`"))))
 }
 

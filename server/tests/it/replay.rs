@@ -263,6 +263,21 @@ async fn replayed_logs_give_the_discovery_process_mining_defines(db: Db) {
     let want = expected(&rows);
     assert_matches(&shown(&first), &want);
     assert_eq!(first["variant_count"].as_u64().unwrap(), want.variants.len() as u64);
+    // A window of days: the cases that started in it, as if the log held only those.
+    let day = |at: i64| at.div_euclid(86_400_000);
+    let second = day(BASE) + 1;
+    let starts: HashMap<&str, i64> = rows.iter().fold(HashMap::new(), |mut m, r| {
+        let e = m.entry(r.case.as_str()).or_insert(r.at);
+        *e = (*e).min(r.at);
+        m
+    });
+    let in_window: Vec<Row> = rows.iter().filter(|r| day(starts[r.case.as_str()]) == second).cloned().collect();
+    let date = flowlens_core::Millis(second * 86_400_000).to_rfc3339()[..10].to_string();
+    let (status, windowed) = get(addr, &format!("/api/v1/flows/customer-onboarding/discovery?variants=1000&range={date}..{date}")).await;
+    assert_eq!(status, 200, "{windowed}");
+    assert!(!in_window.is_empty() && in_window.len() < rows.len());
+    assert_matches(&shown(&windowed), &expected(&in_window));
+    assert_eq!(get(addr, "/api/v1/flows/customer-onboarding/discovery?range=2019-13-01..2019-13-02").await.0, 400);
     // Exported as an event log (XES, CSV) and replayed into an empty store: the same process.
     for ext in ["xes", "csv"] {
         let path = format!("/api/v1/flows/customer-onboarding/events.{ext}");
@@ -274,7 +289,7 @@ async fn replayed_logs_give_the_discovery_process_mining_defines(db: Db) {
         let (ok, out, err) = replay(&again, &[file.as_path()]);
         assert!(ok && out.contains(&format!("{} stored", rows.len())), "{out}\n{err}");
         let flows = flowlens::startup::load_flows(&repo().join("flows")).unwrap();
-        let reread = flowlens_store::Store::open(&again, flows).await.unwrap().discovery("customer-onboarding", 1000).await.unwrap();
+        let reread = flowlens_store::Store::open(&again, flows).await.unwrap().discovery("customer-onboarding", 1000, None).await.unwrap();
         let reread = serde_json::to_value(reread).unwrap();
         assert_matches(&shown(&reread), &want);
         // Exactly equal but for the last digit of means, which JSON parsing may round either way.
