@@ -3,9 +3,11 @@
 //! 1. ingest: the raw rdkafka consume rate of a topic of onboarding events, and how fast Flowlens
 //!    commits the same topic into SQLite and into PostgreSQL, with the ratios;
 //! 2. push: produce-to-SSE latency (p50, p99) of instance changes at 1 000 events/s;
-//! 3. reads: instance-list and overview response times (p50, p95) over HTTP with 1 M instances and
-//!    10 M events in the store, on SQLite and on PostgreSQL;
-//! 4. the server's peak RSS during each.
+//! 3. reads: instance-list, overview and discovery response times (p50, p95) over HTTP with 1 M
+//!    instances and 10 M events in the store, on SQLite and on PostgreSQL;
+//! 4. replay: `flowlens replay` of a 1 M-event CSV log into SQLite, end to end;
+//! 5. the cost of keeping discovery at ingest (SQLite with it and without it);
+//! 6. the server's peak RSS during each.
 //!
 //! The server is the real `flowlens` binary in its own process (so its memory is its own), talking
 //! to a real Kafka-protocol broker (tansu) and real databases.
@@ -14,7 +16,8 @@
 //!
 //! FLOWLENS_BENCH_EVENTS (default 400 000) sets the ingest topic's size, FLOWLENS_BENCH_INSTANCES
 //! (default 1 000 000) the read store's, FLOWLENS_BENCH_PUSH_SECONDS (default 20) the push run;
-//! FLOWLENS_TEST_POSTGRES the PostgreSQL server; FLOWLENS_BENCH_ONLY=ingest,push,reads a subset.
+//! FLOWLENS_BENCH_REPLAY (default 1 000 000) the replayed log's; FLOWLENS_TEST_POSTGRES the
+//! PostgreSQL server; FLOWLENS_BENCH_ONLY=ingest,push,reads,replay a subset.
 
 #[path = "../tests/it/support/mod.rs"]
 #[allow(dead_code, unused_macros)]
@@ -83,6 +86,9 @@ async fn run() {
             figures.extend(push(&broker, &scratch).await);
         }
     }
+    if wanted("replay") {
+        figures.extend(replay(&scratch).await);
+    }
     if wanted("reads") {
         let n: usize = env_or("FLOWLENS_BENCH_INSTANCES", 1_000_000);
         figures.extend(reads("SQLite", &format!("sqlite://{}", scratch.join("reads.db").display()), n, &scratch).await);
@@ -111,7 +117,7 @@ struct Server {
 }
 
 impl Server {
-    async fn start(database_url: &str, kafka: Option<(&str, &str, &str)>, dir: &std::path::Path) -> Server {
+    async fn start(database_url: &str, kafka: Option<(&str, &str, &str)>, extra: &[&str], dir: &std::path::Path) -> Server {
         // Open the store once first: it migrates, and the bench's token goes in.
         let flows = flowlens::startup::load_flows(&support::repo().join("flows")).unwrap();
         support::give_test_token(&Store::open(database_url, flows).await.unwrap()).await;
@@ -124,6 +130,7 @@ impl Server {
             .args(["--demo-sign-in", "false", "--admin-password", "bench-admin-password"])
             .arg("--admin-credential-file")
             .arg(dir.join("admin.txt"))
+            .args(extra)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null());
         if let Some((brokers, topic, group)) = kafka {
@@ -173,14 +180,19 @@ async fn ingest(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
 
     let raw = raw_consume(broker, n).await;
     println!("ingest: raw rdkafka consume {raw:.0} events/s");
-    let (sqlite, sqlite_rss) = committed(broker, n, &format!("sqlite://{}", dir.join("ingest.db").display()), "sqlite", dir).await;
+    let (sqlite, sqlite_rss) = committed(broker, n, &format!("sqlite://{}", dir.join("ingest.db").display()), "sqlite", &[], dir).await;
     println!("ingest: SQLite {sqlite:.0} events/s committed");
-    let (postgres, postgres_rss) = committed(broker, n, &support::fresh_postgres().await, "postgres", dir).await;
+    let no_discovery = format!("sqlite://{}", dir.join("ingest-no-discovery.db").display());
+    let (bare, _) = committed(broker, n, &no_discovery, "sqlite-no-discovery", &["--discovery", "false"], dir).await;
+    println!("ingest: SQLite without discovery {bare:.0} events/s committed");
+    let cost = 100.0 * (1.0 - sqlite / bare);
+    let (postgres, postgres_rss) = committed(broker, n, &support::fresh_postgres().await, "postgres", &[], dir).await;
     println!("ingest: PostgreSQL {postgres:.0} events/s committed");
     vec![
         figure(format!("ingest: raw rdkafka consume, {n} events"), format!("{raw:.0} ev/s"), "", None),
         figure("ingest: committed into SQLite", format!("{sqlite:.0} ev/s = {:.1} %", 100.0 * sqlite / raw), "≥ 50 % of raw", Some(sqlite >= 0.5 * raw)),
         rss_figure("ingest into SQLite", sqlite_rss),
+        figure("ingest: cost of keeping discovery (SQLite)", format!("{cost:.1} % ({bare:.0} ev/s without)"), "< 15 %", Some(cost < 15.0)),
         figure("ingest: committed into PostgreSQL", format!("{postgres:.0} ev/s = {:.1} %", 100.0 * postgres / raw), "≥ 30 % of raw", Some(postgres >= 0.3 * raw)),
         rss_figure("ingest into PostgreSQL", postgres_rss),
     ]
@@ -202,8 +214,8 @@ async fn raw_consume(broker: &Broker, n: usize) -> f64 {
 
 /// Starts the server on a fresh store consuming the topic with a new group, and times from the
 /// first committed event to the last (joining the group is not counted, as for the raw rate).
-async fn committed(broker: &Broker, n: usize, database_url: &str, name: &str, dir: &std::path::Path) -> (f64, u64) {
-    let server = Server::start(database_url, Some((&broker.address, INGEST_TOPIC, &format!("bench-{name}"))), dir).await;
+async fn committed(broker: &Broker, n: usize, database_url: &str, name: &str, extra: &[&str], dir: &std::path::Path) -> (f64, u64) {
+    let server = Server::start(database_url, Some((&broker.address, INGEST_TOPIC, &format!("bench-{name}"))), extra, dir).await;
     let pool = AnyPool::connect(database_url).await.unwrap();
     let count = || async { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events").fetch_one(&pool).await.unwrap() as usize };
     let (first, started) = loop {
@@ -359,8 +371,14 @@ async fn reads(name: &str, database_url: &str, n: usize, dir: &std::path::Path) 
     let started = Instant::now();
     store.seed_for_bench(n, flowlens_store::now()).await.unwrap();
     println!("reads: seeded {name} in {:.0} s", started.elapsed().as_secs_f64());
+    // Discovery's sums of the seeded events, computed from them as a store from before
+    // discovery would be when it opens.
+    let started = Instant::now();
+    store.rebuild_discovery().await.unwrap();
+    let rebuilt = started.elapsed().as_secs_f64();
+    println!("reads: {name}: discovery computed from {} events in {rebuilt:.0} s", n * 10);
     drop(store);
-    let server = Server::start(database_url, None, dir).await;
+    let server = Server::start(database_url, None, &[], dir).await;
     let addr = server.addr;
 
     // Page 51 of the default list, reached by following the cursors.
@@ -380,8 +398,13 @@ async fn reads(name: &str, database_url: &str, n: usize, dir: &std::path::Path) 
         ("overview: last hour", format!("/api/v1/flows/{FLOW}/overview?range=1h")),
         ("overview: last 24 hours", format!("/api/v1/flows/{FLOW}/overview?range=24h")),
         ("overview: last 7 days", format!("/api/v1/flows/{FLOW}/overview?range=7d")),
+        ("discovery: all cases", format!("/api/v1/flows/{FLOW}/discovery")),
+        ("discovery: cases of one day", {
+            let today = flowlens_store::now().to_rfc3339()[..10].to_string();
+            format!("/api/v1/flows/{FLOW}/discovery?range={today}..{today}")
+        }),
     ];
-    let mut figures = Vec::new();
+    let mut figures = vec![figure(format!("{name} discovery computed from {} events (once)", n * 10), format!("{rebuilt:.0} s"), "", None)];
     for (label, path) in shapes {
         let (status, body) = support::call(addr, "GET", &path, None).await; // warm
         assert_eq!(status, 200, "{path}: {body}");
@@ -399,4 +422,39 @@ async fn reads(name: &str, database_url: &str, n: usize, dir: &std::path::Path) 
     }
     figures.push(rss_figure(&format!("{name} reads"), server.peak_rss()));
     figures
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replay
+
+/// Writes a CSV log of onboardings (eight events a case) and times `flowlens replay` of it into a
+/// fresh SQLite store: both passes, as a person runs it.
+async fn replay(dir: &std::path::Path) -> Vec<Figure> {
+    let events: usize = env_or("FLOWLENS_BENCH_REPLAY", 1_000_000);
+    let log = dir.join("onboarding-log.csv");
+    let mut csv = String::with_capacity(events * 64);
+    csv.push_str("case:concept:name,concept:name,time:timestamp\n");
+    let t0 = 1_560_000_000_000i64;
+    for i in 0..events {
+        let (case, step) = (i / traffic::STEPS.len(), i % traffic::STEPS.len());
+        let at = flowlens_core::Millis(t0 + case as i64 * 7_000 + step as i64 * 60_000).to_rfc3339();
+        csv.push_str(&format!("r-{case},{},{at}\n", traffic::STEPS[step]));
+    }
+    std::fs::write(&log, csv).unwrap();
+    let url = format!("sqlite://{}", dir.join("replay.db").display());
+    println!("replay: {events} events in a {} MB CSV", std::fs::metadata(&log).unwrap().len() / 1_000_000);
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_flowlens"))
+        .arg("replay")
+        .arg(&log)
+        .args(["--database-url", &url, "--flows"])
+        .arg(support::repo().join("flows"))
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    println!("replay: {}", String::from_utf8_lossy(&out.stdout).trim());
+    let rate = events as f64 / seconds;
+    vec![figure(format!("replay: {events}-event CSV into SQLite"), format!("{seconds:.0} s = {rate:.0} ev/s"), "≤ 30 s", Some(seconds <= 30.0))]
 }

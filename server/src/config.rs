@@ -30,6 +30,11 @@ pub struct Settings {
     /// machine automatically (as `demo`, role admin). Never applies to other addresses.
     #[arg(long, env = "FLOWLENS_DEMO_SIGN_IN", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo_sign_in: bool,
+    /// Keep discovery (the process mined from the events, per flow) as events arrive. Off, ingest
+    /// does a little less and the Discovery page says it is off; turned on again, it is computed
+    /// afresh from the stored events at start.
+    #[arg(long, env = "FLOWLENS_DISCOVERY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub discovery: bool,
     #[command(flatten)]
     pub access: AccessSettings,
     #[command(flatten)]

@@ -105,7 +105,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let flows = load_flows(&settings.flows).map_err(StartupError::Flows)?;
-        let store = Store::open(&settings.database_url, flows)
+        let store = Store::open_with(&settings.database_url, flows, settings.discovery)
             .await
             .map_err(|source| StartupError::Store { url: settings.database_url.clone(), source })?;
         let ancestors = settings.access.frame_ancestors().map_err(StartupError::Config)?;

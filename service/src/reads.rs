@@ -161,6 +161,9 @@ impl Service {
     /// A discovery window as the overview's ranges are written (`7d`, `2019-06-01..2019-06-30`);
     /// none (every case) when not given or `all`.
     fn discovery_window(&self, range: Option<&str>) -> Result<Option<(Millis, Millis)>, Error> {
+        if !self.store().keeps_discovery() {
+            return Err(Error::Conflict("discovery is turned off on this server (`--discovery false`)".into()));
+        }
         match range.map(str::trim).filter(|r| !r.is_empty() && *r != "all") {
             None => Ok(None),
             Some(r) => parse_window(r, self.now()).map(Some).map_err(Error::Invalid),

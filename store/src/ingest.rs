@@ -128,7 +128,7 @@ impl Store {
                 let was = Some(instance.status(&flow));
                 let counted = crate::overview::counted_as(&row)?;
                 let visits_before = instance.visit_counts(&flow);
-                let trace_before = discovery::trace(&instance);
+                let trace_before = if self.discovery { discovery::trace(&instance) } else { Vec::new() };
                 let escalating = row.col::<Option<i64>>("instances", "escalate_at")?.is_some();
                 touched[i] = Some(Touched { id, flow, key, instance, events, last: None, was, counted, visits_before, trace_before, escalating });
             }
@@ -228,7 +228,7 @@ impl Store {
         let changed: Vec<(&Touched, &EventRecord)> = touched.iter().filter_map(|t| t.last.as_ref().map(|l| (t, l))).collect();
         let mut minutes: HashMap<(String, i64), (i64, i64)> = HashMap::new();
         let mut discovered = Deltas::default();
-        for (t, _) in &changed {
+        for (t, _) in changed.iter().filter(|_| self.discovery) {
             discovered.change(&t.flow.id, &t.trace_before, &discovery::trace(&t.instance));
         }
         for arrival in arrivals {

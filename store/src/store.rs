@@ -37,6 +37,8 @@ pub struct Store {
     pub(crate) url: Option<Arc<str>>,
     /// This process among the replicas sharing the database.
     pub(crate) replica: Arc<str>,
+    /// Whether ingest keeps discovery's sums (see [`Store::open_with`]).
+    pub(crate) discovery: bool,
 }
 
 /// When the scheduler must act on an instance: its SLA deadline, if it is running and its flow
@@ -76,6 +78,13 @@ impl Store {
     /// Opens and migrates the database at `url`: `sqlite://FILE` (created if missing) or
     /// `postgres://USER@HOST:PORT/DB`.
     pub async fn open(url: &str, flows: Flows) -> Result<Store, StoreError> {
+        Store::open_with(url, flows, true).await
+    }
+
+    /// [`Store::open`], saying whether ingest keeps discovery's sums. Without them ingest does a
+    /// little less and the sums are dropped, so that opening with discovery again computes them
+    /// afresh from the events instead of showing sums that missed what came meanwhile.
+    pub async fn open_with(url: &str, flows: Flows, discovery: bool) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let (backend, pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, AnyPoolOptions::new().max_connections(8).connect(url).await?)
@@ -112,14 +121,25 @@ impl Store {
         static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let nth = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let replica = Arc::from(format!("{}-{}-{nth}", std::process::id(), now().0));
-        let store = Store { pool, backend, flows, diagrams: Arc::new(diagrams), open_retries, url, replica };
-        // A store from before discovery was kept: computed once from its events.
+        let store = Store { pool, backend, flows, diagrams: Arc::new(diagrams), open_retries, url, replica, discovery };
+        if !discovery {
+            for table in ["dfg_cases", "dfg_activities", "dfg_edges", "dfg_times", "dfg_variants"] {
+                sqlx::query(&format!("DELETE FROM {table}")).execute(&store.pool).await?;
+            }
+            return Ok(store);
+        }
+        // A store from before discovery was kept (or kept without it): computed once from its events.
         let kept: Option<String> = sqlx::query_scalar("SELECT flow_id FROM dfg_cases LIMIT 1").fetch_optional(&store.pool).await?;
         let any: Option<i64> = sqlx::query_scalar("SELECT id FROM instances LIMIT 1").fetch_optional(&store.pool).await?;
         if kept.is_none() && any.is_some() {
             store.rebuild_discovery().await?;
         }
         Ok(store)
+    }
+
+    /// Whether ingest keeps discovery's sums.
+    pub fn keeps_discovery(&self) -> bool {
+        self.discovery
     }
 
     pub fn backend(&self) -> Backend {

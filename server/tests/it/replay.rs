@@ -16,7 +16,8 @@ on_both_stores!(
     replayed_logs_give_the_discovery_process_mining_defines,
     a_bad_log_is_refused_with_its_place_and_nothing_is_stored,
     a_log_nobody_modelled_is_mined_as_a_discovered_flow,
-    a_log_replayed_through_a_running_server_is_the_same_as_into_its_store
+    a_log_replayed_through_a_running_server_is_the_same_as_into_its_store,
+    discovery_turned_off_and_on_again_is_computed_afresh
 );
 
 /// One log row: case, activity, time (ms).
@@ -504,4 +505,27 @@ async fn a_log_replayed_through_a_running_server_is_the_same_as_into_its_store(d
     assert_eq!(z.as_array().unwrap().len(), 0, "nothing of it stored");
     let (ok, _, err) = through(vec![claims], "flt_wrong").await;
     assert!(!ok && err.contains("the token was not accepted"), "{err}");
+}
+
+/// `--discovery false`: ingest keeps no sums and the API says discovery is off; started with it
+/// again, the figures are computed afresh from the stored events (none missed meanwhile).
+async fn discovery_turned_off_and_on_again_is_computed_afresh(db: Db) {
+    let dir = scratch("no-discovery");
+    let mut s = settings(db, &dir).await;
+    s.discovery = false;
+    let off = spawn_app_on(s.clone()).await;
+    let rows = onboardings(12, 9);
+    let events: Vec<Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json!({"id": format!("n-{i:05}"), "type": r.activity, "key": r.case, "time": flowlens_core::Millis(r.at).to_rfc3339()}))
+        .collect();
+    let (status, body) = post(off, &json!(events)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, said) = get(off, "/api/v1/flows/customer-onboarding/discovery").await;
+    assert!(status == 409 && said.to_string().contains("discovery is turned off"), "{status} {said}");
+    let on = spawn_app_on(flowlens::config::Settings { discovery: true, ..s }).await;
+    let (status, found) = get(on, "/api/v1/flows/customer-onboarding/discovery?variants=1000").await;
+    assert_eq!(status, 200, "{found}");
+    assert_matches(&shown(&found), &expected(&rows));
 }
