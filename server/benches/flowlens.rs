@@ -262,7 +262,7 @@ fn push_record(k: u64, zero: Instant) -> Record {
 async fn push(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
     let seconds: u64 = env_or("FLOWLENS_BENCH_PUSH_SECONDS", 20);
     broker.create_topic(PUSH_TOPIC, 4).await;
-    let server = Server::start(&format!("sqlite://{}", dir.join("push.db").display()), Some((&broker.address, PUSH_TOPIC, "bench-push")), dir).await;
+    let server = Server::start(&format!("sqlite://{}", dir.join("push.db").display()), Some((&broker.address, PUSH_TOPIC, "bench-push")), &[], dir).await;
     let zero = Instant::now();
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Duration)>();
     let reader = tokio::spawn(read_stream(server.addr, zero, seen_tx));

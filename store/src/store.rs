@@ -122,6 +122,7 @@ impl Store {
         let nth = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let replica = Arc::from(format!("{}-{}-{nth}", std::process::id(), now().0));
         let store = Store { pool, backend, flows, diagrams: Arc::new(diagrams), open_retries, url, replica, discovery };
+        crate::upgrade::mark_conformance(&store).await?;
         if !discovery {
             for table in ["dfg_cases", "dfg_activities", "dfg_edges", "dfg_times", "dfg_variants"] {
                 sqlx::query(&format!("DELETE FROM {table}")).execute(&store.pool).await?;

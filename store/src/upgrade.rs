@@ -29,3 +29,45 @@ pub(crate) async fn replay_if_kept_without_log<'e>(
     instance.cancelled = cancelled;
     Ok(())
 }
+
+/// Instances stored before conformance was kept (whether they fit their flow, and at which steps
+/// they deviate) get it computed once from their facts, so the overview's deviation figures cover
+/// them too. Instances of a flow version no longer loaded are left as they are.
+pub(crate) async fn mark_conformance(store: &crate::Store) -> Result<(), StoreError> {
+    const NAME: &str = "conformance";
+    let done: Option<String> = sqlx::query_scalar("SELECT name FROM upgrades WHERE name = $1").bind(NAME).fetch_optional(&store.pool).await?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let mut tx = store.pool.begin().await?;
+    let mut after = -1i64;
+    let mut changed = 0u64;
+    loop {
+        let rows = sqlx::query("SELECT id, flow_id, flow_version, facts, events, fits, deviating_at FROM instances WHERE id > $1 ORDER BY id LIMIT 500")
+            .bind(after)
+            .fetch_all(&mut *tx)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.col("instances", "id")?;
+        for row in rows {
+            let id: i64 = row.col("instances", "id")?;
+            let (flow_id, version): (String, i64) = (row.col("instances", "flow_id")?, row.col("instances", "flow_version")?);
+            let Some(flow) = store.flows.version(&flow_id, version as u32).cloned() else { continue };
+            let mut instance: Instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+            replay_if_kept_without_log(&mut *tx, id, &flow, &mut instance, row.col::<i64>("instances", "events")? as u32).await?;
+            instance.restore(&flow);
+            let deviations = instance.deviations(&flow);
+            let (fits, at) = (i64::from(deviations.is_empty()), crate::overview::deviating_at(&deviations));
+            if (row.col::<i64>("instances", "fits")?, row.col::<String>("instances", "deviating_at")?) != (fits, at.clone()) {
+                sqlx::query("UPDATE instances SET fits = $1, deviating_at = $2 WHERE id = $3").bind(fits).bind(at).bind(id).execute(&mut *tx).await?;
+                changed += 1;
+            }
+        }
+    }
+    sqlx::query("INSERT INTO upgrades (name, done_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING").bind(NAME).bind(crate::now().0).execute(&mut *tx).await?;
+    tx.commit().await?;
+    if changed > 0 {
+        tracing::info!(changed, "conformance computed for instances stored before it was kept");
+    }
+    Ok(())
+}

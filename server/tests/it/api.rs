@@ -23,6 +23,7 @@ on_both_stores!(
     a_reworked_step_counts_its_visits_in_the_instance_the_list_and_the_heat,
     the_instance_list_downloads_as_csv_with_every_matching_row,
     instances_that_deviate_from_their_flow_are_marked_filtered_and_counted,
+    instances_from_before_conformance_are_marked_when_the_store_opens,
 );
 
 fn node<'a>(detail: &'a Value, id: &str) -> &'a Value {
@@ -509,4 +510,36 @@ async fn instances_that_deviate_from_their_flow_are_marked_filtered_and_counted(
     let heat = |node: &str| overview["heat"].as_array().unwrap().iter().find(|h| h["id"] == node).map(|h| (h["deviations"].as_u64().unwrap(), h["reached"].as_u64().unwrap()));
     assert_eq!((heat("registration"), heat("credit"), heat("address")), (Some((1, 3)), Some((1, 3)), Some((0, 3))), "{}", overview["heat"]);
     assert_eq!(get(addr, "/api/v1/instances?fits=maybe").await.0, 400);
+}
+
+/// A store from before conformance was kept: its deviating instances are found when it opens
+/// (once), and counted on the overview's deviation heat.
+async fn instances_from_before_conformance_are_marked_when_the_store_opens(db: Db) {
+    let dir = scratch("upgrade-fits");
+    let s = settings(db, &dir).await;
+    let url = s.database_url.clone();
+    let app = start(s).await;
+    let addr = app.local_addr();
+    tokio::spawn(app.run());
+    let events = json!([
+        {"id": "o1", "type": "RegistrationRequested", "key": "old-1"},
+        {"id": "o2", "type": "RegistrationRequested", "key": "old-1"},
+        {"id": "o3", "type": "RegistrationRequested", "key": "old-2"},
+    ]);
+    assert_eq!(post(addr, &events).await.0, 200);
+    // As the store was before: nothing marked, the upgrade not done.
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE instances SET fits = 1, deviating_at = ''").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM upgrades").execute(&pool).await.unwrap();
+    assert_eq!(get(addr, "/api/v1/instances?fits=false").await.1.as_array().unwrap().len(), 0);
+    let flows = flowlens::startup::load_flows(&repo().join("flows")).unwrap();
+    flowlens_store::Store::open(&url, flows).await.unwrap();
+    let (_, deviating) = get(addr, "/api/v1/instances?fits=false").await;
+    let keys: Vec<&str> = deviating.as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, vec!["old-1"]);
+    let (_, overview) = get(addr, "/api/v1/flows/customer-onboarding/overview?range=1h").await;
+    let registration = overview["heat"].as_array().unwrap().iter().find(|h| h["id"] == "registration").unwrap().clone();
+    assert_eq!(registration["deviations"], 1, "{registration}");
+    let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM upgrades").fetch_one(&pool).await.unwrap();
+    assert_eq!(done, 1, "done once");
 }
