@@ -154,3 +154,12 @@ pub async fn create_embed(name: String, scope: String, csrf: String) -> Result<S
 pub async fn revoke_token(id: i64, csrf: String) -> Result<(), ServerFnError> {
     server::service()?.revoke_token(&server::changing(csrf), id).await.map_err(server::sentence)
 }
+
+/// Turns discovery on for events nobody modelled (admin): a discovered flow of `channel`, its key
+/// where `key` says; returns the new flow's id.
+#[server]
+pub async fn discover_channel(id: String, name: String, channel: String, key: String, csrf: String) -> Result<String, ServerFnError> {
+    let new = flowlens_service::NewDiscovered { id, name, channel, types: Vec::new(), key };
+    let flow = server::service()?.discover(&server::changing(csrf), &new).map_err(server::sentence)?;
+    Ok(flow.id)
+}

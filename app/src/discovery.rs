@@ -50,6 +50,49 @@ pub fn DiscoveryPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <TurnOn/>
+    }
+}
+
+/// For admins: mine the events of a channel that no flow models, from the next event on.
+#[component]
+fn TurnOn() -> impl IntoView {
+    let session = expect_context::<crate::session::Session>();
+    let add = ServerAction::<crate::api::DiscoverChannel>::new();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let me = session.me().await;
+                if !crate::session::can(&me, flowlens_core::Role::Admin) {
+                    return ().into_any();
+                }
+                let csrf = me.map(|m| m.csrf).unwrap_or_default();
+                let outcome = move || add.value().get().map(|r| match r {
+                    Ok(id) => view! {
+                        <p class="outcome ok" data-discovering=id.clone()>
+                            "Discovering " <b>{id.clone()}</b> ": from the next event on, its events go there (saved in the flows directory). "
+                            <a href=format!("/discovery?flow={id}")>"Open its map"</a>
+                        </p>
+                    }.into_any(),
+                    Err(e) => view! { <p class="outcome error">{sentence(&e)}</p> }.into_any(),
+                });
+                view! {
+                    <section class="card" data-turn-on="">
+                        <h2>"Mine events nobody modelled"</h2>
+                        <p class="muted">"Events of a topic that no flow maps are dead-lettered. Turn discovery on for the topic and they are grouped into cases by their key and mined here, with no model. (The server must consume the topic; a replayed file's name or " <code>"http"</code> " work as channels too.)"</p>
+                        <ActionForm action=add attr:class="filters">
+                            <label>"Topic " <input name="channel" placeholder="payments" required/></label>
+                            <label>"Business key " <input name="key" placeholder="key, subject or /orderId" value="key" required/></label>
+                            <label>"Flow id " <input name="id" placeholder="payments" required/></label>
+                            <label>"Name " <input name="name" placeholder="Payments (mined)" required/></label>
+                            <input type="hidden" name="csrf" value=csrf/>
+                            <button class="op primary" type="submit">"Turn on"</button>
+                        </ActionForm>
+                        {outcome}
+                    </section>
+                }.into_any()
+            })}
+        </Suspense>
     }
 }
 

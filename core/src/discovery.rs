@@ -259,6 +259,13 @@ pub struct VariantStat {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "layout")]
+    #[test]
+    fn a_flow_without_cases_still_has_a_map() {
+        let m = map(&Discovery { flow_id: "f".into(), ..Discovery::default() }, 0);
+        assert_eq!((m.diagram.nodes.len(), m.diagram.edges.len()), (2, 1), "a start, an end and the way between");
+    }
+
     #[test]
     fn a_case_is_kept_under_the_day_it_started_and_moves_when_an_earlier_event_comes() {
         let mut d = Deltas::default();
@@ -422,6 +429,10 @@ pub fn mined(d: &Discovery, hide_below: u32) -> Mined<'_> {
         if a.starts > 0 {
             nodes[0].next.push(k + 1);
         }
+    }
+    // No cases yet: the start leads straight to the end, so there is still a map to draw.
+    if activities.is_empty() {
+        nodes[0].next.push(end);
     }
     for e in &edges {
         nodes[at[e.from.as_str()]].next.push(at[e.to.as_str()]);

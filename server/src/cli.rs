@@ -137,7 +137,7 @@ async fn replay(
     let flows = startup::load_flows(flows).map_err(|p| p.join("\n"))?;
     let store = flowlens_store::Store::open(database_url, flows).await.map_err(|e| format!("the store at {database_url}: {e}"))?;
     let (publisher, _) = flowlens_service::LocalServices::new();
-    let service = flowlens_service::Service::new(store, Box::new(publisher), flowlens_service::Settings { source: "replay".into() });
+    let service = flowlens_service::Service::new(store, Box::new(publisher), flowlens_service::Settings { source: "replay".into(), flows_dir: None });
     replay(&mut Sink::Local(&service), files, options).await.map_err(|e| e.to_string())
 }
 

@@ -122,7 +122,7 @@ impl Application {
         } else {
             "HTTP".to_string()
         };
-        let service = Service::new(store, publisher, flowlens_service::Settings { source });
+        let service = Service::new(store, publisher, flowlens_service::Settings { source, flows_dir: Some(settings.flows.clone()) });
         if let Some(told) = service.bootstrap(settings.access.admin_password.as_deref(), &settings.access.admin_credential_file).await? {
             // On stderr: stdout's first line is the address, which scripts read.
             eprintln!("{told}");

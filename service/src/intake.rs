@@ -7,6 +7,7 @@
 //! sender is there to fix it) and dead-letters only events no flow handles.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use flowlens_core::{decode_message, EnvelopeFields, Event, Flows, Message, Millis, RouteError};
 use flowlens_store::{DeadLetter, Routed};
@@ -84,8 +85,8 @@ impl Taken {
 
 /// Decodes and routes against the loaded flows.
 pub struct Intake {
-    flows: Flows,
-    envelopes: Vec<EnvelopeFields>,
+    /// The flows and their envelopes; replaced whole when a flow is added while running.
+    routing: std::sync::RwLock<Arc<(Flows, Vec<EnvelopeFields>)>>,
     /// Tells apart the ids given to events that came without one and without a place.
     seq: AtomicU64,
 }
@@ -93,14 +94,24 @@ pub struct Intake {
 impl Intake {
     pub fn new(flows: Flows) -> Intake {
         let envelopes = flows.envelopes();
-        Intake { flows, envelopes, seq: AtomicU64::new(0) }
+        Intake { routing: std::sync::RwLock::new(Arc::new((flows, envelopes))), seq: AtomicU64::new(0) }
+    }
+
+    /// Routes against `flows` from now on.
+    pub fn replace(&self, flows: Flows) {
+        let envelopes = flows.envelopes();
+        *self.routing.write().expect("no writer panics holding the routing") = Arc::new((flows, envelopes));
+    }
+
+    fn routing(&self) -> Arc<(Flows, Vec<EnvelopeFields>)> {
+        self.routing.read().expect("no writer panics holding the routing").clone()
     }
 
     /// A message as a bus delivers it (key, headers, value): CloudEvents structured or binary
     /// mode, or a flow's plain envelope.
     pub fn message(&self, origin: &Origin, message: &Message, now: Millis) -> Taken {
         let raw = || message.payload.unwrap_or_default().to_vec();
-        match decode_message(message, &self.envelopes) {
+        match decode_message(message, &self.routing().1) {
             Ok(event) => self.route(origin, event, now, raw),
             Err(e) => Taken::Malformed { reason: e.to_string(), raw: raw() },
         }
@@ -129,7 +140,7 @@ impl Intake {
             });
             event.id = Some(id);
         }
-        match self.flows.route(&event, &origin.channel()) {
+        match self.routing().0.route(&event, &origin.channel()) {
             Ok(route) => Taken::Event(Routed { event, route }),
             Err(e @ RouteError::NoKey { .. }) => Taken::Malformed { reason: e.to_string(), raw: raw() },
             Err(e @ RouteError::NoFlow { .. }) => Taken::Unroutable { reason: e.to_string(), raw: raw() },

@@ -11,6 +11,7 @@
 mod access;
 mod actions;
 mod clock;
+mod discover;
 mod error;
 mod export;
 mod ingest;
@@ -27,6 +28,7 @@ mod webhook;
 pub use access::{digest, hash_password, random_secret, verify_password, BootstrapError, NewSession, NewToken, TokenKind};
 pub use actions::BulkAction;
 pub use clock::{Clock, SystemClock};
+pub use discover::NewDiscovered;
 pub use error::Error;
 pub use export::LogForm;
 pub use ingest::{Posted, Rejected, Report, Touched, MAX_BATCH};

@@ -114,14 +114,14 @@ impl Service {
     #[tracing::instrument(skip(self, caller))]
     pub fn export_bpmn(&self, caller: &Caller, flow: &str) -> Result<Option<String>, Error> {
         caller.allow(&Need::Read)?;
-        let Some(flow) = self.store().flows().newest().find(|f| f.id == flow) else { return Ok(None) };
+        let Some(flow) = self.store().flows().newest().find(|f| f.id == flow).cloned() else { return Ok(None) };
         if flow.is_discovered() {
             return Err(Error::Conflict(format!(
                 "`{}` is mined, not modelled: it has no model to export; save its process map as a flow (the discovery page, or /api/v1/flows/{}/mined.bpmn)",
                 flow.id, flow.id
             )));
         }
-        Ok(Some(flowlens_core::bpmn::export(flow, &self.store().diagram(flow))))
+        Ok(Some(flowlens_core::bpmn::export(&flow, &self.store().diagram(&flow))))
     }
 
     /// "Save as flow": the process discovered from `flow`'s cases as a flow file to track it by

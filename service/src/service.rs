@@ -20,6 +20,8 @@ use crate::throttle::Throttle;
 pub struct Settings {
     /// Where events come from, in words, for the status strip (`Kafka onboarding-events`, `HTTP`).
     pub source: String,
+    /// Where flows added while running (discovered flows) are saved, if anywhere.
+    pub flows_dir: Option<std::path::PathBuf>,
 }
 
 /// Cheap to clone: every clone is the same service.
@@ -45,6 +47,8 @@ struct Inner {
     hasher: Hasher,
     /// Sign-in attempts per name and per address.
     throttle: Throttle,
+    /// Where flows added while running are saved.
+    pub(crate) flows_dir: Option<std::path::PathBuf>,
 }
 
 /// Threads that hash passwords, and sign-ins that may wait for one.
@@ -57,7 +61,7 @@ impl Service {
     }
 
     pub fn with_clock(store: Store, publisher: Box<dyn Publisher>, clock: Box<dyn Clock>, settings: Settings) -> Service {
-        let intake = Intake::new(store.flows().clone());
+        let intake = Intake::new(store.flows());
         Service(Arc::new(Inner {
             store,
             push: Push::default(),
@@ -71,6 +75,7 @@ impl Service {
             shutdown: CancellationToken::new(),
             hasher: Hasher::new(HASHERS, HASH_QUEUE),
             throttle: Throttle::default(),
+            flows_dir: settings.flows_dir,
         }))
     }
 
@@ -84,6 +89,11 @@ impl Service {
     }
 
     /// Decodes and routes input for every source.
+    /// Where flows added while running are saved, if anywhere.
+    pub(crate) fn flows_dir(&self) -> Option<&std::path::Path> {
+        self.0.flows_dir.as_deref()
+    }
+
     pub fn intake(&self) -> &Intake {
         &self.0.intake
     }

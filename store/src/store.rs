@@ -29,8 +29,9 @@ impl Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
-    pub(crate) flows: Flows,
-    pub(crate) diagrams: Arc<HashMap<(String, u32), Arc<Diagram>>>,
+    /// The loaded flows: fixed at start but for discovered flows turned on while running.
+    pub(crate) flows: Arc<std::sync::RwLock<Flows>>,
+    pub(crate) diagrams: Arc<std::sync::RwLock<HashMap<(String, u32), Arc<Diagram>>>>,
     /// Instances with a retry waiting for its outcome: only their outcome events need to settle one.
     pub(crate) open_retries: Arc<Mutex<HashSet<i64>>>,
     /// Where a PostgreSQL store is, for the replica fan-out's own connection.
@@ -121,7 +122,8 @@ impl Store {
         static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let nth = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let replica = Arc::from(format!("{}-{}-{nth}", std::process::id(), now().0));
-        let store = Store { pool, backend, flows, diagrams: Arc::new(diagrams), open_retries, url, replica, discovery };
+        let (flows, diagrams) = (Arc::new(std::sync::RwLock::new(flows)), Arc::new(std::sync::RwLock::new(diagrams)));
+        let store = Store { pool, backend, flows, diagrams, open_retries, url, replica, discovery };
         crate::upgrade::mark_conformance(&store).await?;
         if !discovery {
             for table in ["dfg_cases", "dfg_activities", "dfg_edges", "dfg_times", "dfg_variants"] {
@@ -147,22 +149,38 @@ impl Store {
         self.backend
     }
 
-    pub fn flows(&self) -> &Flows {
-        &self.flows
+    /// The loaded flows, as they are now (cheap: the flows are shared).
+    pub fn flows(&self) -> Flows {
+        self.flows.read().expect("no writer panics holding the flows").clone()
+    }
+
+    /// Adds a flow while running (a discovered flow turned on from a page), checked against the
+    /// loaded ones as at start; the flows as they are now with it.
+    pub fn add_flow(&self, flow: Flow) -> Result<Flows, String> {
+        let mut flows = self.flows.write().expect("no writer panics holding the flows");
+        let mut all: Vec<Flow> = flows.iter().map(|f| (**f).clone()).collect();
+        let key = (flow.id.clone(), flow.version);
+        let diagram = Arc::new(flowlens_core::layout::draw(&flow));
+        all.push(flow);
+        let next = Flows::new(all)?;
+        self.diagrams.write().expect("no writer panics holding the diagrams").insert(key, diagram);
+        *flows = next.clone();
+        Ok(next)
     }
 
     /// The flow version an instance is pinned to.
     pub(crate) fn pinned(&self, instance: i64, flow: &str, version: u32) -> Result<Arc<Flow>, StoreError> {
-        self.flows.version(flow, version).cloned().ok_or_else(|| StoreError::FlowVersionMissing {
+        self.flows().version(flow, version).cloned().ok_or_else(|| StoreError::FlowVersionMissing {
             instance,
             flow: flow.to_string(),
             version,
         })
     }
 
-    /// How `flow` is drawn: computed once at start for every loaded version.
+    /// How `flow` is drawn: computed once for every loaded version.
     pub fn diagram(&self, flow: &Flow) -> Diagram {
-        self.diagrams.get(&(flow.id.clone(), flow.version)).map(|d| (**d).clone()).unwrap_or_else(|| flowlens_core::layout::draw(flow))
+        let drawn = self.diagrams.read().expect("no writer panics holding the diagrams").get(&(flow.id.clone(), flow.version)).cloned();
+        drawn.map(|d| (*d).clone()).unwrap_or_else(|| flowlens_core::layout::draw(flow))
     }
 
     /// Closes every connection, once the server is done with the store.

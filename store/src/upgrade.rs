@@ -52,7 +52,7 @@ pub(crate) async fn mark_conformance(store: &crate::Store) -> Result<(), StoreEr
         for row in rows {
             let id: i64 = row.col("instances", "id")?;
             let (flow_id, version): (String, i64) = (row.col("instances", "flow_id")?, row.col("instances", "flow_version")?);
-            let Some(flow) = store.flows.version(&flow_id, version as u32).cloned() else { continue };
+            let Some(flow) = store.flows().version(&flow_id, version as u32).cloned() else { continue };
             let mut instance: Instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
             replay_if_kept_without_log(&mut *tx, id, &flow, &mut instance, row.col::<i64>("instances", "events")? as u32).await?;
             instance.restore(&flow);

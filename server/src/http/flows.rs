@@ -1,4 +1,5 @@
-//! Flows: `GET /api/v1/flows/{flow}/overview?range=24h` (what the overview page shows) and
+//! Flows: `POST /api/v1/flows` (turn discovery on for events nobody modelled),
+//! `GET /api/v1/flows/{flow}/overview?range=24h` (what the overview page shows) and
 //! `GET /api/v1/flows/{flow}/bpmn` (the flow as BPMN 2.0 XML, to open in a modeler) and
 //! `GET /api/v1/flows/{flow}/discovery?variants=20` (the process mined from its cases) and
 //! `GET /api/v1/flows/{flow}/mined.toml?hide=0` / `mined.bpmn` (that process saved as a flow).
@@ -10,13 +11,16 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use flowlens_core::discovery::Discovery;
 use flowlens_core::{Caller, Overview};
-use flowlens_service::{Error, LogForm, MinedForm, Service};
+use flowlens_service::{Error, LogForm, MinedForm, NewDiscovered, Service};
 use serde::Deserialize;
 
 use super::error::ApiError;
 
 pub fn router() -> Router<Service> {
-    Router::new().route("/api/v1/flows/{flow}/overview", get(overview)).route("/api/v1/flows/{flow}/bpmn", get(bpmn))
+    Router::new()
+        .route("/api/v1/flows", axum::routing::post(add_flow))
+        .route("/api/v1/flows/{flow}/overview", get(overview))
+        .route("/api/v1/flows/{flow}/bpmn", get(bpmn))
         .route("/api/v1/flows/{flow}/discovery", get(discovery))
         .route("/api/v1/flows/{flow}/mined.toml", get(mined_toml))
         .route("/api/v1/flows/{flow}/mined.bpmn", get(mined_bpmn))
@@ -75,6 +79,16 @@ async fn events(State(s): State<Service>, Extension(caller): Extension<Caller>, 
 /// A flow id as a download's file name: nothing a header or a file system would misread.
 fn file_name(flow: &str) -> String {
     flow.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect()
+}
+
+/// Turns discovery on for events nobody modelled (admin): `{"id", "name", "channel", "key",
+/// "types"?}`; 201 with the new flow, saved in the flows directory.
+async fn add_flow(State(s): State<Service>, Extension(caller): Extension<Caller>, body: axum::body::Bytes) -> Result<impl IntoResponse, ApiError> {
+    let new: NewDiscovered = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(Error::Invalid(format!("expected {{\"id\", \"name\", \"channel\", \"key\", \"types\"}} (a discovered flow): {e}")))
+    })?;
+    let flow = s.discover(&caller, &new)?;
+    Ok((axum::http::StatusCode::CREATED, Json(serde_json::json!({ "id": flow.id, "name": flow.name, "version": flow.version, "discover": flow.discover }))))
 }
 
 #[derive(Deserialize)]

@@ -17,7 +17,8 @@ on_both_stores!(
     a_bad_log_is_refused_with_its_place_and_nothing_is_stored,
     a_log_nobody_modelled_is_mined_as_a_discovered_flow,
     a_log_replayed_through_a_running_server_is_the_same_as_into_its_store,
-    discovery_turned_off_and_on_again_is_computed_afresh
+    discovery_turned_off_and_on_again_is_computed_afresh,
+    discovery_is_turned_on_for_a_topic_while_running
 );
 
 /// One log row: case, activity, time (ms).
@@ -528,4 +529,51 @@ async fn discovery_turned_off_and_on_again_is_computed_afresh(db: Db) {
     let (status, found) = get(on, "/api/v1/flows/customer-onboarding/discovery?variants=1000").await;
     assert_eq!(status, 200, "{found}");
     assert_matches(&shown(&found), &expected(&rows));
+}
+
+/// `POST /api/v1/flows` (the Discovery page's "Mine events nobody modelled"): from the next event
+/// on, a topic's unmapped events are a discovered flow's cases; the flow is saved in the flows
+/// directory, so a restart keeps it; what could not be tracked is refused with the reason.
+async fn discovery_is_turned_on_for_a_topic_while_running(db: Db) {
+    let dir = scratch("turn-on");
+    let mut s = settings(db, &dir).await;
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::copy(repo().join("flows/customer-onboarding.toml"), flows.join("customer-onboarding.toml")).unwrap();
+    s.flows = flows.clone();
+    let addr = spawn_app_on(s.clone()).await;
+    let on_payments = |events: Value| async move {
+        let (status, text) = call(addr, "POST", "/api/v1/events?channel=payments", Some(events.to_string().as_bytes())).await;
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+    let before = on_payments(json!([{"id": "p0", "type": "PaymentTaken", "key": "p-1", "time": "2026-11-01T10:00:00Z"}])).await;
+    assert_eq!(before["dead_lettered"].as_array().unwrap().len(), 1, "nobody mines it yet: {before}");
+
+    let add = |body: Value| async move { call(addr, "POST", "/api/v1/flows", Some(body.to_string().as_bytes())).await };
+    let (status, text) = add(json!({"id": "payments", "name": "Payments (mined)", "channel": "payments", "key": "key"})).await;
+    assert_eq!(status, 201, "{text}");
+    assert!(std::fs::read_to_string(flows.join("payments.toml")).unwrap().contains("channel = \"payments\""));
+    let (status, text) = add(json!({"id": "payments", "name": "Again", "channel": "other", "key": "key"})).await;
+    assert!(status == 409 && text.contains("there is a flow `payments` already"), "{status} {text}");
+    let (status, text) = add(json!({"id": "pay-2", "name": "Twice", "channel": "payments", "key": "key"})).await;
+    assert!(status == 409 && text.contains("could both take one event"), "{status} {text}");
+    let (status, text) = add(json!({"id": "a b", "name": "Spaces", "channel": "x", "key": "key"})).await;
+    assert!(status == 400 && text.contains("letters, digits"), "{status} {text}");
+    let (status, text) = add(json!({"id": "anything", "name": "Every channel", "key": "key"})).await;
+    assert!(status == 409 && text.contains("could both take one event"), "any channel overlaps payments: {status} {text}");
+    assert!(!flows.join("anything.toml").exists(), "nothing saved when refused");
+
+    let after = on_payments(json!([
+        {"id": "p1", "type": "PaymentTaken", "key": "p-2", "time": "2026-11-01T10:00:00Z"},
+        {"id": "p2", "type": "PaymentCaptured", "key": "p-2", "time": "2026-11-01T10:05:00Z"},
+    ]))
+    .await;
+    assert_eq!((after["stored"].as_u64(), after["dead_lettered"].as_array().unwrap().len()), (Some(2), 0), "{after}");
+    let (_, mined) = get(addr, "/api/v1/flows/payments/discovery").await;
+    assert_eq!((mined["cases"].as_u64(), mined["edges"][0]["to"].as_str()), (Some(1), Some("PaymentCaptured")), "{mined}");
+    // Restarted, it is still there (read from the flows directory), and its cases with it.
+    let again = spawn_app_on(s).await;
+    let (status, kept) = get(again, "/api/v1/flows/payments/discovery").await;
+    assert_eq!((status, kept["cases"].as_u64()), (200, Some(1)), "{kept}");
 }
