@@ -157,5 +157,8 @@ fn export_bpmn(flow: &str, dir: &std::path::Path) -> Result<String, String> {
             }
         }
     };
+    if found.is_discovered() {
+        return Err(format!("{flow}: `{}` is mined, not modelled, so it has no model to export; save its process map as a flow on the Discovery page", found.id));
+    }
     Ok(flowlens_core::bpmn::export(&found, &flowlens_core::layout::draw(&found)))
 }

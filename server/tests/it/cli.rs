@@ -53,6 +53,11 @@ fn export_bpmn_writes_a_file_or_a_flow_by_id_and_says_what_is_missing() {
     let (ok, _, stderr) = flowlens(&["export-bpmn", "no-such-flow", "--flows", "flows"]);
     assert!(!ok);
     assert!(stderr.contains("no-such-flow: no such file, and no flow with this id in flows (there are: customer-onboarding, retail-order)"), "{stderr}");
+    let mined = std::env::temp_dir().join(format!("flowlens-mined-{}.toml", std::process::id()));
+    std::fs::write(&mined, "id = \"claims\"\nname = \"Claims\"\nversion = 1\ncorrelation = { source = \"key\" }\n[discover]\n").unwrap();
+    let (ok, _, stderr) = flowlens(&["export-bpmn", mined.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&mined);
+    assert!(!ok && stderr.contains("`claims` is mined, not modelled"), "a discovered flow has no model: {stderr}");
     let (ok, _, stderr) = flowlens(&["export-bpmn", "core/tests/bad-flows/unknown-edge.toml"]);
     assert!(!ok, "a bad flow file is refused with its problems");
     assert!(stderr.contains("unknown-edge.toml:12:18"), "{stderr}");
