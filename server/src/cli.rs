@@ -52,6 +52,12 @@ enum Command {
         #[arg(long, env = "FLOWLENS_FLOWS", default_value = "flows")]
         flows: PathBuf,
     },
+    /// Bring the database to this version's schema and exit (what `serve` does at start), so a
+    /// deployment can migrate before it rolls out the servers.
+    Migrate {
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://flowlens.db")]
+        database_url: String,
+    },
     /// Check flow definition files; prints every problem and exits non-zero if there is one.
     Validate {
         #[arg(required = true)]
@@ -99,6 +105,20 @@ impl Cli {
                 }
                 Err(e) => {
                     eprintln!("flowlens replay: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            Command::Migrate { database_url } => match flowlens_store::Store::migrate(&database_url).await {
+                Ok(ran) if ran.is_empty() => {
+                    println!("{database_url}: up to date, no migration to run");
+                    ExitCode::SUCCESS
+                }
+                Ok(ran) => {
+                    println!("{database_url}: ran {} migrations:\n  {}", ran.len(), ran.join("\n  "));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("flowlens migrate: {database_url}: {e}");
                     ExitCode::FAILURE
                 }
             },

@@ -86,32 +86,8 @@ impl Store {
     /// little less and the sums are dropped, so that opening with discovery again computes them
     /// afresh from the events instead of showing sums that missed what came meanwhile.
     pub async fn open_with(url: &str, flows: Flows, discovery: bool) -> Result<Store, StoreError> {
-        sqlx::any::install_default_drivers();
-        let (backend, pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, AnyPoolOptions::new().max_connections(8).connect(url).await?)
-        } else if url.starts_with("sqlite:") {
-            // Create the file if missing, unless the URL says otherwise.
-            let url = if url.contains("mode=") { url.to_string() } else if url.contains('?') { format!("{url}&mode=rwc") } else { format!("{url}?mode=rwc") };
-            let pool = AnyPoolOptions::new()
-                .max_connections(4)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        // WAL lets readers go on while the writer commits; NORMAL sync is durable
-                        // across application crashes, which is what at-least-once needs here.
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000").await?;
-                        Ok(())
-                    })
-                })
-                .connect(&url)
-                .await?;
-            (Backend::Sqlite, pool)
-        } else {
-            return Err(StoreError::Url(url.to_string()));
-        };
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
-        }
+        let (backend, pool) = connect(url).await?;
+        migrate(backend, &pool).await?;
         let diagrams = flows.iter().map(|f| ((f.id.clone(), f.version), Arc::new(flowlens_core::layout::draw(f)))).collect();
         let open: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT instance_id FROM actions WHERE result = 'sent' AND kind = 'retry'")
             .fetch_all(&pool)
@@ -191,5 +167,58 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+/// The pool for `url`: PostgreSQL, or SQLite (the file created if missing).
+async fn connect(url: &str) -> Result<(Backend, AnyPool), StoreError> {
+    sqlx::any::install_default_drivers();
+    let (backend, pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        (Backend::Postgres, AnyPoolOptions::new().max_connections(8).connect(url).await?)
+    } else if url.starts_with("sqlite:") {
+        // Create the file if missing, unless the URL says otherwise.
+        let url = if url.contains("mode=") { url.to_string() } else if url.contains('?') { format!("{url}&mode=rwc") } else { format!("{url}?mode=rwc") };
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers go on while the writer commits; NORMAL sync is durable
+                    // across application crashes, which is what at-least-once needs here.
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000").await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        (Backend::Sqlite, pool)
+    } else {
+        return Err(StoreError::Url(url.to_string()));
+    };
+    Ok((backend, pool))
+}
+
+/// Runs the migrations not run yet; the names of those it ran, oldest first.
+async fn migrate(backend: Backend, pool: &AnyPool) -> Result<Vec<String>, StoreError> {
+    let migrator = match backend {
+        Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+    };
+    let ran = |pool: AnyPool| async move {
+        let applied: Result<Vec<i64>, sqlx::Error> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations").fetch_all(&pool).await;
+        applied.unwrap_or_default()
+    };
+    let before = ran(pool.clone()).await;
+    migrator.run(pool).await?;
+    Ok(migrator.iter().filter(|m| !before.contains(&m.version)).map(|m| format!("{} {}", m.version, m.description)).collect())
+}
+
+impl Store {
+    /// `flowlens migrate`: brings the database at `url` to this version's schema and nothing else
+    /// (no flows are read, no data upgraded); the migrations it ran, oldest first.
+    pub async fn migrate(url: &str) -> Result<Vec<String>, StoreError> {
+        let (backend, pool) = connect(url).await?;
+        let ran = migrate(backend, &pool).await;
+        pool.close().await;
+        ran
     }
 }

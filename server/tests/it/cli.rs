@@ -62,3 +62,21 @@ fn export_bpmn_writes_a_file_or_a_flow_by_id_and_says_what_is_missing() {
     assert!(!ok, "a bad flow file is refused with its problems");
     assert!(stderr.contains("unknown-edge.toml:12:18"), "{stderr}");
 }
+
+#[test]
+fn migrate_brings_a_database_to_the_schema_and_says_what_it_ran() {
+    let dir = std::env::temp_dir().join(format!("flowlens-migrate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("m.db").display());
+    let (ok, out, err) = flowlens(&["migrate", "--database-url", &url]);
+    assert!(ok, "{err}");
+    let ran: usize = out.split("ran ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let shipped = std::fs::read_dir(repo().join("migrations/sqlite")).unwrap().count();
+    assert_eq!(ran, shipped, "every migration, once: {out}");
+    assert!(out.contains("20261130000014 discovery days"), "{out}");
+    let (ok, again, _) = flowlens(&["migrate", "--database-url", &url]);
+    assert!(ok && again.contains("up to date"), "{again}");
+    let (ok, _, err) = flowlens(&["migrate", "--database-url", "mysql://nowhere/db"]);
+    assert!(!ok && err.contains("flowlens migrate: mysql://nowhere/db"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
