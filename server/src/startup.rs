@@ -129,6 +129,9 @@ impl Application {
             tracing::warn!("{told}");
         }
         let consumer = if settings.kafka.enabled() { Some(crate::kafka::consumer(&settings.kafka)?) } else { None };
+        if consumer.is_some() {
+            service.consumer().expect_brokers();
+        }
         let addr = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
         let port = listener.local_addr().map_err(StartupError::Serve)?.port();

@@ -110,12 +110,24 @@ type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
 /// Every few seconds, the messages waiting on the partitions this replica owns: the high
 /// watermark (asked of the broker) minus what has been stored. Shown in the status strip.
+/// It also asks the brokers for their metadata first, for readiness: a replica whose brokers do
+/// not answer is not ready.
 async fn watch_lag(service: Service, consumer: Shared, positions: Positions, stop: CancellationToken) {
+    let mut first = true;
     loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = sleep(Duration::from_secs(5)) => {}
+        if !std::mem::take(&mut first) {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = sleep(Duration::from_secs(5)) => {}
+            }
         }
+        let (asked, status) = (consumer.clone(), service.clone());
+        let answered = tokio::task::spawn_blocking(move || asked.fetch_metadata(None, Duration::from_secs(4)).map(|_| ()).map_err(|e| e.to_string())).await;
+        let answered = answered.unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(problem) = &answered {
+            tracing::warn!(problem, "kafka: the brokers do not answer");
+        }
+        status.consumer().brokers_answered(status.now(), answered);
         let (consumer, positions, status) = (consumer.clone(), positions.clone(), service.clone());
         let measured = tokio::task::spawn_blocking(move || {
             let assigned = consumer.assignment().ok()?;

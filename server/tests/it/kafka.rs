@@ -37,6 +37,7 @@ async fn events_from_kafka_become_instances(db: Db) {
     broker.create_topic("onboarding-events", 3).await;
     produce(&broker.producer(), "onboarding-events", &onboardings("k", 120));
     let addr = kafka_app(db, &broker, "onboarding-events", "kafka-in").await;
+    eventually(20, "ready once the brokers answered", || async { get(addr, "/readyz").await.0 == 200 }).await;
     eventually(60, "120 completed onboardings", || async { count(addr, "status=completed").await == 120 }).await;
     let (_, rows) = get(addr, "/api/v1/instances?limit=500").await;
     assert!(rows.as_array().unwrap().iter().all(|r| r["events"] == 8), "every event stored exactly once");
@@ -249,4 +250,25 @@ async fn the_broker_restarted_while_consuming_loses_nothing() {
     assert_eq!(count(addr, "status=completed").await, 125, "every onboarding completed");
     let (_, running) = get(addr, "/api/v1/instances?status=running&limit=5").await;
     assert_eq!(running.as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect::<Vec<_>>(), ["marker"], "only the marker waits");
+}
+
+/// `/readyz` reflects Kafka: a replica whose brokers do not answer is not ready and says so,
+/// while it stays alive; the store alone does not make it ready.
+#[tokio::test]
+async fn a_replica_whose_brokers_do_not_answer_is_not_ready() {
+    let dir = scratch("kafka-away");
+    let mut s = settings(Db::Sqlite, &dir).await;
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    s.kafka.brokers = format!("127.0.0.1:{port}");
+    s.kafka.topics = vec!["nowhere".into()];
+    let app = start(s).await;
+    let addr = app.local_addr();
+    tokio::spawn(app.run());
+    eventually(20, "readiness to say Kafka does not answer", || async {
+        let (status, body) = get(addr, "/readyz").await;
+        status == 503 && body.to_string().contains("Kafka does not answer")
+    })
+    .await;
+    assert_eq!(get(addr, "/healthz").await.0, 200, "alive all the same");
 }
