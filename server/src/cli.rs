@@ -69,7 +69,7 @@ impl Cli {
     pub async fn run(self) -> ExitCode {
         match self.command {
             Command::Serve(settings) => {
-                startup::init_logging();
+                startup::init_logging(&settings.log_format);
                 match startup::serve(settings).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
@@ -79,7 +79,7 @@ impl Cli {
                 }
             }
             Command::Simulate(settings) => {
-                startup::init_logging();
+                startup::init_logging("text");
                 match crate::simulate::run(settings).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {

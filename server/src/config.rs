@@ -35,6 +35,10 @@ pub struct Settings {
     /// afresh from the stored events at start.
     #[arg(long, env = "FLOWLENS_DISCOVERY", default_value_t = true, action = clap::ArgAction::Set)]
     pub discovery: bool,
+    /// How logs are written on standard output: `text` for people, `json` (one object a line, with
+    /// the spans each event happened in) for a log pipeline.
+    #[arg(long, env = "FLOWLENS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(flatten)]
     pub access: AccessSettings,
     #[command(flatten)]

@@ -38,10 +38,14 @@ pub enum StartupError {
     Access(#[from] flowlens_service::BootstrapError),
 }
 
-pub fn init_logging() {
+pub fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let _ = match format {
+        // One JSON object a line, with the span an event happened in and the spans around it.
+        "json" => tracing_subscriber::fmt().json().with_current_span(true).with_span_list(true).with_env_filter(filter).try_init(),
+        _ => tracing_subscriber::fmt().with_env_filter(filter).try_init(),
+    };
 }
 
 /// Reads and checks one flow file: a flow file (`*.toml`), or a BPMN 2.0 model (`*.bpmn`) with

@@ -80,3 +80,42 @@ fn migrate_brings_a_database_to_the_schema_and_says_what_it_ran() {
     assert!(!ok && err.contains("flowlens migrate: mysql://nowhere/db"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_writes_json_logs_when_asked() {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("flowlens-json-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("j.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowlens"))
+        .args(["serve", "--port", "0", "--log-format", "json", "--database-url", &url, "--flows", "flows"])
+        .arg("--admin-credential-file")
+        .arg(dir.join("admin.txt"))
+        .current_dir(repo())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut logged = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with("Flowlens is listening on") {
+            continue; // the address, for scripts: not a log line
+        }
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        let ready = event["fields"]["message"] == "ready";
+        logged.push(event);
+        if ready {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let ready = logged.last().expect("log lines");
+    assert_eq!((ready["level"].as_str(), ready["target"].as_str()), (Some("INFO"), Some("flowlens::startup")), "{ready}");
+    assert!(ready["timestamp"].is_string() && ready["fields"]["store"].as_str().is_some_and(|s| s.starts_with("sqlite://")), "{ready}");
+    let (ok, _, err) = flowlens(&["serve", "--log-format", "xml"]);
+    assert!(!ok && err.contains("xml") && err.contains("json"), "{err}");
+}
