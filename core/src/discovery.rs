@@ -454,17 +454,41 @@ pub fn mined(d: &Discovery, hide_below: u32) -> Mined<'_> {
     }
     // A loop whose ways in (or out) are all hidden would float apart, and as a flow hold a case
     // for ever: it hangs off the start (and leads to the end) too.
+    // One walk per node tied on (forwards from the start, backwards from the end), not one per
+    // node looked at: the map is drawn on every read of the page.
     loop {
         let from_start = crate::graph::reachable(&nodes, 0, |_, _| true);
         let Some(i) = (1..end).find(|&i| !from_start[i]) else { break };
         nodes[0].next.push(i);
     }
     loop {
-        let Some(i) = (1..end).find(|&i| !crate::graph::reachable(&nodes, i, |_, _| true)[end]) else { break };
+        let to_end = reaching(&nodes, end);
+        let Some(i) = (1..end).find(|&i| !to_end[i]) else { break };
         nodes[i].next.push(end);
     }
     crate::graph::link(&mut nodes);
     Mined { activities, edges, nodes }
+}
+
+/// Which nodes lead to `target` (`prev` is not linked yet, so the edges are turned round here).
+fn reaching(nodes: &[crate::flow::Node], target: usize) -> Vec<bool> {
+    let mut into = vec![Vec::new(); nodes.len()];
+    for (i, n) in nodes.iter().enumerate() {
+        for &j in &n.next {
+            into[j].push(i);
+        }
+    }
+    let mut seen = vec![false; nodes.len()];
+    seen[target] = true;
+    let mut stack = vec![target];
+    while let Some(j) = stack.pop() {
+        for &i in &into[j] {
+            if !std::mem::replace(&mut seen[i], true) {
+                stack.push(i);
+            }
+        }
+    }
+    seen
 }
 
 /// Draws the directly-follows graph with the flows' layout engine (see [`mined`]). Loops return

@@ -265,9 +265,9 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         let node_kind = match kind {
             // Without an event, a start begins an instance with the first event of any step
             // after it, and an end is reached as soon as the flow gets there (as in BPMN).
-            KindDef::Start => NodeKind::Start { event: n.event.as_ref().map(|_| need(n.event.as_ref(), "event")).unwrap_or_default() },
+            KindDef::Start => NodeKind::Start { event: n.event.as_ref().map(|e| need(Some(e), "event")).unwrap_or_default() },
             KindDef::End => NodeKind::End {
-                event: n.event.as_ref().map(|_| need(n.event.as_ref(), "event")).unwrap_or_default(),
+                event: n.event.as_ref().map(|e| need(Some(e), "event")).unwrap_or_default(),
                 outcome: n.outcome.unwrap_or(Outcome::Success),
             },
             KindDef::Event => NodeKind::Intermediate { event: need(n.event.as_ref(), "event"), throw: false },

@@ -73,6 +73,14 @@ pub struct InstanceChanged {
 }
 
 impl InstanceChanged {
+    /// An instance as it is now: its row, node states and deviations, each derived once.
+    pub fn of(flow: &Flow, instance: &Instance, id: i64, key: &str, events: u32, updated_at: Millis, event: Option<EventRecord>) -> InstanceChanged {
+        let nodes = instance.nodes(flow);
+        let deviations = instance.deviations(flow);
+        let summary = InstanceSummary::with_nodes(flow, instance, &nodes, &deviations, id, key, events, updated_at);
+        InstanceChanged { summary, nodes, deviations, event }
+    }
+
     /// What a flow's embed may learn of a change: that an instance of the flow moved, and to
     /// which state, as the totals it shows do; never the business key, the event or its payload.
     pub fn for_flow_embed(&self) -> InstanceChanged {
@@ -84,12 +92,14 @@ impl InstanceChanged {
 }
 
 impl InstanceSummary {
-    /// Builds the row for `instance` from node states already derived; `id`, `key`, the event
-    /// count and `updated_at` come from the store.
+    /// Builds the row for `instance` from node states and deviations already derived; `id`,
+    /// `key`, the event count and `updated_at` come from the store.
+    #[allow(clippy::too_many_arguments)]
     pub fn with_nodes(
         flow: &Flow,
         instance: &Instance,
         nodes: &[NodeState],
+        deviations: &[Deviation],
         id: i64,
         key: &str,
         events: u32,
@@ -114,7 +124,7 @@ impl InstanceSummary {
             events,
             due,
             reworked: instance.reworked(flow),
-            fits: instance.deviations(flow).is_empty(),
+            fits: deviations.is_empty(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! flows, saved as a flow file in the flows directory (so a restart keeps it), and routed to from
 //! the next event on.
 
-use flowlens_core::{Caller, Flow, Flows, Need};
+use flowlens_core::{Caller, Flow, Need};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Service};
@@ -65,25 +65,26 @@ impl Service {
         if new.name.trim().is_empty() {
             return Err(Error::Invalid("give the flow a name".into()));
         }
-        let current = self.store().flows();
-        if current.iter().any(|f| f.id == id) {
+        if self.store().flows().iter().any(|f| f.id == id) {
             return Err(Error::Conflict(format!("there is a flow `{id}` already")));
         }
         let file = format!("{id}.toml");
         let text = new.flow_file(&who.name);
         let flow = Flow::parse_toml(&file, &text).map_err(|problems| Error::Problems { message: "that flow would not load".into(), problems })?;
-        // Checked against the loaded flows before anything is written.
-        Flows::new(current.iter().map(|f| (**f).clone()).chain([flow.clone()]).collect()).map_err(Error::Conflict)?;
-        if let Some(dir) = self.flows_dir() {
-            let path = dir.join(&file);
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
-                .map_err(|e| Error::Conflict(format!("cannot save {}: {e}", path.display())))?;
-        }
-        let flows = self.store().add_flow(flow.clone()).map_err(Error::Conflict)?;
+        // Saved once it is known to fit beside the loaded flows, and in use once saved.
+        let save = || match self.flows_dir() {
+            None => Ok(()),
+            Some(dir) => {
+                let path = dir.join(&file);
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+                    .map_err(|e| format!("cannot save {}: {e}", path.display()))
+            }
+        };
+        let flows = self.store().add_flow(flow.clone(), save).map_err(Error::Conflict)?;
         self.intake().replace(flows);
         tracing::info!(flow = id, channel = %new.channel, by = %who.name, "discovery turned on");
         Ok(flow)

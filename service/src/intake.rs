@@ -111,8 +111,9 @@ impl Intake {
     /// mode, or a flow's plain envelope.
     pub fn message(&self, origin: &Origin, message: &Message, now: Millis) -> Taken {
         let raw = || message.payload.unwrap_or_default().to_vec();
-        match decode_message(message, &self.routing().1) {
-            Ok(event) => self.route(origin, event, now, raw),
+        let routing = self.routing();
+        match decode_message(message, &routing.1) {
+            Ok(event) => self.route(&routing.0, origin, event, now, raw),
             Err(e) => Taken::Malformed { reason: e.to_string(), raw: raw() },
         }
     }
@@ -121,12 +122,12 @@ impl Intake {
     pub fn json(&self, origin: &Origin, value: Value, now: Millis) -> Taken {
         let raw = value.to_string();
         match Event::decode(value) {
-            Ok(event) => self.route(origin, event, now, || raw.into_bytes()),
+            Ok(event) => self.route(&self.routing().0, origin, event, now, || raw.into_bytes()),
             Err(e) => Taken::Malformed { reason: e.to_string(), raw: raw.into_bytes() },
         }
     }
 
-    fn route(&self, origin: &Origin, mut event: Event, now: Millis, raw: impl FnOnce() -> Vec<u8>) -> Taken {
+    fn route(&self, flows: &Flows, origin: &Origin, mut event: Event, now: Millis, raw: impl FnOnce() -> Vec<u8>) -> Taken {
         // From here on the id is the identity: source and id, so equal ids of two sources are
         // two events.
         event.id = event.identity();
@@ -140,7 +141,7 @@ impl Intake {
             });
             event.id = Some(id);
         }
-        match self.routing().0.route(&event, &origin.channel()) {
+        match flows.route(&event, &origin.channel()) {
             Ok(route) => Taken::Event(Routed { event, route }),
             Err(e @ RouteError::NoKey { .. }) => Taken::Malformed { reason: e.to_string(), raw: raw() },
             Err(e @ RouteError::NoFlow { .. }) => Taken::Unroutable { reason: e.to_string(), raw: raw() },

@@ -158,8 +158,9 @@ impl Service {
         Ok(self.store().discovery(flow, variants.unwrap_or(20).clamp(1, 1000) as usize, window).await?)
     }
 
-    /// A discovery window as the overview's ranges are written (`7d`, `2019-06-01..2019-06-30`);
-    /// none (every case) when not given or `all`.
+    /// What every read of discovery needs first: discovery on (409 otherwise), and the window
+    /// asked for, written as the overview's ranges are (`7d`, `2019-06-01..2019-06-30`); none
+    /// (every case) when not given or `all`.
     fn discovery_window(&self, range: Option<&str>) -> Result<Option<(Millis, Millis)>, Error> {
         if !self.store().keeps_discovery() {
             return Err(Error::Conflict("discovery is turned off on this server (`--discovery false`)".into()));

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use flowlens_core::{ActionKind, ActionResult, ActionView, Data, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Status};
+use flowlens_core::{ActionKind, ActionResult, ActionView, Data, Flow, Instance, InstanceChanged, Millis, Status};
 use serde_json::Value;
 use crate::row::{word, Columns};
 
@@ -25,10 +25,7 @@ pub struct Loaded {
 impl Loaded {
     /// The instance as it is now, as a change to push to open pages.
     pub(crate) fn change(&self, now: Millis, event: Option<flowlens_core::EventRecord>) -> InstanceChanged {
-        let nodes = self.instance.nodes(&self.flow);
-        let summary = InstanceSummary::with_nodes(&self.flow, &self.instance, &nodes, self.id, &self.key, self.events, now);
-        let deviations = self.instance.deviations(&self.flow);
-        InstanceChanged { summary, nodes, deviations, event }
+        InstanceChanged::of(&self.flow, &self.instance, self.id, &self.key, self.events, now, event)
     }
 }
 
@@ -227,7 +224,7 @@ impl Store {
         .bind(serde_json::to_string(&loaded.instance).expect("instances serialise"))
         .bind(id)
         .bind(i64::from(summary.fits))
-        .bind(crate::overview::deviating_at(&change.deviations))
+        .bind(crate::instances::deviating_at(&change.deviations))
         .execute(&mut *tx)
         .await?;
         crate::overview::write_visits(&mut tx, self.backend, &[(id, &**flow, summary.status, change.nodes.as_slice())], &[]).await?;

@@ -102,7 +102,7 @@ impl Store {
     /// frequent variants; of the cases that started in `window` (whole UTC days, `[from, to)`),
     /// or of every case. None when no flow has that id.
     pub async fn discovery(&self, flow_id: &str, top: usize, window: Option<(Millis, Millis)>) -> Result<Option<Discovery>, StoreError> {
-        if self.flows().newest().all(|f| f.id != flow_id) {
+        if self.with_flows(|flows| flows.newest().all(|f| f.id != flow_id)) {
             return Ok(None);
         }
         // Whole days: the first day the window touches to the day after its last.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use flowlens_core::flow::Trigger;
 use flowlens_core::discovery::{self, Deltas};
-use flowlens_core::{Event, EventRecord, Flow, Instance, InstanceChanged, InstanceSummary, Millis, Route, Status};
+use flowlens_core::{Event, EventRecord, Flow, Instance, InstanceChanged, Millis, Route, Status};
 
 use crate::row::Columns;
 use crate::sql::{rows_per_statement, tuples};
@@ -245,8 +245,8 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for (t, last) in chunk {
-                let nodes = t.instance.nodes(&t.flow);
-                let summary = InstanceSummary::with_nodes(&t.flow, &t.instance, &nodes, t.id, &t.key, t.events, now);
+                let change = InstanceChanged::of(&t.flow, &t.instance, t.id, &t.key, t.events, now, Some((*last).clone()));
+                let summary = &change.summary;
                 if summary.status == Status::Completed && t.was != Some(Status::Completed) {
                     let ended = t.instance.ended(&t.flow).unwrap_or(now);
                     minutes.entry((t.flow.id.clone(), ended.0.div_euclid(60_000))).or_default().1 += 1;
@@ -268,12 +268,11 @@ impl Store {
                     .bind(i64::from(t.events))
                     .bind(serde_json::to_string(&t.instance).expect("instances serialise"))
                     .bind(summary.due.map(|m| m.0))
-                    .bind(escalate_at(&t.flow, &t.instance, &nodes, t.escalating, now).map(|m| m.0))
+                    .bind(escalate_at(&t.flow, &t.instance, &change.nodes, t.escalating, now).map(|m| m.0))
                     .bind(i64::from(summary.reworked))
-                    .bind(i64::from(summary.fits));
-                let deviations = t.instance.deviations(&t.flow);
-                q = q.bind(crate::overview::deviating_at(&deviations));
-                out.changes.push(InstanceChanged { summary, nodes, deviations, event: Some((*last).clone()) });
+                    .bind(i64::from(summary.fits))
+                    .bind(crate::instances::deviating_at(&change.deviations));
+                out.changes.push(change);
             }
             q.execute(&mut *tx).await?;
         }

@@ -1,6 +1,6 @@
 //! Reading instances: the list (keyset pages over any filter) and one instance in full.
 
-use flowlens_core::{Cursor, Data, DataForm, EventRecord, InstanceDetail, InstanceSummary, ListQuery, Millis, Page, SlaFilter, Sort, Status};
+use flowlens_core::{Cursor, Data, DataForm, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, ListQuery, Millis, Page, SlaFilter, Sort, Status};
 
 use crate::row::{word, Columns};
 use crate::{Loaded, Store, StoreError};
@@ -29,6 +29,14 @@ fn summary_of(row: sqlx::any::AnyRow) -> Result<InstanceSummary, StoreError> {
         reworked: row.col::<i64>("instances", "reworked")? != 0,
         fits: row.col::<i64>("instances", "fits")? != 0,
     })
+}
+
+/// The steps an instance deviates at, as stored: node ids, each once, one per line.
+pub(crate) fn deviating_at(deviations: &[flowlens_core::instance::Deviation]) -> String {
+    let mut nodes: Vec<&str> = deviations.iter().filter_map(|d| d.node.as_deref()).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    nodes.join("\n")
 }
 
 /// An event's stored data (`data`, `data_form`), and the form it is written in.
@@ -149,8 +157,7 @@ impl Store {
             return Ok(None);
         };
         let flow = &flow;
-        let nodes = instance.nodes(flow);
-        let summary = InstanceSummary::with_nodes(flow, &instance, &nodes, id, &key, events, updated_at);
+        let InstanceChanged { summary, nodes, deviations, .. } = InstanceChanged::of(flow, &instance, id, &key, events, updated_at, None);
         let events = sqlx::query(
             "SELECT id, type, time, received_at, data, data_form FROM events WHERE instance_id = $1 ORDER BY time, received_at, id",
         )
@@ -161,7 +168,6 @@ impl Store {
         .map(event_record)
         .collect::<Result<_, _>>()?;
         let diagram = self.diagram(flow);
-        let deviations = instance.deviations(flow);
         let actions = self.actions(id).await?;
         let retryable = flow
             .nodes

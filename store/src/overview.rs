@@ -143,7 +143,7 @@ impl Store {
     /// The overview of the latest version of `flow_id` from `from` until `to` (event time).
     /// What is waiting and what is stuck are as of `now`, whatever the range.
     pub async fn overview(&self, flow_id: &str, from: Millis, to: Millis, now: Millis) -> Result<Option<Overview>, StoreError> {
-        let Some(flow) = self.flows().newest().find(|f| f.id == flow_id).cloned() else { return Ok(None) };
+        let Some(flow) = self.with_flows(|flows| flows.newest().find(|f| f.id == flow_id).cloned()) else { return Ok(None) };
         let mut counts = Counts::default();
         // Instances started in the range, by the state they are in now.
         let rows = sqlx::query(
@@ -275,7 +275,7 @@ impl Store {
         }
 
         let diagram = self.diagram(&flow);
-        let flows = self.flows().newest().map(|f| (f.id.clone(), f.name.clone())).collect();
+        let flows = self.with_flows(|flows| flows.newest().map(|f| (f.id.clone(), f.name.clone())).collect());
         Ok(Some(Overview {
             flow_id: flow.id.clone(),
             flow_name: flow.name.clone(),
@@ -387,12 +387,4 @@ impl Store {
         sqlx::query(settle).execute(&self.pool).await?;
         Ok(())
     }
-}
-
-/// The steps an instance deviates at, as stored: node ids, each once, one per line.
-pub(crate) fn deviating_at(deviations: &[flowlens_core::instance::Deviation]) -> String {
-    let mut nodes: Vec<&str> = deviations.iter().filter_map(|d| d.node.as_deref()).collect();
-    nodes.sort_unstable();
-    nodes.dedup();
-    nodes.join("\n")
 }

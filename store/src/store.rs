@@ -125,20 +125,25 @@ impl Store {
         self.backend
     }
 
-    /// The loaded flows, as they are now (cheap: the flows are shared).
+    /// The loaded flows, as they are now (a list of shared flows).
     pub fn flows(&self) -> Flows {
-        self.flows.read().expect("no writer panics holding the flows").clone()
+        self.with_flows(Flows::clone)
     }
 
-    /// Adds a flow while running (a discovered flow turned on from a page), checked against the
-    /// loaded ones as at start; the flows as they are now with it.
-    pub fn add_flow(&self, flow: Flow) -> Result<Flows, String> {
+    /// Reads the loaded flows without copying the list (ingest does, per instance).
+    pub(crate) fn with_flows<R>(&self, read: impl FnOnce(&Flows) -> R) -> R {
+        read(&self.flows.read().expect("no writer panics holding the flows"))
+    }
+
+    /// Adds a flow while running (a discovered flow turned on from a page): checked against the
+    /// loaded ones as at start, then `keep` (saving it) runs, then it is in; nothing changes when
+    /// either refuses. The flows as they are now with it.
+    pub fn add_flow(&self, flow: Flow, keep: impl FnOnce() -> Result<(), String>) -> Result<Flows, String> {
         let mut flows = self.flows.write().expect("no writer panics holding the flows");
-        let mut all: Vec<Flow> = flows.iter().map(|f| (**f).clone()).collect();
         let key = (flow.id.clone(), flow.version);
         let diagram = Arc::new(flowlens_core::layout::draw(&flow));
-        all.push(flow);
-        let next = Flows::new(all)?;
+        let next = Flows::new(flows.iter().map(|f| (**f).clone()).chain([flow]).collect())?;
+        keep()?;
         self.diagrams.write().expect("no writer panics holding the diagrams").insert(key, diagram);
         *flows = next.clone();
         Ok(next)
@@ -146,7 +151,7 @@ impl Store {
 
     /// The flow version an instance is pinned to.
     pub(crate) fn pinned(&self, instance: i64, flow: &str, version: u32) -> Result<Arc<Flow>, StoreError> {
-        self.flows().version(flow, version).cloned().ok_or_else(|| StoreError::FlowVersionMissing {
+        self.with_flows(|flows| flows.version(flow, version).cloned()).ok_or_else(|| StoreError::FlowVersionMissing {
             instance,
             flow: flow.to_string(),
             version,
@@ -203,11 +208,8 @@ async fn migrate(backend: Backend, pool: &AnyPool) -> Result<Vec<String>, StoreE
         Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
         Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
     };
-    let ran = |pool: AnyPool| async move {
-        let applied: Result<Vec<i64>, sqlx::Error> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations").fetch_all(&pool).await;
-        applied.unwrap_or_default()
-    };
-    let before = ran(pool.clone()).await;
+    // A fresh database has no table of migrations yet: none ran.
+    let before: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations").fetch_all(pool).await.unwrap_or_default();
     migrator.run(pool).await?;
     Ok(migrator.iter().filter(|m| !before.contains(&m.version)).map(|m| format!("{} {}", m.version, m.description)).collect())
 }

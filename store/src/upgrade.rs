@@ -52,12 +52,12 @@ pub(crate) async fn mark_conformance(store: &crate::Store) -> Result<(), StoreEr
         for row in rows {
             let id: i64 = row.col("instances", "id")?;
             let (flow_id, version): (String, i64) = (row.col("instances", "flow_id")?, row.col("instances", "flow_version")?);
-            let Some(flow) = store.flows().version(&flow_id, version as u32).cloned() else { continue };
+            let Some(flow) = store.with_flows(|flows| flows.version(&flow_id, version as u32).cloned()) else { continue };
             let mut instance: Instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
             replay_if_kept_without_log(&mut *tx, id, &flow, &mut instance, row.col::<i64>("instances", "events")? as u32).await?;
             instance.restore(&flow);
             let deviations = instance.deviations(&flow);
-            let (fits, at) = (i64::from(deviations.is_empty()), crate::overview::deviating_at(&deviations));
+            let (fits, at) = (i64::from(deviations.is_empty()), crate::instances::deviating_at(&deviations));
             if (row.col::<i64>("instances", "fits")?, row.col::<String>("instances", "deviating_at")?) != (fits, at.clone()) {
                 sqlx::query("UPDATE instances SET fits = $1, deviating_at = $2 WHERE id = $3").bind(fits).bind(at).bind(id).execute(&mut *tx).await?;
                 changed += 1;

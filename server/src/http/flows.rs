@@ -22,8 +22,8 @@ pub fn router() -> Router<Service> {
         .route("/api/v1/flows/{flow}/overview", get(overview))
         .route("/api/v1/flows/{flow}/bpmn", get(bpmn))
         .route("/api/v1/flows/{flow}/discovery", get(discovery))
-        .route("/api/v1/flows/{flow}/mined.toml", get(mined_toml))
-        .route("/api/v1/flows/{flow}/mined.bpmn", get(mined_bpmn))
+        .route("/api/v1/flows/{flow}/mined.toml", get(|s, c, f, p| mined(s, c, f, p, MinedForm::Toml)))
+        .route("/api/v1/flows/{flow}/mined.bpmn", get(|s, c, f, p| mined(s, c, f, p, MinedForm::Bpmn)))
         .route("/api/v1/flows/{flow}/events.xes", get(|s, c, f| events(s, c, f, LogForm::Xes)))
         .route("/api/v1/flows/{flow}/events.csv", get(|s, c, f| events(s, c, f, LogForm::Csv)))
 }
@@ -35,14 +35,6 @@ struct MinedParams {
     hide: u32,
     /// Only the cases started in this window, as on the discovery page.
     range: Option<String>,
-}
-
-async fn mined_toml(s: State<Service>, caller: Extension<Caller>, flow: Path<String>, p: Query<MinedParams>) -> Result<impl IntoResponse, ApiError> {
-    mined(s, caller, flow, p, MinedForm::Toml).await
-}
-
-async fn mined_bpmn(s: State<Service>, caller: Extension<Caller>, flow: Path<String>, p: Query<MinedParams>) -> Result<impl IntoResponse, ApiError> {
-    mined(s, caller, flow, p, MinedForm::Bpmn).await
 }
 
 async fn mined(

@@ -167,10 +167,13 @@ impl Sink<'_> {
                 .into_iter()
                 .filter_map(|(line, value)| service.check(&origin(&name, line), value).err().map(|reason| format!("{}:{line}: {reason}", path.display())))
                 .collect()),
-            Sink::Remote(remote) => match remote.send(&name, &with_ids(&name, &batch), true).await.map_err(|e| Refused(vec![e]))? {
-                remote::Reply::Taken(_) => Ok(Vec::new()),
-                remote::Reply::Refused(problems) => Ok(placed(path, &batch, problems)),
-            },
+            Sink::Remote(remote) => {
+                let (lines, events) = with_ids(&name, batch);
+                match remote.send(&name, &events, true).await.map_err(|e| Refused(vec![e]))? {
+                    remote::Reply::Taken(_) => Ok(Vec::new()),
+                    remote::Reply::Refused(problems) => Ok(placed(path, &lines, problems)),
+                }
+            }
         }
     }
 
@@ -189,44 +192,46 @@ impl Sink<'_> {
                 summary.duplicates += report.duplicates as u64;
                 summary.dead_lettered += report.dead_lettered.len() as u64;
             }
-            Sink::Remote(remote) => match remote.send(&name, &with_ids(&name, &batch), false).await.map_err(|e| Refused(vec![e]))? {
-                remote::Reply::Taken(t) => {
-                    summary.stored += t.stored;
-                    summary.duplicates += t.duplicates;
-                    summary.dead_lettered += t.dead_lettered.len() as u64;
+            Sink::Remote(remote) => {
+                let (lines, events) = with_ids(&name, batch);
+                match remote.send(&name, &events, false).await.map_err(|e| Refused(vec![e]))? {
+                    remote::Reply::Taken(t) => {
+                        summary.stored += t.stored;
+                        summary.duplicates += t.duplicates;
+                        summary.dead_lettered += t.dead_lettered.len() as u64;
+                    }
+                    // The server's flows changed since the check.
+                    remote::Reply::Refused(problems) => return Err(Refused(placed(path, &lines, problems))),
                 }
-                // The server's flows changed since the check.
-                remote::Reply::Refused(problems) => return Err(Refused(placed(path, &batch, problems))),
-            },
+            }
         }
         Ok(())
     }
 }
 
-/// The events as posted: each with the id a local replay gives it (file name and line), unless
-/// it has its own, so both ways store a row once.
-fn with_ids(name: &str, batch: &[(u64, Value)]) -> Vec<Value> {
+/// The events as posted, and the line each came from: each with the id a local replay gives it
+/// (file name and line), unless it has its own, so both ways store a row once.
+fn with_ids(name: &str, batch: Vec<(u64, Value)>) -> (Vec<u64>, Vec<Value>) {
     batch
-        .iter()
-        .map(|(line, value)| {
-            let mut value = value.clone();
+        .into_iter()
+        .map(|(line, mut value)| {
             if let Some(event) = value.as_object_mut() {
                 if !event.contains_key("id") {
-                    let place = origin(name, *line).place().expect("a file row has a place");
+                    let place = origin(name, line).place().expect("a file row has a place");
                     event.insert("id".into(), Value::String(place));
                 }
             }
-            value
+            (line, value)
         })
-        .collect()
+        .unzip()
 }
 
-/// The server's `event INDEX: problem` as `file:line: problem`.
-fn placed(path: &Path, batch: &[(u64, Value)], problems: Vec<String>) -> Vec<String> {
+/// The server's `event INDEX: problem` as `file:line: problem`, `lines` being the batch's.
+fn placed(path: &Path, lines: &[u64], problems: Vec<String>) -> Vec<String> {
     problems
         .into_iter()
         .map(|p| {
-            let at = p.strip_prefix("event ").and_then(|rest| rest.split_once(": ")).and_then(|(i, why)| Some((batch.get(i.parse::<usize>().ok()?)?.0, why)));
+            let at = p.strip_prefix("event ").and_then(|rest| rest.split_once(": ")).and_then(|(i, why)| Some((*lines.get(i.parse::<usize>().ok()?)?, why)));
             match at {
                 Some((line, why)) => format!("{}:{line}: {why}", path.display()),
                 None => format!("{}: {p}", path.display()),
