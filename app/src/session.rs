@@ -95,7 +95,7 @@ pub fn StatusStrip() -> impl IntoView {
         <div class="strip">
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    let Ok(StatusInfo { store, last_event, consumer_lag, partitions, source, now }) = info.await else {
+                    let Ok(StatusInfo { store, last_event, consumer_lag, partitions, source, now, kafka_problem }) = info.await else {
                         return view! { <span class="muted">"status unavailable"</span> }.into_any();
                     };
                     let now = crate::live::clock(now);
@@ -111,6 +111,9 @@ pub fn StatusStrip() -> impl IntoView {
                             "Last event: " <b>{move || ago(last_event, now.get())}</b>
                         </span>
                         <span data-lag=consumer_lag.map(|n| n.to_string()).unwrap_or_default()>"Consumer lag: " <b>{lag}</b></span>
+                        {kafka_problem.map(|p| view! {
+                            <span class="strip-problem" data-kafka-problem=p.kind.clone() title=p.message.clone()>"Kafka: " <b>{p.message.clone()}</b></span>
+                        })}
                     }
                     .into_any()
                 })}

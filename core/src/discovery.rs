@@ -506,6 +506,7 @@ pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
         sla: None,
         on_breach: OnBreach::Mark,
         webhook: None,
+        webhook_format: Default::default(),
         cancel: None,
         envelope: None,
         topo: shape.topo,

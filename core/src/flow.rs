@@ -21,9 +21,12 @@ pub struct Flow {
     pub sla: Option<Span>,
     /// What happens when the instance SLA passes.
     pub on_breach: OnBreach,
-    /// Where to POST a JSON alert when the instance SLA passes (`http://…`), besides `on_breach`.
+    /// Where to POST an alert when the instance SLA passes (`http://…` or `https://…`), besides `on_breach`.
     #[serde(default)]
     pub webhook: Option<String>,
+    /// The alert's body: Flowlens's JSON, or a chat message (`{"text": …}`).
+    #[serde(default)]
+    pub webhook_format: WebhookFormat,
     /// The command that cancels an instance, if the flow can be cancelled.
     pub cancel: Option<CommandSpec>,
     /// Field names of this flow's plain JSON envelope, when its events are not CloudEvents.
@@ -85,6 +88,17 @@ pub enum OnBreach {
     Mark,
     /// Cancel the instance (publish the cancel command and compensations).
     Cancel,
+}
+
+/// The body of an SLA alert.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// `{"type": "flowlens.sla.breached", "flow": …, "key": …}` for incident tools and scripts.
+    #[default]
+    Json,
+    /// `{"text": "…"}`, as chat webhooks (Slack, Mattermost, Rocket.Chat, Google Chat) take it.
+    Chat,
 }
 
 /// A command Flowlens can publish: its type and where it goes.

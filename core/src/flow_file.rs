@@ -50,6 +50,8 @@ struct SlaDef {
     #[serde(default)]
     on_breach: OnBreach,
     webhook: Option<Spanned<String>>,
+    #[serde(default)]
+    webhook_format: crate::flow::WebhookFormat,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +166,7 @@ pub(crate) struct Header {
     pub sla: Option<Span>,
     pub on_breach: OnBreach,
     pub webhook: Option<String>,
+    pub webhook_format: crate::flow::WebhookFormat,
 }
 
 /// `required`: whether a missing correlation is a problem (a flow file) or the message key (a sidecar).
@@ -197,15 +200,15 @@ fn header(correlation: Option<CorrelationDef>, sla_def: Option<SlaDef>, cancel: 
             }
         },
     };
-    let (sla, on_breach, webhook) = match sla_def {
-        Some(s) => (s.instance.as_ref().and_then(|d| duration(d, "instance sla", p)), s.on_breach, s.webhook),
-        None => (None, OnBreach::Mark, None),
+    let (sla, on_breach, webhook, webhook_format) = match sla_def {
+        Some(s) => (s.instance.as_ref().and_then(|d| duration(d, "instance sla", p)), s.on_breach, s.webhook, s.webhook_format),
+        None => (None, OnBreach::Mark, None, Default::default()),
     };
     if let Some(url) = &webhook {
         let text = url.get_ref();
-        let ok = text.strip_prefix("http://").is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace));
+        let ok = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://")).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace));
         if !ok {
-            p.at(Some(url.span()), &format!("`sla.webhook = \"{text}\"` must be an http:// URL (for HTTPS, point it at a local relay)"));
+            p.at(Some(url.span()), &format!("`sla.webhook = \"{text}\"` must be an http:// or https:// URL"));
         }
         if sla.is_none() {
             p.at(Some(url.span()), "`sla.webhook` needs `sla.instance`: the alert goes out when that SLA passes");
@@ -216,7 +219,7 @@ fn header(correlation: Option<CorrelationDef>, sla_def: Option<SlaDef>, cancel: 
         p.at(None, "`sla.on_breach = \"cancel\"` needs a `[cancel]` command");
     }
 
-    Header { correlation, sla, on_breach, webhook }
+    Header { correlation, sla, on_breach, webhook, webhook_format }
 }
 
 fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
@@ -231,7 +234,7 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         .into_iter()
         .filter_map(|(key, given)| given.then_some(key))
         .collect();
-    let Header { correlation, sla, on_breach, webhook } = header(def.correlation, def.sla, &def.cancel, true, p);
+    let Header { correlation, sla, on_breach, webhook, webhook_format } = header(def.correlation, def.sla, &def.cancel, true, p);
     if let Some(discover) = def.discover {
         let head = (def.id.into_inner(), def.name, def.version.into_inner());
         return discovered(head, correlation, def.envelope, &model_only, discover, p);
@@ -349,6 +352,7 @@ fn build(def: FlowDef, p: &mut Problems) -> Option<Flow> {
         sla,
         on_breach,
         webhook,
+        webhook_format,
         cancel: def.cancel.map(Into::into),
         envelope: def.envelope,
         nodes,
@@ -399,6 +403,7 @@ fn discovered(
         sla: None,
         on_breach: OnBreach::Mark,
         webhook: None,
+        webhook_format: Default::default(),
         cancel: None,
         envelope,
         nodes: vec![start],
@@ -449,6 +454,7 @@ pub(crate) struct Sidecar {
     pub sla: Option<Span>,
     pub on_breach: OnBreach,
     pub webhook: Option<String>,
+    pub webhook_format: crate::flow::WebhookFormat,
     pub cancel: Option<CommandSpec>,
     pub envelope: Option<crate::envelope::EnvelopeFields>,
     pub nodes: Vec<SidecarNode>,
@@ -479,6 +485,7 @@ impl Sidecar {
             sla: None,
             on_breach: OnBreach::Mark,
             webhook: None,
+            webhook_format: Default::default(),
             cancel: None,
             envelope: None,
             nodes: Vec::new(),
@@ -528,6 +535,7 @@ pub(crate) fn parse_sidecar(file: &str, text: &str) -> Result<Sidecar, Vec<Strin
         sla: h.sla,
         on_breach: h.on_breach,
         webhook: h.webhook,
+        webhook_format: h.webhook_format,
         cancel: def.cancel.map(Into::into),
         envelope: def.envelope,
         nodes,

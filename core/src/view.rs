@@ -314,6 +314,18 @@ pub struct StatusInfo {
     pub source: String,
     /// The server's clock when this was read, so "how long ago" matches on both sides.
     pub now: Millis,
+    /// Why the Kafka brokers cannot be used, while they cannot (since the last time they answered).
+    #[serde(default)]
+    pub kafka_problem: Option<BrokerProblem>,
+}
+
+/// Why the Kafka brokers cannot be used, as the consumer last found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerProblem {
+    /// `credentials` (SASL refused), `certificate` (TLS not trusted), `unreachable` or `other`.
+    pub kind: String,
+    /// In words, then the Kafka client's own message.
+    pub message: String,
 }
 
 #[cfg(test)]

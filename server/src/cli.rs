@@ -58,6 +58,12 @@ enum Command {
         #[arg(long, env = "DATABASE_URL", default_value = "sqlite://flowlens.db")]
         database_url: String,
     },
+    /// The settings: `flowlens config check` validates them (file, environment, flags) and prints
+    /// what takes effect and from where, secrets masked.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Check flow definition files; prints every problem and exits non-zero if there is one.
     Validate {
         #[arg(required = true)]
@@ -65,11 +71,21 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Checks the settings `flowlens serve` would run with (the same flags), and prints them.
+    Check(Box<Settings>),
+}
+
 impl Cli {
-    pub async fn run(self) -> ExitCode {
+    pub async fn run(self, layered: crate::config_file::Layered) -> ExitCode {
         match self.command {
+            Command::Config { action: ConfigAction::Check(settings) } => crate::config_check::check(&settings, &layered),
             Command::Serve(settings) => {
                 startup::init_logging(&settings.log_format);
+                if let Some(file) = &layered.file {
+                    tracing::info!(file = %file.display(), settings = layered.set.len(), "settings read from the file");
+                }
                 match startup::serve(settings).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
@@ -157,7 +173,7 @@ async fn replay(
     let flows = startup::load_flows(flows).map_err(|p| p.join("\n"))?;
     let store = flowlens_store::Store::open(database_url, flows).await.map_err(|e| format!("the store at {database_url}: {e}"))?;
     let (publisher, _) = flowlens_service::LocalServices::new();
-    let service = flowlens_service::Service::new(store, Box::new(publisher), flowlens_service::Settings { source: "replay".into(), flows_dir: None });
+    let service = flowlens_service::Service::new(store, Box::new(publisher), flowlens_service::Settings { source: "replay".into(), flows_dir: None, alerts: Default::default() });
     replay(&mut Sink::Local(&service), files, options).await.map_err(|e| e.to_string())
 }
 

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct Settings {
+    /// A settings file (`flowlens.toml`): every setting here, by its flag's name; flags and the
+    /// environment override it. `flowlens config check` shows what takes effect.
+    #[arg(long, env = "FLOWLENS_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "FLOWLENS_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
@@ -41,6 +45,8 @@ pub struct Settings {
     pub log_format: String,
     #[command(flatten)]
     pub access: AccessSettings,
+    #[command(flatten)]
+    pub alerts: AlertSettings,
     #[command(flatten)]
     pub kafka: KafkaSettings,
 }
@@ -80,6 +86,35 @@ impl AccessSettings {
     }
 }
 
+/// How SLA alerts reach their webhooks.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct AlertSettings {
+    /// CA certificates (PEM) trusted for https:// webhooks besides the system's.
+    #[arg(id = "alert_ca_file", long = "alert-ca-file", env = "FLOWLENS_ALERT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// A header for the webhooks whose URL starts with a prefix, `PREFIX=Name: value`, e.g.
+    /// `https://events.example.com=Authorization: Token abc` (repeatable; `;` between them in
+    /// the environment). Sent to no other URL.
+    #[arg(long = "alert-header", env = "FLOWLENS_ALERT_HEADERS", value_delimiter = ';', hide_env_values = true)]
+    pub headers: Vec<String>,
+    /// A file of such headers, one a line (secrets mounted as a file).
+    #[arg(long = "alert-headers-file", env = "FLOWLENS_ALERT_HEADERS_FILE")]
+    pub headers_file: Option<PathBuf>,
+}
+
+impl AlertSettings {
+    /// The alert client: trust and headers, checked.
+    pub fn alerts(&self) -> Result<flowlens_service::Alerts, String> {
+        let mut lines: Vec<String> = self.headers.iter().filter(|h| !h.trim().is_empty()).cloned().collect();
+        if let Some(file) = &self.headers_file {
+            let text = std::fs::read_to_string(file).map_err(|e| format!("--alert-headers-file {}: {e}", file.display()))?;
+            lines.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+        }
+        let headers = lines.iter().map(|l| flowlens_service::AlertHeader::parse(l)).collect::<Result<Vec<_>, _>>()?;
+        flowlens_service::Alerts::new(self.ca_file.as_deref(), headers)
+    }
+}
+
 /// Kafka: on when brokers are given.
 #[derive(Clone, Debug, clap::Args)]
 pub struct KafkaSettings {
@@ -92,6 +127,64 @@ pub struct KafkaSettings {
     /// Consumer group id; replicas share one.
     #[arg(long = "kafka-group", env = "FLOWLENS_KAFKA_GROUP", default_value = "flowlens")]
     pub group: String,
+    #[command(flatten)]
+    pub security: KafkaSecurity,
+}
+
+/// How to reach the brokers safely: TLS, SASL, and any librdkafka property.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct KafkaSecurity {
+    /// Connect over TLS; on by itself with a CA or client certificate file.
+    #[arg(long = "kafka-tls", env = "FLOWLENS_KAFKA_TLS")]
+    pub tls: bool,
+    /// CA certificates (PEM) the brokers' certificates must chain to; without it, the system's.
+    #[arg(long = "kafka-ca-file", env = "FLOWLENS_KAFKA_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM), for brokers that authenticate clients by certificate.
+    #[arg(long = "kafka-cert-file", env = "FLOWLENS_KAFKA_CERT_FILE")]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long = "kafka-key-file", env = "FLOWLENS_KAFKA_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Check that the brokers' certificates name the host connected to.
+    #[arg(long = "kafka-tls-verify-hostname", env = "FLOWLENS_KAFKA_TLS_VERIFY_HOSTNAME", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify_hostname: bool,
+    /// SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER.
+    #[arg(long = "kafka-sasl-mechanism", env = "FLOWLENS_KAFKA_SASL_MECHANISM")]
+    pub sasl_mechanism: Option<crate::kafka::Mechanism>,
+    /// SASL user name (PLAIN, SCRAM).
+    #[arg(long = "kafka-sasl-username", env = "FLOWLENS_KAFKA_SASL_USERNAME")]
+    pub sasl_username: Option<String>,
+    /// SASL password (PLAIN, SCRAM); better from a file.
+    #[arg(long = "kafka-sasl-password", env = "FLOWLENS_KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    pub sasl_password: Option<String>,
+    /// A file holding the SASL password (as container platforms mount secrets).
+    #[arg(long = "kafka-sasl-password-file", env = "FLOWLENS_KAFKA_SASL_PASSWORD_FILE")]
+    pub sasl_password_file: Option<PathBuf>,
+    /// OAUTHBEARER: the bearer token (a JWT), used as it is.
+    #[arg(long = "kafka-oauth-token", env = "FLOWLENS_KAFKA_OAUTH_TOKEN", hide_env_values = true)]
+    pub oauth_token: Option<String>,
+    /// OAUTHBEARER: a file holding the token, read again whenever the client refreshes it, so a
+    /// rotated token is taken without a restart.
+    #[arg(long = "kafka-oauth-token-file", env = "FLOWLENS_KAFKA_OAUTH_TOKEN_FILE")]
+    pub oauth_token_file: Option<PathBuf>,
+    /// Any librdkafka property, `KEY=VALUE` (repeatable; `consumer.KEY=VALUE` or
+    /// `producer.KEY=VALUE` for one client). Flowlens's own guarantees cannot be overridden.
+    /// In the environment, separated by `;`.
+    #[arg(long = "kafka-option", env = "FLOWLENS_KAFKA_OPTIONS", value_delimiter = ';')]
+    pub options: Vec<String>,
+}
+
+impl Default for KafkaSettings {
+    /// Kafka off, every other setting as its flag's default.
+    fn default() -> Self {
+        KafkaSettings {
+            brokers: String::new(),
+            topics: vec!["onboarding-events".into()],
+            group: "flowlens".into(),
+            security: KafkaSecurity { tls_verify_hostname: true, ..KafkaSecurity::default() },
+        }
+    }
 }
 
 impl KafkaSettings {

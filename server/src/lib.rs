@@ -6,6 +6,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod config_check;
+pub mod config_file;
 pub mod demo;
 pub mod http;
 pub mod kafka;

@@ -4,12 +4,11 @@ use std::path::PathBuf;
 
 use flowlens_core::flow::NodeKind;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientConfig;
 
 use crate::demo::{self, Sink};
+use crate::kafka::{Connection, Context, Role};
 use crate::startup::load_flows;
 
 #[derive(Clone, Debug, clap::Args)]
@@ -29,6 +28,8 @@ pub struct SimulateSettings {
     /// Flow definitions: their command topics are where the services listen.
     #[arg(long, env = "FLOWLENS_FLOWS", default_value = "flows")]
     pub flows: PathBuf,
+    #[command(flatten)]
+    pub security: crate::config::KafkaSecurity,
 }
 
 pub async fn run(s: SimulateSettings) -> Result<(), String> {
@@ -44,8 +45,8 @@ pub async fn run(s: SimulateSettings) -> Result<(), String> {
     command_topics.sort();
     command_topics.dedup();
 
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", &s.brokers).create().map_err(|e| e.to_string())?;
+    let connection = Connection::new(&s.brokers, &s.security)?;
+    let admin: AdminClient<Context> = connection.config(Role::Admin).create_with_context(connection.context()).map_err(|e| e.to_string())?;
     let wanted: Vec<NewTopic> = std::iter::once(&s.events_topic)
         .chain(&command_topics)
         .map(|t| NewTopic::new(t, s.partitions, TopicReplication::Fixed(1)))
@@ -57,14 +58,10 @@ pub async fn run(s: SimulateSettings) -> Result<(), String> {
         }
     }
 
-    let producer = ClientConfig::new()
-        .set("bootstrap.servers", &s.brokers)
-        .set("enable.idempotence", "true")
-        .create()
-        .map_err(|e| e.to_string())?;
+    let producer = connection.config(Role::Producer).set("enable.idempotence", "true").create().map_err(|e| e.to_string())?;
     let sink = Sink::Kafka { producer, topic: s.events_topic.clone() };
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &s.brokers)
+    let consumer: StreamConsumer = connection
+        .config(Role::Consumer)
         .set("group.id", "flowlens-simulate")
         .set("auto.offset.reset", "latest")
         .set("session.timeout.ms", "6000")
@@ -73,7 +70,7 @@ pub async fn run(s: SimulateSettings) -> Result<(), String> {
     let topics: Vec<&str> = command_topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).map_err(|e| e.to_string())?;
 
-    println!("simulating the demo services on {}: events to `{}`, commands from {}", s.brokers, s.events_topic, topics.join(", "));
+    println!("simulating the demo services on {}: events to `{}`, commands from {}", connection.describe(), s.events_topic, topics.join(", "));
     let stop = tokio_util::sync::CancellationToken::new();
     let registrations = tokio::spawn(demo::run(sink.clone(), s.interval, stop.clone()));
     let answers = tokio::spawn(demo::answer_kafka_commands(sink, consumer, stop.clone()));

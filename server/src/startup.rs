@@ -98,7 +98,7 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
 pub struct Application {
     service: Service,
-    consumer: Option<rdkafka::consumer::StreamConsumer>,
+    consumer: Option<crate::kafka::KafkaConsumer>,
     /// Commands for the built-in demo services, when they run without Kafka.
     commands: Option<tokio::sync::broadcast::Receiver<Command>>,
     listener: TcpListener,
@@ -113,8 +113,9 @@ impl Application {
             .await
             .map_err(|source| StartupError::Store { url: settings.database_url.clone(), source })?;
         let ancestors = settings.access.frame_ancestors().map_err(StartupError::Config)?;
-        let (publisher, commands): (Box<dyn Publisher>, _) = if settings.kafka.enabled() {
-            (Box::new(crate::kafka::KafkaPublisher::new(&settings.kafka.brokers)?), None)
+        let connection = if settings.kafka.enabled() { Some(crate::kafka::Connection::new(&settings.kafka.brokers, &settings.kafka.security).map_err(StartupError::Config)?) } else { None };
+        let (publisher, commands): (Box<dyn Publisher>, _) = if let Some(connection) = &connection {
+            (Box::new(crate::kafka::KafkaPublisher::new(connection)?), None)
         } else {
             let (local, commands) = LocalServices::new();
             (Box::new(local), settings.demo.then_some(commands))
@@ -126,13 +127,20 @@ impl Application {
         } else {
             "HTTP".to_string()
         };
-        let service = Service::new(store, publisher, flowlens_service::Settings { source, flows_dir: Some(settings.flows.clone()) });
+        let alerts = settings.alerts.alerts().map_err(StartupError::Config)?;
+        let service = Service::new(store, publisher, flowlens_service::Settings { source, flows_dir: Some(settings.flows.clone()), alerts });
         if let Some(told) = service.bootstrap(settings.access.admin_password.as_deref(), &settings.access.admin_credential_file).await? {
             // On stderr: stdout's first line is the address, which scripts read.
             eprintln!("{told}");
             tracing::warn!("{told}");
         }
-        let consumer = if settings.kafka.enabled() { Some(crate::kafka::consumer(&settings.kafka)?) } else { None };
+        let consumer = match &connection {
+            Some(connection) => {
+                tracing::info!(brokers = %connection.describe(), "kafka: consuming");
+                Some(crate::kafka::consumer(connection, &settings.kafka)?)
+            }
+            None => None,
+        };
         if consumer.is_some() {
             service.consumer().expect_brokers();
         }

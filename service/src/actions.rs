@@ -195,18 +195,7 @@ impl Service {
         let at = self.now();
         let (cancel, alert) = match store.load(id).await {
             Ok(Some(l)) => {
-                let alert = l.flow.webhook.clone().filter(|_| l.instance.sla_breached(&l.flow, at)).map(|url| {
-                    let body = json!({
-                        "type": "flowlens.sla.breached",
-                        "flow": l.flow.id,
-                        "flow_version": l.flow.version,
-                        "key": l.key,
-                        "instance": id,
-                        "sla": l.flow.sla.map(|s| s.human()),
-                        "at": at.to_rfc3339(),
-                    });
-                    (url, body)
-                });
+                let alert = l.flow.webhook.clone().filter(|_| l.instance.sla_breached(&l.flow, at)).map(|url| (url, alert_body(&l.flow, &l.key, id, at)));
                 (l.instance.escalation(&l.flow, &l.key, at).is_some(), alert)
             }
             _ => (false, None),
@@ -246,7 +235,7 @@ impl Service {
         };
         let this = self.clone();
         self.tasks().spawn(async move {
-            let (result, detail) = match crate::webhook::deliver(&url, &body).await {
+            let (result, detail) = match this.alerts().deliver(&url, &body).await {
                 Ok(d) => (ActionResult::TookEffect, d),
                 Err(d) => (ActionResult::Failed, d),
             };
@@ -254,5 +243,32 @@ impl Service {
                 tracing::warn!(instance = id, error = %e, "could not record the SLA alert's outcome");
             }
         });
+    }
+}
+
+/// What an SLA alert says, in the flow's chosen form: Flowlens's JSON for incident tools and
+/// scripts, or one line of text for a chat channel.
+fn alert_body(flow: &flowlens_core::Flow, key: &str, id: i64, at: Millis) -> serde_json::Value {
+    let sla = flow.sla.map(|s| s.human());
+    match flow.webhook_format {
+        flowlens_core::flow::WebhookFormat::Json => json!({
+            "type": "flowlens.sla.breached",
+            "flow": flow.id,
+            "flow_version": flow.version,
+            "key": key,
+            "instance": id,
+            "sla": sla,
+            "at": at.to_rfc3339(),
+        }),
+        flowlens_core::flow::WebhookFormat::Chat => json!({
+            "text": format!(
+                "SLA breached: {} `{key}` (instance {id}) has not finished within {} — flow `{}` v{}, at {}",
+                flow.name,
+                sla.as_deref().unwrap_or("its SLA"),
+                flow.id,
+                flow.version,
+                at.to_rfc3339()
+            ),
+        }),
     }
 }

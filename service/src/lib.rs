@@ -24,6 +24,7 @@ mod service;
 mod status;
 mod throttle;
 mod webhook;
+pub use webhook::{Alerts, Header as AlertHeader};
 
 pub use access::{digest, hash_password, random_secret, verify_password, BootstrapError, NewSession, NewToken, TokenKind};
 pub use actions::BulkAction;

@@ -22,6 +22,8 @@ pub struct Settings {
     pub source: String,
     /// Where flows added while running (discovered flows) are saved, if anywhere.
     pub flows_dir: Option<std::path::PathBuf>,
+    /// How SLA alerts reach their webhooks (trust, secret headers).
+    pub alerts: crate::webhook::Alerts,
 }
 
 /// Cheap to clone: every clone is the same service.
@@ -49,6 +51,7 @@ struct Inner {
     throttle: Throttle,
     /// Where flows added while running are saved.
     pub(crate) flows_dir: Option<std::path::PathBuf>,
+    alerts: crate::webhook::Alerts,
 }
 
 /// Threads that hash passwords, and sign-ins that may wait for one.
@@ -76,6 +79,7 @@ impl Service {
             hasher: Hasher::new(HASHERS, HASH_QUEUE),
             throttle: Throttle::default(),
             flows_dir: settings.flows_dir,
+            alerts: settings.alerts,
         }))
     }
 
@@ -90,6 +94,10 @@ impl Service {
 
     /// Decodes and routes input for every source.
     /// Where flows added while running are saved, if anywhere.
+    pub(crate) fn alerts(&self) -> &crate::webhook::Alerts {
+        &self.0.alerts
+    }
+
     pub(crate) fn flows_dir(&self) -> Option<&std::path::Path> {
         self.0.flows_dir.as_deref()
     }

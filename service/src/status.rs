@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
-use flowlens_core::{Caller, Millis, Need, StatusInfo};
+use flowlens_core::{BrokerProblem, Caller, Millis, Need, StatusInfo};
 
 use crate::{Error, Service};
 
@@ -22,7 +22,7 @@ pub struct Consumer {
 #[derive(Clone, Debug)]
 struct Brokers {
     answered: Option<Millis>,
-    problem: Option<String>,
+    problem: Option<BrokerProblem>,
 }
 
 /// Brokers that have not answered for this long make the replica not ready.
@@ -41,7 +41,7 @@ impl Consumer {
     }
 
     /// The consumer asked the brokers for their metadata at `at`: they answered, or not and why.
-    pub fn brokers_answered(&self, at: Millis, outcome: Result<(), String>) {
+    pub fn brokers_answered(&self, at: Millis, outcome: Result<(), BrokerProblem>) {
         let mut brokers = self.brokers.lock().unwrap_or_else(|p| p.into_inner());
         let known = brokers.get_or_insert(Brokers { answered: None, problem: None });
         match outcome {
@@ -55,9 +55,14 @@ impl Consumer {
         let brokers = self.brokers.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
         let silent = brokers.answered.is_none_or(|at| now.0 - at.0 > BROKERS_SILENT_MS);
         silent.then(|| match brokers.problem {
-            Some(problem) => format!("Kafka does not answer: {problem}"),
+            Some(problem) => format!("Kafka does not answer: {}", problem.message),
             None => "Kafka has not answered yet".to_string(),
         })
+    }
+
+    /// What went wrong with the brokers since they last answered, if anything.
+    pub fn problem(&self) -> Option<BrokerProblem> {
+        self.brokers.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(|b| b.problem.clone())
     }
 
     /// Messages waiting on this replica's partitions; `None` when it cannot be measured.
@@ -94,6 +99,7 @@ impl Service {
             partitions: self.consumer().partitions(),
             source: self.source().to_string(),
             now: self.now(),
+            kafka_problem: self.consumer().problem(),
         })
     }
 
@@ -121,11 +127,14 @@ mod tests {
         assert_eq!(c.unready(Millis(0)), None, "without Kafka, nothing to wait for");
         c.expect_brokers();
         assert_eq!(c.unready(Millis(0)).as_deref(), Some("Kafka has not answered yet"));
-        c.brokers_answered(Millis(1_000), Err("Connection refused".into()));
+        let problem = |m: &str| BrokerProblem { kind: "unreachable".into(), message: m.into() };
+        c.brokers_answered(Millis(1_000), Err(problem("Connection refused")));
         assert_eq!(c.unready(Millis(2_000)).as_deref(), Some("Kafka does not answer: Connection refused"));
+        assert_eq!(c.problem().map(|p| p.kind).as_deref(), Some("unreachable"));
         c.brokers_answered(Millis(3_000), Ok(()));
         assert_eq!(c.unready(Millis(4_000)), None);
-        c.brokers_answered(Millis(10_000), Err("timed out".into()));
+        assert_eq!(c.problem(), None, "answering clears the problem");
+        c.brokers_answered(Millis(10_000), Err(problem("timed out")));
         assert_eq!(c.unready(Millis(12_000)), None, "one failed probe within the grace is not enough");
         assert_eq!(c.unready(Millis(3_000 + BROKERS_SILENT_MS + 1)).as_deref(), Some("Kafka does not answer: timed out"));
     }

@@ -18,7 +18,7 @@ async fn a_batch_that_meets_another_writer_is_tried_again() {
     let flows = Flows::new(vec![Flow::parse_toml("onboarding", &text).unwrap()]).unwrap();
     let url = format!("sqlite://{}", dir.join("busy.db").display());
     let store = Store::open(&url, flows).await.unwrap();
-    let service = Service::new(store, Box::new(LocalServices::new().0), Settings { source: "test".into(), flows_dir: None });
+    let service = Service::new(store, Box::new(LocalServices::new().0), Settings { source: "test".into(), flows_dir: None, alerts: Default::default() });
     // One instance exists, so each batch reads it before it writes.
     let first = json!({ "type": "RegistrationRequested", "key": "k-0" });
     service.submit(&Origin::Http { channel: None }, vec![first]).await.unwrap();

@@ -448,6 +448,7 @@ impl Flow {
             sla: side.sla,
             on_breach: side.on_breach,
             webhook: side.webhook.clone(),
+            webhook_format: side.webhook_format,
             cancel: side.cancel.clone(),
             envelope: side.envelope.clone(),
             nodes,

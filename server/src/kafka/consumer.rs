@@ -14,16 +14,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flowlens_core::Message as BusMessage;
+use flowlens_core::{BrokerProblem, Message as BusMessage};
 use flowlens_service::{Origin, Service};
 use flowlens_store::{DeadLetter, Routed};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::{sleep, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
+use super::connection::{classify, Connection, Context, Role};
 use crate::config::KafkaSettings;
 
 /// Most messages in one transaction.
@@ -39,19 +39,30 @@ struct Taken {
     outcome: Result<Routed, DeadLetter>,
 }
 
-pub fn consumer(settings: &KafkaSettings) -> Result<StreamConsumer, rdkafka::error::KafkaError> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &settings.brokers)
+/// The consumer Flowlens runs: its context reports connection problems (and supplies tokens).
+pub type KafkaConsumer = StreamConsumer<Context>;
+
+pub fn consumer(connection: &Connection, settings: &KafkaSettings) -> Result<KafkaConsumer, rdkafka::error::KafkaError> {
+    let mut config = connection.config(Role::Consumer);
+    // Defaults a passed option may change.
+    for (key, value) in [
+        ("auto.offset.reset", "earliest"),
+        ("session.timeout.ms", "6000"),
+        // A live view: an idle partition's fetch returns within this, not librdkafka's 500 ms.
+        ("fetch.wait.max.ms", "50"),
+        // Bounded prefetch: at most this much waits in librdkafka's queues per consumer.
+        ("queued.max.messages.kbytes", "16384"),
+    ] {
+        if config.get(key).is_none() {
+            config.set(key, value);
+        }
+    }
+    // Set last: offsets follow the database, whatever was passed.
+    config
         .set("group.id", &settings.group)
         .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        // A live view: an idle partition's fetch returns within this, not librdkafka's 500 ms.
-        .set("fetch.wait.max.ms", "50")
-        // Bounded prefetch: at most this much waits in librdkafka's queues per consumer.
-        .set("queued.max.messages.kbytes", "16384")
-        .create()?;
+        .set("enable.auto.offset.store", "false");
+    let consumer: KafkaConsumer = config.create_with_context(connection.context())?;
     let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     Ok(consumer)
@@ -61,11 +72,11 @@ pub fn consumer(settings: &KafkaSettings) -> Result<StreamConsumer, rdkafka::err
 /// the group), and with the broker gone it may wait for ever: whoever holds the last share closes
 /// it on a thread of its own, so nothing async (a runtime shutting down) waits on it.
 #[derive(Clone)]
-struct Shared(Option<Arc<StreamConsumer>>);
+struct Shared(Option<Arc<KafkaConsumer>>);
 
 impl std::ops::Deref for Shared {
-    type Target = StreamConsumer;
-    fn deref(&self) -> &StreamConsumer {
+    type Target = KafkaConsumer;
+    fn deref(&self) -> &KafkaConsumer {
         self.0.as_deref().expect("present until dropped")
     }
 }
@@ -122,12 +133,17 @@ async fn watch_lag(service: Service, consumer: Shared, positions: Positions, sto
             }
         }
         let (asked, status) = (consumer.clone(), service.clone());
-        let answered = tokio::task::spawn_blocking(move || asked.fetch_metadata(None, Duration::from_secs(4)).map(|_| ()).map_err(|e| e.to_string())).await;
-        let answered = answered.unwrap_or_else(|e| Err(e.to_string()));
+        let answered = tokio::task::spawn_blocking(move || {
+            // librdkafka's own report (wrong password, untrusted certificate, …) says more
+            // than the probe's timeout.
+            asked.fetch_metadata(None, Duration::from_secs(4)).map(|_| ()).map_err(|e| asked.context().problems.last().unwrap_or_else(|| classify(&e.to_string())))
+        })
+        .await;
+        let answered = answered.unwrap_or_else(|e| Err(classify(&e.to_string())));
         if let Err(problem) = &answered {
-            tracing::warn!(problem, "kafka: the brokers do not answer");
+            tracing::warn!(kind = problem.kind.word(), problem = %problem.message, "kafka: the brokers do not answer");
         }
-        status.consumer().brokers_answered(status.now(), answered);
+        status.consumer().brokers_answered(status.now(), answered.map_err(|p| BrokerProblem { kind: p.kind.word().to_string(), message: p.message }));
         let (consumer, positions, status) = (consumer.clone(), positions.clone(), service.clone());
         let measured = tokio::task::spawn_blocking(move || {
             let assigned = consumer.assignment().ok()?;
@@ -155,7 +171,7 @@ struct Batch {
 /// Consumes until `stop`. Two stages overlap: while one batch is being stored, the next is
 /// taken and decoded (one core each). At most one batch waits between them, so memory stays
 /// bounded, and batches are stored and their offsets committed strictly in order.
-pub async fn run(service: Service, consumer: StreamConsumer, stop: CancellationToken) {
+pub async fn run(service: Service, consumer: KafkaConsumer, stop: CancellationToken) {
     let consumer = Shared(Some(Arc::new(consumer)));
     let positions: Positions = Arc::default();
     let lag = tokio::spawn(watch_lag(service.clone(), consumer.clone(), positions.clone(), stop.clone()));

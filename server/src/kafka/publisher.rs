@@ -9,15 +9,19 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 
-pub struct KafkaPublisher(FutureProducer);
+use super::connection::{Connection, Context, Role};
+
+pub struct KafkaPublisher(FutureProducer<Context>);
 
 impl KafkaPublisher {
-    pub fn new(brokers: &str) -> Result<KafkaPublisher, rdkafka::error::KafkaError> {
-        let producer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("message.timeout.ms", "10000")
-            .create()?;
+    pub fn new(connection: &Connection) -> Result<KafkaPublisher, rdkafka::error::KafkaError> {
+        let mut config = connection.config(Role::Producer);
+        if config.get("message.timeout.ms").is_none() {
+            config.set("message.timeout.ms", "10000");
+        }
+        // Set last: a command is never sent twice, whatever was passed.
+        config.set("enable.idempotence", "true");
+        let producer = config.create_with_context(connection.context())?;
         Ok(KafkaPublisher(producer))
     }
 }

@@ -390,7 +390,7 @@ mod escalation {
         }
         assert_eq!(webhook["result"], "took_effect", "{webhook}");
         assert_eq!(webhook["actor"], "sla");
-        assert!(webhook["detail"].as_str().unwrap().contains("after 3 attempt(s)"), "{webhook}");
+        assert_eq!(webhook["detail"], "attempt 1: HTTP 500; attempt 2: HTTP 500; attempt 3: HTTP 200", "every attempt in the audit trail");
         let calls = received.lock().unwrap().clone();
         assert_eq!(calls.len(), 3, "two failures and a success");
         assert!(calls[2].starts_with("POST /alerts HTTP/1.1"), "{}", calls[2]);

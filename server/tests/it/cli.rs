@@ -119,3 +119,67 @@ fn serve_writes_json_logs_when_asked() {
     let (ok, _, err) = flowlens(&["serve", "--log-format", "xml"]);
     assert!(!ok && err.contains("xml") && err.contains("json"), "{err}");
 }
+
+/// `flowlens.toml`: a flag beats the environment, which beats the file, which beats the default;
+/// secrets come from files and are masked; unknown keys are refused with file and line; `serve`
+/// runs with what `config check` shows.
+#[test]
+fn the_settings_file_ranks_below_flags_and_environment_and_is_checked() {
+    let dir = std::env::temp_dir().join(format!("flowlens-config-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("kafka-password"), "from-a-secret-file\n").unwrap();
+    let file = dir.join("flowlens.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "port = 4100\nhost = \"127.0.0.1\"\nlog-format = \"json\"\ndatabase-url = \"postgres://flowlens:db-secret@db.internal/flowlens\"\nflows = \"{flows}\"\n\n[kafka]\nbrokers = \"file-broker:9092\"\ntopics = [\"a\", \"b\"]\ngroup = \"from-file\"\nsasl-mechanism = \"SCRAM-SHA-512\"\nsasl-username = \"flowlens\"\nsasl-password-file = \"{pw}\"\n",
+            flows = repo().join("flows").display(),
+            pw = dir.join("kafka-password").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flowlens"))
+        .args(["config", "check", "--config", &file.display().to_string(), "--port", "4200"])
+        .env("FLOWLENS_KAFKA_GROUP", "from-env")
+        .env_remove("FLOWLENS_PORT")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let line = |name: &str| stdout.lines().find(|l| l.trim_start().starts_with(&format!("{name} ="))).unwrap_or_else(|| panic!("{name} in {stdout}")).to_string();
+    assert!(line("port").contains("4200") && line("port").contains("(flag)"), "a flag beats the file: {}", line("port"));
+    assert!(line("kafka-group").contains("from-env") && line("kafka-group").contains("environment FLOWLENS_KAFKA_GROUP"), "{}", line("kafka-group"));
+    assert!(line("kafka-brokers").contains("file-broker:9092") && line("kafka-brokers").contains("flowlens.toml:8"), "the file, with its line: {}", line("kafka-brokers"));
+    assert!(line("kafka-topics").contains("a,b"), "{}", line("kafka-topics"));
+    assert!(line("demo-interval").contains("(default)"), "{}", line("demo-interval"));
+    assert!(line("kafka-sasl-password-file").contains("kafka-password"), "{}", line("kafka-sasl-password-file"));
+    assert!(line("database-url").contains("postgres://flowlens:***@db.internal/flowlens"), "{}", line("database-url"));
+    assert!(!stdout.contains("db-secret") && !stdout.contains("from-a-secret-file"), "no secret printed: {stdout}");
+    assert!(stdout.contains("ok: these settings would start"), "{stdout}");
+
+    // A secret from the environment's *_FILE, and a typo refused with its place.
+    std::fs::write(dir.join("bad.toml"), "port = 1\n[kafka]\nbrokres = \"x\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flowlens")).args(["config", "check", "--config", &dir.join("bad.toml").display().to_string()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("bad.toml:3: unknown setting `brokres` in [kafka]"), "{stderr}");
+
+    // serve takes the file too: it listens where the file says, with JSON logs.
+    std::fs::write(dir.join("serve.toml"), format!("port = 0\nlog-format = \"json\"\nflows = \"{}\"\ndatabase-url = \"sqlite://{}\"\n", repo().join("flows").display(), dir.join("s.db").display())).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowlens"))
+        .args(["serve", "--config", &dir.join("serve.toml").display().to_string()])
+        .env("FLOWLENS_ADMIN_PASSWORD_FILE", dir.join("kafka-password"))
+        .env_remove("FLOWLENS_ADMIN_PASSWORD")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let told = std::io::BufReader::new(child.stdout.take().unwrap()).lines().map(|l| l.unwrap()).find(|l| l.contains("settings read from the file"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let told: serde_json::Value = serde_json::from_str(&told.expect("serve says it read the file")).expect("a JSON log line, as the file asked");
+    assert_eq!(told["fields"]["settings"], 5, "port, log format, flows, database URL, and the admin password from FLOWLENS_ADMIN_PASSWORD_FILE: {told}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

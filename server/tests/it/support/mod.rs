@@ -17,6 +17,7 @@ macro_rules! on_both_stores {
 
 pub mod broker;
 pub mod postgres;
+pub mod tls;
 pub mod traffic;
 
 use std::net::SocketAddr;
@@ -92,7 +93,9 @@ pub async fn settings(db: Db, dir: &std::path::Path) -> Settings {
             embed_origins: vec![],
             secure_cookies: false,
         },
-        kafka: KafkaSettings { brokers: String::new(), topics: vec![], group: "flowlens".into() },
+        alerts: Default::default(),
+        config: None,
+        kafka: KafkaSettings { topics: vec![], ..KafkaSettings::default() },
     }
 }
 

@@ -8,6 +8,8 @@ pub struct Postgres {
     bin: PathBuf,
     pub dir: PathBuf,
     pub port: u16,
+    /// Extra server settings (`-c name=value`), e.g. TLS.
+    settings: Vec<String>,
 }
 
 /// The newest installed server's programs (Debian keeps them out of PATH).
@@ -41,6 +43,31 @@ fn run(mut cmd: Command, what: &str) {
 
 impl Postgres {
     pub fn start() -> Postgres {
+        let pg = Postgres::init();
+        pg.up();
+        pg
+    }
+
+    /// A server that takes connections over TLS only (`hostssl` alone in pg_hba.conf), with
+    /// this certificate and key.
+    pub fn start_tls(cert: &Path, key: &Path) -> Postgres {
+        let mut pg = Postgres::init();
+        let data = pg.dir.join("data");
+        std::fs::copy(cert, data.join("server.crt")).unwrap();
+        std::fs::copy(key, data.join("server.key")).unwrap();
+        std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\n").unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // The server refuses a key others can read.
+            std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let _ = Command::new("chown").args(["postgres:postgres"]).arg(data.join("server.crt")).arg(data.join("server.key")).arg(data.join("pg_hba.conf")).status();
+        pg.settings = vec!["ssl=on".into(), "ssl_cert_file=server.crt".into(), "ssl_key_file=server.key".into()];
+        pg.up();
+        pg
+    }
+
+    fn init() -> Postgres {
         let bin = bin_dir();
         let dir = std::env::temp_dir().join(format!("flowlens-pg-{}-{}", std::process::id(), fastrand::u32(..)));
         std::fs::create_dir_all(&dir).unwrap();
@@ -50,9 +77,7 @@ impl Postgres {
         init.args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"]).arg(dir.join("data"));
         run(init, "initdb");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = Postgres { bin, dir, port };
-        pg.up();
-        pg
+        Postgres { bin, dir, port, settings: Vec::new() }
     }
 
     pub fn url(&self) -> String {
@@ -62,7 +87,8 @@ impl Postgres {
     pub fn up(&self) {
         let mut cmd = as_server_user(&self.bin.join("pg_ctl"));
         cmd.arg("-D").arg(self.dir.join("data")).arg("-l").arg(self.dir.join("server.log"));
-        cmd.args(["-w", "-o"]).arg(format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display()));
+        let extra: String = self.settings.iter().map(|s| format!(" -c {s}")).collect();
+        cmd.args(["-w", "-o"]).arg(format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{extra}", self.port, self.dir.display()));
         cmd.arg("start");
         run(cmd, "pg_ctl start");
     }
