@@ -103,7 +103,7 @@ fn DiscoveryBody(v: DiscoveryView, hide: u32, time: bool, range: Option<String>)
     let window = range.as_ref().map(|r| format!("&range={r}")).unwrap_or_default();
     let link = {
         let window = window.clone();
-        move |flow: &str, hide: u32, time: bool| format!("/discovery?flow={flow}&hide={hide}&heat={}{window}", if time { "time" } else { "frequency" })
+        move |flow: &str, hide: u32, time: bool| format!("/discovery?flow={flow}&hide={hide}&heat={}{window}", heat_word(time))
     };
     let flows = v
         .flows
@@ -117,7 +117,7 @@ fn DiscoveryBody(v: DiscoveryView, hide: u32, time: bool, range: Option<String>)
     let heats = [(false, "Frequency"), (true, "Time")]
         .map(|(t, label)| {
             let class = if t == time { "tab current" } else { "tab" };
-            view! { <A href=link(&f, hide, t) attr:class=class attr:data-heat-mode=if t { "time" } else { "frequency" }>{label}</A> }
+            view! { <A href=link(&f, hide, t) attr:class=class attr:data-heat-mode=heat_word(t)>{label}</A> }
         })
         .collect_view();
     // Frequency: how many events of the activity. Time: the mean wait before it (over the edges
@@ -209,14 +209,14 @@ fn DiscoveryBody(v: DiscoveryView, hide: u32, time: bool, range: Option<String>)
         Some((from, to)) => (from.to_rfc3339()[..10].to_string(), flowlens_core::Millis(to.0 - 1).to_rfc3339()[..10].to_string()),
         None => (String::new(), String::new()),
     };
-    let all = format!("/discovery?flow={f}&hide={hide}&heat={}", if time { "time" } else { "frequency" });
+    let all = format!("/discovery?flow={f}&hide={hide}&heat={}", heat_word(time));
     let cases = view! {
         <div class="tabs">
             <A href=all attr:class=if d.window.is_none() { "tab current" } else { "tab" } attr:data-range="all">"All cases"</A>
             <form class=if d.window.is_some() { "window current" } else { "window" } method="get" action="/discovery" data-range-form="">
                 <input type="hidden" name="flow" value=f.clone()/>
                 <input type="hidden" name="hide" value=hide.to_string()/>
-                <input type="hidden" name="heat" value=if time { "time" } else { "frequency" }/>
+                <input type="hidden" name="heat" value=heat_word(time)/>
                 <span class="muted small">"Cases started "</span>
                 <label>"from "<input type="date" name="from" value=day_from required=true/></label>
                 <label>" to "<input type="date" name="to" value=day_to required=true/></label>
@@ -278,4 +278,9 @@ fn DiscoveryBody(v: DiscoveryView, hide: u32, time: bool, range: Option<String>)
             </section>
         </div>
     }
+}
+
+/// The map's heat as the page's address says it.
+fn heat_word(time: bool) -> &'static str {
+    if time { "time" } else { "frequency" }
 }

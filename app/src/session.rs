@@ -112,7 +112,7 @@ pub fn StatusStrip() -> impl IntoView {
                         </span>
                         <span data-lag=consumer_lag.map(|n| n.to_string()).unwrap_or_default()>"Consumer lag: " <b>{lag}</b></span>
                         {kafka_problem.map(|p| view! {
-                            <span class="strip-problem" data-kafka-problem=p.kind.clone() title=p.message.clone()>"Kafka: " <b>{p.message.clone()}</b></span>
+                            <span class="strip-problem" data-kafka-problem=p.kind.as_str() title=p.message.clone()>"Kafka: " <b>{p.message.clone()}</b></span>
                         })}
                     }
                     .into_any()

@@ -400,6 +400,8 @@ pub const MAP_END: &str = " end";
 /// `hide_below` percent of the most frequent ones left out. What the map draws and what "save as
 /// flow" writes.
 pub struct Mined<'a> {
+    /// The percentage applied, 0 to 100.
+    pub hide_below: u32,
     pub activities: Vec<&'a ActivityStat>,
     /// Most frequent first, so the main path is the one laid out left to right.
     pub edges: Vec<&'a EdgeStat>,
@@ -467,7 +469,7 @@ pub fn mined(d: &Discovery, hide_below: u32) -> Mined<'_> {
         nodes[i].next.push(end);
     }
     crate::graph::link(&mut nodes);
-    Mined { activities, edges, nodes }
+    Mined { hide_below, activities, edges, nodes }
 }
 
 /// Which nodes lead to `target` (`prev` is not linked yet, so the edges are turned round here).
@@ -496,7 +498,7 @@ fn reaching(nodes: &[crate::flow::Node], target: usize) -> Vec<bool> {
 #[cfg(feature = "layout")]
 pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
     use crate::flow::{Correlation, Flow, OnBreach};
-    let Mined { activities, edges, nodes } = mined(d, hide_below);
+    let Mined { hide_below, activities, edges, nodes } = mined(d, hide_below);
     let shape = crate::graph::walk(&nodes, 0);
     let flow = Flow {
         id: d.flow_id.clone(),
@@ -517,7 +519,7 @@ pub fn map(d: &Discovery, hide_below: u32) -> DiscoveryMap {
         discover: None,
     };
     DiscoveryMap {
-        hide_below: hide_below.min(100),
+        hide_below,
         activities: activities.iter().map(|a| a.name.clone()).collect(),
         edges: edges.iter().map(|e| (e.from.clone(), e.to.clone())).collect(),
         diagram: crate::layout::layout(&flow),

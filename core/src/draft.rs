@@ -7,11 +7,10 @@
 //! activities cases ended with lead to the end. It is a draft: steps get no SLA or command, and a
 //! case that may end or go on waits at its decision until something comes.
 
-use std::collections::HashSet;
 use std::fmt::Write;
 
 use crate::discovery::{mined, Discovery};
-use crate::flow::{Correlation, Flow, NodeKind};
+use crate::flow::{unique_ids, Correlation, Flow, NodeKind};
 
 /// The flow file of `flow`'s process as discovered, with what is rarer than `hide_below` % of
 /// the most frequent activity or edge left out. It keeps the flow's id and correlation and takes
@@ -21,28 +20,17 @@ pub fn flow_file(flow: &Flow, d: &Discovery, hide_below: u32) -> String {
     let nodes = m.nodes;
     let end = nodes.len() - 1;
 
-    let mut used = HashSet::new();
-    let ids: Vec<String> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let base = match i {
-                0 => "start".to_string(),
-                i if i == end => "end".to_string(),
-                _ => slug(&n.name),
-            };
-            let mut id = base.clone();
-            let mut k = 2;
-            while !used.insert(id.clone()) {
-                id = format!("{base}-{k}");
-                k += 1;
-            }
-            id
-        })
-        .collect();
+    let ids = unique_ids(
+        nodes.iter().enumerate().map(|(i, n)| match i {
+            0 => "start".to_string(),
+            i if i == end => "end".to_string(),
+            _ => slug(&n.name),
+        }),
+        '-',
+    );
 
     let mut out = String::new();
-    let hidden = if hide_below == 0 { String::new() } else { format!(", leaving out what is rarer than {}% of the most frequent", hide_below.min(100)) };
+    let hidden = if m.hide_below == 0 { String::new() } else { format!(", leaving out what is rarer than {}% of the most frequent", m.hide_below) };
     let _ = writeln!(out, "# {}: the process its events show, mined by Flowlens from {} cases{hidden}.", flow.name, d.cases);
     let _ = writeln!(out, "# Each activity is a step its event completes; where cases went different ways, a decision.");
     let _ = writeln!(out, "# A draft: give steps SLAs, requests and commands (docs/flows.md), then put it in the flows directory.");

@@ -275,3 +275,21 @@ pub(crate) fn index_triggers(nodes: &[Node]) -> (HashMap<String, (usize, Trigger
     }
     (map, twice)
 }
+
+/// Node ids for files other tools read, made unique: a base taken twice gets `{sep}2`, `{sep}3`, …
+#[cfg(any(feature = "files", feature = "bpmn"))]
+pub(crate) fn unique_ids(bases: impl IntoIterator<Item = String>, sep: char) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    bases
+        .into_iter()
+        .map(|base| {
+            let mut id = base.clone();
+            let mut k = 2;
+            while !taken.insert(id.clone()) {
+                id = format!("{base}{sep}{k}");
+                k += 1;
+            }
+            id
+        })
+        .collect()
+}

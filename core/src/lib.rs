@@ -37,4 +37,4 @@ pub use layout::Diagram;
 pub use query::{Cursor, ListParams, ListQuery, Page, SlaFilter, Sort};
 pub use registry::{Flows, Route, RouteError};
 pub use time::{Millis, Span};
-pub use view::{ActionKind, ActionResult, ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, TokenInfo, Counts, NodeHeat, Bucket, Overview, StatusInfo, BrokerProblem};
+pub use view::{ActionKind, ActionResult, ActionView, DeadLetterView, EventRecord, InstanceChanged, InstanceDetail, InstanceSummary, TokenInfo, Counts, NodeHeat, Bucket, Overview, StatusInfo, BrokerProblem, BrokerTrouble};

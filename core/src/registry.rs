@@ -87,6 +87,11 @@ impl Flows {
         self.flows.iter().enumerate().filter(|(i, f)| self.flows.get(i + 1).is_none_or(|g| g.id != f.id)).map(|(_, f)| f)
     }
 
+    /// The newest version of the flow `id`.
+    pub fn newest_of(&self, id: &str) -> Option<&Arc<Flow>> {
+        self.flows.iter().rev().find(|f| f.id == id)
+    }
+
     /// The plain envelopes the newest flows configure, to decode bus messages with.
     pub fn envelopes(&self) -> Vec<crate::envelope::EnvelopeFields> {
         let mut all: Vec<_> = self.newest().filter_map(|f| f.envelope.clone()).collect();

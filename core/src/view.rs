@@ -195,6 +195,7 @@ macro_rules! words {
 
 words!(ActionKind { Retry = "retry", Cancel = "cancel", Compensation = "compensation", Webhook = "webhook" });
 words!(ActionResult { Sent = "sent", Failed = "failed", TookEffect = "took_effect", NoEffect = "no_effect" });
+words!(BrokerTrouble { Credentials = "credentials", Certificate = "certificate", Unreachable = "unreachable", Other = "other" });
 
 /// One retry, cancel or compensation, as the audit trail shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -322,10 +323,22 @@ pub struct StatusInfo {
 /// Why the Kafka brokers cannot be used, as the consumer last found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerProblem {
-    /// `credentials` (SASL refused), `certificate` (TLS not trusted), `unreachable` or `other`.
-    pub kind: String,
+    pub kind: BrokerTrouble,
     /// In words, then the Kafka client's own message.
     pub message: String,
+}
+
+/// What kind of trouble the brokers are, told apart for the people who fix it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerTrouble {
+    /// The brokers refused the SASL user, password or token.
+    Credentials,
+    /// The brokers' certificate is not signed by a trusted CA (or does not name the host).
+    Certificate,
+    /// Nothing answers at the address, or the name does not resolve.
+    Unreachable,
+    Other,
 }
 
 #[cfg(test)]

@@ -184,7 +184,7 @@ fn export_bpmn(flow: &str, dir: &std::path::Path) -> Result<String, String> {
         startup::load_flow(path).map_err(|p| p.join("\n"))?
     } else {
         let flows = startup::load_flows(dir).map_err(|p| p.join("\n"))?;
-        let newest = flows.newest().find(|f| f.id == flow).cloned();
+        let newest = flows.newest_of(flow).cloned();
         match newest {
             Some(f) => (*f).clone(),
             None => {

@@ -51,6 +51,33 @@ pub struct Settings {
     pub kafka: KafkaSettings,
 }
 
+/// What `serve` takes from its settings once they are checked as a whole, before anything is
+/// opened; `flowlens config check` checks the same.
+pub struct Checked {
+    /// The CSP `frame-ancestors` of the embed origins.
+    pub frame_ancestors: String,
+    /// How to reach the brokers, when Kafka is on.
+    pub kafka: Option<crate::kafka::Connection>,
+    pub alerts: flowlens_service::Alerts,
+}
+
+impl Settings {
+    /// Every problem of the settings, or what they give.
+    pub fn check(&self) -> Result<Checked, Vec<String>> {
+        let mut problems = Vec::new();
+        let frame_ancestors = self.access.frame_ancestors().map_err(|e| problems.push(e)).ok();
+        let alerts = self.alerts.alerts().map_err(|e| problems.push(e)).ok();
+        let kafka = match self.kafka.enabled() {
+            false => Some(None),
+            true => crate::kafka::Connection::new(&self.kafka.brokers, &self.kafka.security).map(Some).map_err(|e| problems.push(e)).ok(),
+        };
+        match (frame_ancestors, kafka, alerts) {
+            (Some(frame_ancestors), Some(kafka), Some(alerts)) => Ok(Checked { frame_ancestors, kafka, alerts }),
+            _ => Err(problems),
+        }
+    }
+}
+
 /// Sign-in and embedding.
 #[derive(Clone, Debug, clap::Args)]
 pub struct AccessSettings {

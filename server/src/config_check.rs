@@ -61,28 +61,21 @@ pub fn check(settings: &Settings, layered: &Layered) -> ExitCode {
 
 /// What `serve` would refuse at start, short of connecting anywhere.
 fn problems(s: &Settings) -> Vec<String> {
-    let mut found = Vec::new();
-    if let Err(e) = s.access.frame_ancestors() {
-        found.push(e);
-    }
-    if let Err(e) = s.alerts.alerts() {
-        found.push(e);
-    }
-    if s.kafka.enabled() {
-        match crate::kafka::Connection::new(&s.kafka.brokers, &s.kafka.security) {
-            Ok(c) => {
-                for role in [crate::kafka::Role::Consumer, crate::kafka::Role::Producer] {
-                    // librdkafka checks property names and values when a client is made.
-                    if let Err(e) = c.config(role).create::<rdkafka::producer::BaseProducer>() {
-                        found.push(format!("Kafka: {e}"));
-                        break;
-                    }
+    let mut found = match s.check() {
+        Ok(checked) => {
+            let mut found = Vec::new();
+            for config in checked.kafka.iter().flat_map(|c| [c.config(crate::kafka::Role::Consumer), c.config(crate::kafka::Role::Producer)]) {
+                // librdkafka checks property names and values when a client is made.
+                if let Err(e) = config.create::<rdkafka::producer::BaseProducer>() {
+                    found.push(format!("Kafka: {e}"));
+                    break;
                 }
             }
-            Err(e) => found.push(e),
+            found
         }
-    }
-    if !(s.database_url.starts_with("sqlite:") || s.database_url.starts_with("postgres://") || s.database_url.starts_with("postgresql://")) {
+        Err(problems) => problems,
+    };
+    if flowlens_store::Backend::of_url(&s.database_url).is_none() {
         found.push(format!("database-url `{}`: expected sqlite://FILE or postgres://…", mask_url(&s.database_url)));
     }
     if let Err(p) = crate::startup::load_flows(&s.flows) {

@@ -93,7 +93,8 @@ pub fn apply(args: &[OsString]) -> Result<Layered, String> {
     Ok(layered)
 }
 
-fn read_secret(path: &Path) -> Result<String, String> {
+/// A secret mounted as a file (as container platforms do): its content, without the final newline.
+pub(crate) fn read_secret(path: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }

@@ -15,7 +15,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::config::Settings;
+use crate::config::{Checked, Settings};
 use crate::http::auth::{self, Auth};
 use crate::http::headers::Framing;
 use crate::shutdown::{Background, GRACE};
@@ -108,12 +108,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        // The settings first: a typo is refused before the database is touched.
+        let Checked { frame_ancestors: ancestors, kafka: connection, alerts } = settings.check().map_err(|p| StartupError::Config(p.join("\n")))?;
         let flows = load_flows(&settings.flows).map_err(StartupError::Flows)?;
         let store = Store::open_with(&settings.database_url, flows, settings.discovery)
             .await
             .map_err(|source| StartupError::Store { url: settings.database_url.clone(), source })?;
-        let ancestors = settings.access.frame_ancestors().map_err(StartupError::Config)?;
-        let connection = if settings.kafka.enabled() { Some(crate::kafka::Connection::new(&settings.kafka.brokers, &settings.kafka.security).map_err(StartupError::Config)?) } else { None };
         let (publisher, commands): (Box<dyn Publisher>, _) = if let Some(connection) = &connection {
             (Box::new(crate::kafka::KafkaPublisher::new(connection)?), None)
         } else {
@@ -127,7 +127,6 @@ impl Application {
         } else {
             "HTTP".to_string()
         };
-        let alerts = settings.alerts.alerts().map_err(StartupError::Config)?;
         let service = Service::new(store, publisher, flowlens_service::Settings { source, flows_dir: Some(settings.flows.clone()), alerts });
         if let Some(told) = service.bootstrap(settings.access.admin_password.as_deref(), &settings.access.admin_credential_file).await? {
             // On stderr: stdout's first line is the address, which scripts read.
@@ -137,13 +136,12 @@ impl Application {
         let consumer = match &connection {
             Some(connection) => {
                 tracing::info!(brokers = %connection.describe(), "kafka: consuming");
-                Some(crate::kafka::consumer(connection, &settings.kafka)?)
+                let consumer = crate::kafka::consumer(connection, &settings.kafka)?;
+                service.consumer().expect_brokers();
+                Some(consumer)
             }
             None => None,
         };
-        if consumer.is_some() {
-            service.consumer().expect_brokers();
-        }
         let addr = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
         let port = listener.local_addr().map_err(StartupError::Serve)?.port();

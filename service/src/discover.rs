@@ -65,7 +65,7 @@ impl Service {
         if new.name.trim().is_empty() {
             return Err(Error::Invalid("give the flow a name".into()));
         }
-        if self.store().flows().iter().any(|f| f.id == id) {
+        if self.store().newest_flow(id).is_some() {
             return Err(Error::Conflict(format!("there is a flow `{id}` already")));
         }
         let file = format!("{id}.toml");

@@ -130,7 +130,7 @@ impl Service {
     #[tracing::instrument(skip(self, caller))]
     pub fn export_events(&self, caller: &Caller, flow: &str, form: LogForm) -> Result<Option<impl Stream<Item = Result<String, Error>> + Send + 'static>, Error> {
         caller.allow(&Need::Read)?;
-        let Some(found) = self.store().flows().newest().find(|f| f.id == flow).cloned() else { return Ok(None) };
+        let Some(found) = self.store().newest_flow(flow) else { return Ok(None) };
         let head = match form {
             LogForm::Xes => xes_head(&found.name),
             LogForm::Csv => LOG_COLUMNS.to_string(),

@@ -114,7 +114,7 @@ impl Service {
     #[tracing::instrument(skip(self, caller))]
     pub fn export_bpmn(&self, caller: &Caller, flow: &str) -> Result<Option<String>, Error> {
         caller.allow(&Need::Read)?;
-        let Some(flow) = self.store().flows().newest().find(|f| f.id == flow).cloned() else { return Ok(None) };
+        let Some(flow) = self.store().newest_flow(flow) else { return Ok(None) };
         if flow.is_discovered() {
             return Err(Error::Conflict(format!(
                 "`{}` is mined, not modelled: it has no model to export; save its process map as a flow (the discovery page, or /api/v1/flows/{}/mined.bpmn)",
@@ -130,7 +130,7 @@ impl Service {
     #[tracing::instrument(skip(self, caller))]
     pub async fn mined_flow(&self, caller: &Caller, flow: &str, hide_below: u32, range: Option<&str>, form: MinedForm) -> Result<Option<String>, Error> {
         caller.allow(&Need::Read)?;
-        let Some(model) = self.store().flows().newest().find(|f| f.id == flow).cloned() else { return Ok(None) };
+        let Some(model) = self.store().newest_flow(flow) else { return Ok(None) };
         let window = self.discovery_window(range)?;
         let Some(discovery) = self.store().discovery(flow, 1, window).await? else { return Ok(None) };
         if discovery.cases == 0 {

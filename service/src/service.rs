@@ -50,7 +50,7 @@ struct Inner {
     /// Sign-in attempts per name and per address.
     throttle: Throttle,
     /// Where flows added while running are saved.
-    pub(crate) flows_dir: Option<std::path::PathBuf>,
+    flows_dir: Option<std::path::PathBuf>,
     alerts: crate::webhook::Alerts,
 }
 
@@ -92,16 +92,17 @@ impl Service {
         self.0.clock.now()
     }
 
-    /// Decodes and routes input for every source.
-    /// Where flows added while running are saved, if anywhere.
+    /// How SLA alerts reach their webhooks.
     pub(crate) fn alerts(&self) -> &crate::webhook::Alerts {
         &self.0.alerts
     }
 
+    /// Where flows added while running are saved, if anywhere.
     pub(crate) fn flows_dir(&self) -> Option<&std::path::Path> {
         self.0.flows_dir.as_deref()
     }
 
+    /// Decodes and routes input for every source.
     pub fn intake(&self) -> &Intake {
         &self.0.intake
     }

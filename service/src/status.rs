@@ -120,6 +120,7 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flowlens_core::BrokerTrouble;
 
     #[test]
     fn brokers_that_stop_answering_make_the_replica_unready_and_say_why() {
@@ -127,10 +128,10 @@ mod tests {
         assert_eq!(c.unready(Millis(0)), None, "without Kafka, nothing to wait for");
         c.expect_brokers();
         assert_eq!(c.unready(Millis(0)).as_deref(), Some("Kafka has not answered yet"));
-        let problem = |m: &str| BrokerProblem { kind: "unreachable".into(), message: m.into() };
+        let problem = |m: &str| BrokerProblem { kind: BrokerTrouble::Unreachable, message: m.into() };
         c.brokers_answered(Millis(1_000), Err(problem("Connection refused")));
         assert_eq!(c.unready(Millis(2_000)).as_deref(), Some("Kafka does not answer: Connection refused"));
-        assert_eq!(c.problem().map(|p| p.kind).as_deref(), Some("unreachable"));
+        assert_eq!(c.problem().map(|p| p.kind), Some(BrokerTrouble::Unreachable));
         c.brokers_answered(Millis(3_000), Ok(()));
         assert_eq!(c.unready(Millis(4_000)), None);
         assert_eq!(c.problem(), None, "answering clears the problem");

@@ -4,7 +4,7 @@
 //! system's CA store or a configured bundle), is all the client there is.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -24,7 +24,11 @@ const PER_ATTEMPT: Duration = Duration::from_secs(5);
 /// How alerts go out: whom HTTPS trusts, and the secret headers sent to each destination.
 #[derive(Clone)]
 pub struct Alerts {
-    tls: TlsConnector,
+    /// The configured CA bundle, read and checked at start.
+    extra_roots: Arc<RootCertStore>,
+    /// Made on the first HTTPS alert: the system's CA store is read then, not by every process
+    /// that never sends one (a replay, a test server).
+    tls: Arc<OnceLock<Result<TlsConnector, String>>>,
     headers: Vec<Header>,
 }
 
@@ -73,13 +77,10 @@ impl Default for Alerts {
 }
 
 impl Alerts {
-    /// Trusts the system's CA store, and the certificates in `ca_file` if given.
+    /// Trusts the system's CA store, and the certificates in `ca_file` if given (read now, so a
+    /// bad file stops the start).
     pub fn new(ca_file: Option<&Path>, headers: Vec<Header>) -> Result<Alerts, String> {
         let mut roots = RootCertStore::empty();
-        let system = rustls_native_certs::load_native_certs();
-        for cert in system.certs {
-            let _ = roots.add(cert);
-        }
         if let Some(file) = ca_file {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
                 .and_then(|certs| certs.collect())
@@ -91,12 +92,24 @@ impl Alerts {
                 roots.add(cert).map_err(|e| format!("alert CA file {}: {e}", file.display()))?;
             }
         }
-        let config = ClientConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Alerts { tls: TlsConnector::from(Arc::new(config)), headers })
+        Ok(Alerts { extra_roots: Arc::new(roots), tls: Arc::default(), headers })
+    }
+
+    /// The TLS client: the system's CA store and the configured bundle.
+    fn tls(&self) -> Result<&TlsConnector, String> {
+        let made = self.tls.get_or_init(|| {
+            let mut roots = (*self.extra_roots).clone();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            let config = ClientConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(TlsConnector::from(Arc::new(config)))
+        });
+        made.as_ref().map_err(Clone::clone)
     }
 
     /// POSTs `body` to `url` until it answers 2xx or the attempts run out. Every attempt, in
@@ -130,7 +143,7 @@ impl Alerts {
         let headers: Vec<&Header> = self.headers.iter().filter(|h| url.starts_with(&h.prefix)).collect();
         if target.tls {
             let name = ServerName::try_from(target.host.clone()).map_err(|e| format!("`{}` is not a host name: {e}", target.host))?;
-            let stream = self.tls.connect(name, stream).await.map_err(|e| format!("TLS with {}: {e}", target.host))?;
+            let stream = self.tls()?.connect(name, stream).await.map_err(|e| format!("TLS with {}: {e}", target.host))?;
             exchange(stream, &target, &headers, body).await
         } else {
             exchange(stream, &target, &headers, body).await

@@ -11,6 +11,14 @@ use crate::row::Columns;
 use crate::sql::{rows_per_statement, tuples};
 use crate::{Backend, Store, StoreError};
 
+/// Drops every sum (to compute them afresh, or because they are not kept).
+pub(crate) async fn clear(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+    for table in ["dfg_cases", "dfg_activities", "dfg_edges", "dfg_times", "dfg_variants"] {
+        sqlx::query(&format!("DELETE FROM {table}")).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Adds each flow's delta, day by day, to its sums.
 pub(crate) async fn write(tx: &mut Transaction<'_, Any>, backend: Backend, deltas: Deltas) -> Result<(), StoreError> {
     // Sorted by flow and day: one order for every writer, so two replicas never wait on each
@@ -102,7 +110,7 @@ impl Store {
     /// frequent variants; of the cases that started in `window` (whole UTC days, `[from, to)`),
     /// or of every case. None when no flow has that id.
     pub async fn discovery(&self, flow_id: &str, top: usize, window: Option<(Millis, Millis)>) -> Result<Option<Discovery>, StoreError> {
-        if self.with_flows(|flows| flows.newest().all(|f| f.id != flow_id)) {
+        if self.newest_flow(flow_id).is_none() {
             return Ok(None);
         }
         // Whole days: the first day the window touches to the day after its last.
@@ -186,9 +194,7 @@ impl Store {
     /// as the scan the running sums must agree with.
     pub async fn rebuild_discovery(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["dfg_cases", "dfg_activities", "dfg_edges", "dfg_times", "dfg_variants"] {
-            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
-        }
+        clear(&mut tx).await?;
         let mut deltas = Deltas::default();
         let mut after = -1i64;
         loop {

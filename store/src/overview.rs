@@ -143,7 +143,7 @@ impl Store {
     /// The overview of the latest version of `flow_id` from `from` until `to` (event time).
     /// What is waiting and what is stuck are as of `now`, whatever the range.
     pub async fn overview(&self, flow_id: &str, from: Millis, to: Millis, now: Millis) -> Result<Option<Overview>, StoreError> {
-        let Some(flow) = self.with_flows(|flows| flows.newest().find(|f| f.id == flow_id).cloned()) else { return Ok(None) };
+        let Some(flow) = self.newest_flow(flow_id) else { return Ok(None) };
         let mut counts = Counts::default();
         // Instances started in the range, by the state they are in now.
         let rows = sqlx::query(

@@ -17,6 +17,17 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The database a URL names: `postgres://…` (or `postgresql://…`) or `sqlite:…`.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else {
+            None
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Backend::Sqlite => "SQLite",
@@ -102,9 +113,9 @@ impl Store {
         let store = Store { pool, backend, flows, diagrams, open_retries, url, replica, discovery };
         crate::upgrade::mark_conformance(&store).await?;
         if !discovery {
-            for table in ["dfg_cases", "dfg_activities", "dfg_edges", "dfg_times", "dfg_variants"] {
-                sqlx::query(&format!("DELETE FROM {table}")).execute(&store.pool).await?;
-            }
+            let mut tx = store.pool.begin().await?;
+            crate::discovery::clear(&mut tx).await?;
+            tx.commit().await?;
             return Ok(store);
         }
         // A store from before discovery was kept (or kept without it): computed once from its events.
@@ -128,6 +139,11 @@ impl Store {
     /// The loaded flows, as they are now (a list of shared flows).
     pub fn flows(&self) -> Flows {
         self.with_flows(Flows::clone)
+    }
+
+    /// The newest loaded version of the flow `id`.
+    pub fn newest_flow(&self, id: &str) -> Option<Arc<Flow>> {
+        self.with_flows(|flows| flows.newest_of(id).cloned())
     }
 
     /// Reads the loaded flows without copying the list (ingest does, per instance).
@@ -178,9 +194,10 @@ impl Store {
 /// The pool for `url`: PostgreSQL, or SQLite (the file created if missing).
 async fn connect(url: &str) -> Result<(Backend, AnyPool), StoreError> {
     sqlx::any::install_default_drivers();
-    let (backend, pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        (Backend::Postgres, AnyPoolOptions::new().max_connections(8).connect(url).await?)
-    } else if url.starts_with("sqlite:") {
+    let backend = Backend::of_url(url).ok_or_else(|| StoreError::Url(url.to_string()))?;
+    let pool = if backend == Backend::Postgres {
+        AnyPoolOptions::new().max_connections(8).connect(url).await?
+    } else {
         // Create the file if missing, unless the URL says otherwise.
         let url = if url.contains("mode=") { url.to_string() } else if url.contains('?') { format!("{url}&mode=rwc") } else { format!("{url}?mode=rwc") };
         let pool = AnyPoolOptions::new()
@@ -195,9 +212,7 @@ async fn connect(url: &str) -> Result<(Backend, AnyPool), StoreError> {
             })
             .connect(&url)
             .await?;
-        (Backend::Sqlite, pool)
-    } else {
-        return Err(StoreError::Url(url.to_string()));
+        pool
     };
     Ok((backend, pool))
 }

@@ -5,7 +5,7 @@
 //! the flow file; the diagram carries names, kinds, sequence flows, and each step's SLA as a
 //! boundary timer with an ISO 8601 duration.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
 
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -59,21 +59,7 @@ pub fn export(flow: &Flow, diagram: &Diagram) -> String {
 
 fn write(w: &mut Writer<Vec<u8>>, flow: &Flow, diagram: &Diagram) -> io::Result<()> {
     // Node ids made XML-safe and unique; sequence flows named after their ends.
-    let mut taken = HashSet::new();
-    let ids: Vec<String> = flow
-        .nodes
-        .iter()
-        .map(|n| {
-            let base = xml_id(&n.id);
-            let mut id = base.clone();
-            let mut k = 2;
-            while !taken.insert(id.clone()) {
-                id = format!("{base}_{k}");
-                k += 1;
-            }
-            id
-        })
-        .collect();
+    let ids = crate::flow::unique_ids(flow.nodes.iter().map(|n| xml_id(&n.id)), '_');
     let index: HashMap<&str, usize> = flow.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
     let edges: Vec<(usize, usize, String)> = flow
         .nodes

@@ -48,29 +48,30 @@ async fn mined(
         return Err(ApiError(Error::Invalid(format!("`hide` is a percentage, 0 to 100, not {}", p.hide))));
     }
     let text = s.mined_flow(&caller, &flow, p.hide, p.range.as_deref(), form).await?.ok_or_else(|| ApiError(Error::NotFound(format!("no flow `{flow}`"))))?;
-    let (ext, kind) = match form {
-        MinedForm::Toml => ("toml", "application/toml; charset=utf-8"),
-        MinedForm::Bpmn => ("bpmn", "application/bpmn+xml; charset=utf-8"),
-    };
-    let disposition = format!("attachment; filename=\"{}.{ext}\"", file_name(&flow));
-    Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], text))
+    Ok(match form {
+        MinedForm::Toml => (attachment(&flow, "toml", "application/toml"), text),
+        MinedForm::Bpmn => (attachment(&flow, "bpmn", BPMN), text),
+    })
 }
 
 /// Every event of the flow's cases as an event log (XES or CSV), streamed, for process-mining tools.
 async fn events(State(s): State<Service>, Extension(caller): Extension<Caller>, Path(flow): Path<String>, form: LogForm) -> Result<impl IntoResponse, ApiError> {
     let chunks = s.export_events(&caller, &flow, form)?.ok_or_else(|| ApiError(Error::NotFound(format!("no flow `{flow}`"))))?;
     let body = axum::body::Body::from_stream(futures_util::StreamExt::map(chunks, |chunk| chunk.map_err(|e| std::io::Error::other(e.to_string()))));
-    let (ext, kind) = match form {
-        LogForm::Xes => ("xes", "application/xml; charset=utf-8"),
-        LogForm::Csv => ("csv", "text/csv; charset=utf-8"),
-    };
-    let disposition = format!("attachment; filename=\"{}-events.{ext}\"", file_name(&flow));
-    Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], body))
+    let name = format!("{flow}-events");
+    Ok(match form {
+        LogForm::Xes => (attachment(&name, "xes", "application/xml"), body),
+        LogForm::Csv => (attachment(&name, "csv", "text/csv"), body),
+    })
 }
 
-/// A flow id as a download's file name: nothing a header or a file system would misread.
-fn file_name(flow: &str) -> String {
-    flow.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect()
+const BPMN: &str = "application/bpmn+xml";
+
+/// The headers of a download: its type (UTF-8 text) and a file name made of the flow id with
+/// nothing a header or a file system would misread.
+fn attachment(name: &str, ext: &str, kind: &str) -> [(header::HeaderName, String); 2] {
+    let file: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
+    [(header::CONTENT_TYPE, format!("{kind}; charset=utf-8")), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}.{ext}\""))]
 }
 
 /// Turns discovery on for events nobody modelled (admin): `{"id", "name", "channel", "key",
@@ -112,6 +113,5 @@ async fn discovery(
 
 async fn bpmn(State(s): State<Service>, Extension(caller): Extension<Caller>, Path(flow): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let xml = s.export_bpmn(&caller, &flow)?.ok_or_else(|| ApiError(Error::NotFound(format!("no flow `{flow}`"))))?;
-    let disposition = format!("attachment; filename=\"{}.bpmn\"", file_name(&flow));
-    Ok(([(header::CONTENT_TYPE, "application/bpmn+xml; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)], xml))
+    Ok((attachment(&flow, "bpmn", BPMN), xml))
 }

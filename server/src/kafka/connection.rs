@@ -17,6 +17,8 @@ use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use flowlens_core::{BrokerProblem, BrokerTrouble};
 
 use crate::config::KafkaSecurity;
 
@@ -248,82 +250,52 @@ impl Connection {
     }
 }
 
-/// A secret mounted as a file (as container platforms do): its content, without the final newline.
+/// A secret mounted as a file: an empty one is a mistake, not a password.
 fn secret_file(flag: &str, path: &std::path::Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
-    let text = text.trim_end_matches(['\n', '\r']).to_string();
-    if text.is_empty() {
-        return Err(format!("{flag} {}: the file is empty", path.display()));
+    match crate::config_file::read_secret(path) {
+        Ok(text) if text.is_empty() => Err(format!("{flag} {}: the file is empty", path.display())),
+        Ok(text) => Ok(text),
+        Err(e) => Err(format!("{flag} {e}")),
     }
-    Ok(text)
 }
 
 /// The last connection problem librdkafka reported, shared with whoever asks (the readiness probe).
 #[derive(Clone, Default)]
-pub struct Problems(Arc<Mutex<Option<Problem>>>);
+pub struct Problems(Arc<Mutex<Option<BrokerProblem>>>);
 
 impl Problems {
-    pub fn last(&self) -> Option<Problem> {
+    pub fn last(&self) -> Option<BrokerProblem> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn record(&self, problem: Problem) {
+    /// `summary`: librdkafka's "all brokers are down", which follows the failure that caused it
+    /// and says less: it does not replace a reason already known.
+    fn record(&self, problem: BrokerProblem, summary: bool) {
         let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        // "1/1 brokers are down" sums up the failure just reported: keep the reason instead.
-        if problem.message.contains("brokers are down") && last.is_some() {
+        if summary && last.is_some() {
             return;
         }
         // librdkafka reports the same failure at every reconnect: log it when it changes.
         if last.as_ref() != Some(&problem) {
-            tracing::error!(kind = problem.kind.word(), problem = %problem.message, "kafka: cannot use the brokers");
+            tracing::error!(kind = %problem.kind, problem = %problem.message, "kafka: cannot use the brokers");
         }
         *last = Some(problem);
     }
 }
 
-/// What is wrong with the connection to the brokers, told apart for the people who fix it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    pub kind: ProblemKind,
-    /// Words first, then librdkafka's own message.
-    pub message: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProblemKind {
-    /// The brokers refused the SASL user, password or token.
-    Credentials,
-    /// The brokers' certificate is not signed by a trusted CA (or does not name the host).
-    Certificate,
-    /// Nothing answers at the address, or the name does not resolve.
-    Unreachable,
-    Other,
-}
-
-impl ProblemKind {
-    pub fn word(self) -> &'static str {
-        match self {
-            ProblemKind::Credentials => "credentials",
-            ProblemKind::Certificate => "certificate",
-            ProblemKind::Unreachable => "unreachable",
-            ProblemKind::Other => "other",
-        }
-    }
-}
-
 /// Tells a librdkafka error message apart. Pure, so every wording librdkafka uses is tested.
-pub fn classify(reason: &str) -> Problem {
+pub fn classify(reason: &str) -> BrokerProblem {
     let lower = reason.to_ascii_lowercase();
     let (kind, words) = if lower.contains("sasl authentication") || lower.contains("authentication failed") || lower.contains("invalid-proof") || lower.contains("unknown-user") {
-        (ProblemKind::Credentials, "the brokers refused the SASL credentials (user name, password or token)")
+        (BrokerTrouble::Credentials, "the brokers refused the SASL credentials (user name, password or token)")
     } else if lower.contains("certificate verify failed") || lower.contains("certificate could not be verified") || lower.contains("hostname mismatch") || lower.contains("ssl handshake failed") {
-        (ProblemKind::Certificate, "the brokers' TLS certificate is not trusted (check --kafka-ca-file and the host name)")
+        (BrokerTrouble::Certificate, "the brokers' TLS certificate is not trusted (check --kafka-ca-file and the host name)")
     } else if lower.contains("connection refused") || lower.contains("failed to resolve") || lower.contains("all broker") || lower.contains("brokers are down") || lower.contains("connect to") || lower.contains("timed out") || lower.contains("broker transport failure") || lower.contains("disconnected") {
-        (ProblemKind::Unreachable, "the brokers are unreachable (check --kafka-brokers and the network)")
+        (BrokerTrouble::Unreachable, "the brokers are unreachable (check --kafka-brokers and the network)")
     } else {
-        (ProblemKind::Other, "the brokers cannot be used")
+        (BrokerTrouble::Other, "the brokers cannot be used")
     };
-    Problem { kind, message: format!("{words}: {}", reason.trim()) }
+    BrokerProblem { kind, message: format!("{words}: {}", reason.trim()) }
 }
 
 /// The client context: librdkafka's errors and log lines go to `tracing` and to [`Problems`];
@@ -347,8 +319,9 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        let summary = error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown);
         let text = if reason.is_empty() { error.to_string() } else { reason.to_string() };
-        self.problems.record(classify(&text));
+        self.problems.record(classify(&text), summary);
     }
 
     fn generate_oauth_token(&self, _config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
@@ -406,14 +379,14 @@ mod tests {
     #[test]
     fn librdkafka_failures_are_told_apart() {
         let cases = [
-            ("sasl_plaintext://127.0.0.1:9/bootstrap: SASL authentication error: SASL SCRAM authentication failed: broker responded with invalid-proof (after 3ms in state AUTH_REQ)", ProblemKind::Credentials),
-            ("SASL authentication error: Authentication failed: Invalid username or password (after 1ms in state AUTH_REQ)", ProblemKind::Credentials),
-            ("ssl://127.0.0.1:9/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified", ProblemKind::Certificate),
-            ("127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed: Connection refused (after 0ms in state CONNECT)", ProblemKind::Unreachable),
-            ("1/1 brokers are down", ProblemKind::Unreachable),
-            ("Local: All broker connections are down", ProblemKind::Unreachable),
-            ("nohost:9092/bootstrap: Failed to resolve 'nohost:9092': Name or service not known", ProblemKind::Unreachable),
-            ("Local: Invalid argument or configuration", ProblemKind::Other),
+            ("sasl_plaintext://127.0.0.1:9/bootstrap: SASL authentication error: SASL SCRAM authentication failed: broker responded with invalid-proof (after 3ms in state AUTH_REQ)", BrokerTrouble::Credentials),
+            ("SASL authentication error: Authentication failed: Invalid username or password (after 1ms in state AUTH_REQ)", BrokerTrouble::Credentials),
+            ("ssl://127.0.0.1:9/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified", BrokerTrouble::Certificate),
+            ("127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed: Connection refused (after 0ms in state CONNECT)", BrokerTrouble::Unreachable),
+            ("1/1 brokers are down", BrokerTrouble::Unreachable),
+            ("Local: All broker connections are down", BrokerTrouble::Unreachable),
+            ("nohost:9092/bootstrap: Failed to resolve 'nohost:9092': Name or service not known", BrokerTrouble::Unreachable),
+            ("Local: Invalid argument or configuration", BrokerTrouble::Other),
         ];
         for (reason, kind) in cases {
             let p = classify(reason);

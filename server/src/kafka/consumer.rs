@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flowlens_core::{BrokerProblem, Message as BusMessage};
+use flowlens_core::Message as BusMessage;
 use flowlens_service::{Origin, Service};
 use flowlens_store::{DeadLetter, Routed};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -141,9 +141,9 @@ async fn watch_lag(service: Service, consumer: Shared, positions: Positions, sto
         .await;
         let answered = answered.unwrap_or_else(|e| Err(classify(&e.to_string())));
         if let Err(problem) = &answered {
-            tracing::warn!(kind = problem.kind.word(), problem = %problem.message, "kafka: the brokers do not answer");
+            tracing::warn!(kind = %problem.kind, problem = %problem.message, "kafka: the brokers do not answer");
         }
-        status.consumer().brokers_answered(status.now(), answered.map_err(|p| BrokerProblem { kind: p.kind.word().to_string(), message: p.message }));
+        status.consumer().brokers_answered(status.now(), answered);
         let (consumer, positions, status) = (consumer.clone(), positions.clone(), service.clone());
         let measured = tokio::task::spawn_blocking(move || {
             let assigned = consumer.assignment().ok()?;

@@ -5,6 +5,6 @@ mod connection;
 mod consumer;
 mod publisher;
 
-pub use connection::{classify, Connection, Context, Mechanism, Problem, ProblemKind, Role};
+pub use connection::{classify, Connection, Context, Mechanism, Role};
 pub use consumer::{consumer, run, KafkaConsumer};
 pub use publisher::KafkaPublisher;

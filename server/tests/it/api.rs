@@ -153,10 +153,7 @@ async fn changes_are_pushed_to_open_streams(db: Db) {
 #[tokio::test]
 async fn a_bad_flow_file_stops_the_server_with_file_place_and_problem() {
     let dir = scratch("bad-flow");
-    let flows = dir.join("flows");
-    std::fs::create_dir_all(&flows).unwrap();
-    let good = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
-    std::fs::write(flows.join("broken.toml"), good.replace("next = [\"decision\"]", "next = [\"decide\"]")).unwrap();
+    let flows = flows_dir(&dir, &[("broken.toml", &onboarding().replace("next = [\"decision\"]", "next = [\"decide\"]"))]);
     let mut s = settings(Db::Sqlite, &dir).await;
     s.flows = flows;
     let err = Application::build(s).await.err().expect("a bad flow refuses to start").to_string();
@@ -172,10 +169,8 @@ async fn health_checks_answer(db: Db) {
 
 async fn an_instance_stays_on_the_flow_version_it_started_with(db: Db) {
     let dir = scratch("versions");
-    let v1 = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
-    let flows = dir.join("flows");
-    std::fs::create_dir_all(&flows).unwrap();
-    std::fs::write(flows.join("onboarding-v1.toml"), &v1).unwrap();
+    let v1 = onboarding();
+    let flows = flows_dir(&dir, &[("onboarding-v1.toml", &v1)]);
     let mut s = settings(db, &dir).await;
     s.flows = flows.clone();
     let first = start(s.clone()).await;
@@ -312,10 +307,7 @@ mod escalation {
     /// A flow whose instances must end within a second, and are cancelled when they do not.
     async fn impatient_app(db: Db) -> std::net::SocketAddr {
         let dir = scratch("escalation");
-        let flows = dir.join("flows");
-        std::fs::create_dir_all(&flows).unwrap();
-        let onboarding = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
-        std::fs::write(flows.join("onboarding.toml"), onboarding.replace("instance = \"4h\"", "instance = \"1s\"")).unwrap();
+        let flows = flows_dir(&dir, &[("onboarding.toml", &onboarding().replace("instance = \"4h\"", "instance = \"1s\""))]);
         let mut s = settings(db, &dir).await;
         s.flows = flows;
         s.demo = true;

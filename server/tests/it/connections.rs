@@ -90,11 +90,8 @@ async fn sla_alerts_go_to_an_https_webhook_as_chat_messages_with_their_secret_he
     let port = tls.address.rsplit(':').next().unwrap();
     let url = format!("https://localhost:{port}/hooks/T1");
 
-    let flows = dir.join("flows");
-    std::fs::create_dir_all(&flows).unwrap();
-    let onboarding = std::fs::read_to_string(support::repo().join("flows/customer-onboarding.toml")).unwrap();
-    let hooked = onboarding.replace("instance = \"4h\"", &format!("instance = \"1s\"\nwebhook = \"{url}\"\nwebhook_format = \"chat\""));
-    std::fs::write(flows.join("onboarding.toml"), hooked).unwrap();
+    let hooked = support::onboarding().replace("instance = \"4h\"", &format!("instance = \"1s\"\nwebhook = \"{url}\"\nwebhook_format = \"chat\""));
+    let flows = support::flows_dir(&dir, &[("onboarding.toml", &hooked)]);
     let headers = dir.join("alert-headers");
     std::fs::write(&headers, format!("# secrets\nhttps://localhost:{port}/hooks=Authorization: Bearer hook-secret\nhttps://elsewhere.example.com=X-Other: not-for-this-hook\n")).unwrap();
 

@@ -114,12 +114,10 @@ async fn retries_are_published_to_kafka_and_settled_by_what_happens_next() {
     broker.create_topic("onboarding-commands", 1).await;
     // The address check gets two seconds, so its "no effect" comes quickly; the others keep ten minutes.
     let dir = scratch("kafka-retry");
-    let flows = dir.join("flows");
-    std::fs::create_dir_all(&flows).unwrap();
-    let onboarding = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
-    let (head, tail) = onboarding.split_once("id = \"address\"").unwrap();
+    let text = onboarding();
+    let (head, tail) = text.split_once("id = \"address\"").unwrap();
     let fast = format!("{head}id = \"address\"{}", tail.replacen("sla = \"10m\"", "sla = \"2s\"", 1));
-    std::fs::write(flows.join("onboarding.toml"), fast).unwrap();
+    let flows = flows_dir(&dir, &[("onboarding.toml", &fast)]);
     let mut s = settings(Db::Sqlite, &dir).await;
     s.flows = flows;
     s.kafka.brokers = broker.address.clone();

@@ -459,10 +459,8 @@ async fn a_log_nobody_modelled_is_mined_as_a_discovered_flow(db: Db) {
 async fn a_log_replayed_through_a_running_server_is_the_same_as_into_its_store(db: Db) {
     let dir = scratch("replay-remote");
     let mut s = settings(db, &dir).await;
-    let flows = dir.join("flows");
-    std::fs::create_dir_all(&flows).unwrap();
-    std::fs::copy(repo().join("flows/customer-onboarding.toml"), flows.join("customer-onboarding.toml")).unwrap();
-    std::fs::write(flows.join("claims.toml"), "id = \"claims\"\nname = \"Claims\"\nversion = 1\ncorrelation = { source = \"key\" }\n[discover]\nchannel = \"claims.csv\"\n").unwrap();
+    let claims = "id = \"claims\"\nname = \"Claims\"\nversion = 1\ncorrelation = { source = \"key\" }\n[discover]\nchannel = \"claims.csv\"\n";
+    let flows = flows_dir(&dir, &[("customer-onboarding.toml", &onboarding()), ("claims.toml", claims)]);
     s.flows = flows.clone();
     let url = s.database_url.clone();
     let addr = spawn_app_on(s).await;
@@ -537,9 +535,7 @@ async fn discovery_turned_off_and_on_again_is_computed_afresh(db: Db) {
 async fn discovery_is_turned_on_for_a_topic_while_running(db: Db) {
     let dir = scratch("turn-on");
     let mut s = settings(db, &dir).await;
-    let flows = dir.join("flows");
-    std::fs::create_dir_all(&flows).unwrap();
-    std::fs::copy(repo().join("flows/customer-onboarding.toml"), flows.join("customer-onboarding.toml")).unwrap();
+    let flows = flows_dir(&dir, &[("customer-onboarding.toml", &onboarding())]);
     s.flows = flows.clone();
     let addr = spawn_app_on(s.clone()).await;
     let on_payments = |events: Value| async move {

@@ -119,15 +119,26 @@ pub async fn give_test_token(store: &flowlens_store::Store) {
     }
 }
 
+/// The shipped onboarding flow's file, for tests to change.
+pub fn onboarding() -> String {
+    std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap()
+}
+
+/// `dir/flows`, holding these flow files (name, text).
+pub fn flows_dir(dir: &std::path::Path, files: &[(&str, &str)]) -> PathBuf {
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    for (name, text) in files {
+        std::fs::write(flows.join(name), text).unwrap();
+    }
+    flows
+}
+
 /// A flows directory holding the onboarding flow with its instance SLA set to `sla` (e.g. "5s")
 /// and its breach alerts sent to a webhook on 127.0.0.1:`port`.
 pub fn onboarding_with_webhook(dir: &std::path::Path, sla: &str, port: u16) -> PathBuf {
-    let flows = dir.join("flows");
-    std::fs::create_dir_all(&flows).unwrap();
-    let onboarding = std::fs::read_to_string(repo().join("flows/customer-onboarding.toml")).unwrap();
-    let hooked = onboarding.replace("instance = \"4h\"", &format!("instance = \"{sla}\"\nwebhook = \"http://127.0.0.1:{port}/alerts\""));
-    std::fs::write(flows.join("onboarding.toml"), hooked).unwrap();
-    flows
+    let hooked = onboarding().replace("instance = \"4h\"", &format!("instance = \"{sla}\"\nwebhook = \"http://127.0.0.1:{port}/alerts\""));
+    flows_dir(dir, &[("onboarding.toml", &hooked)])
 }
 
 pub async fn spawn_app(db: Db, name: &str) -> SocketAddr {
