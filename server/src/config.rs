@@ -95,6 +95,14 @@ pub struct AccessSettings {
     /// Mark the session cookie `Secure`: set this when Flowlens is served over HTTPS.
     #[arg(long, env = "FLOWLENS_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// A token that lets a scraper read `/metrics` without signing in (`Authorization: Bearer
+    /// TOKEN`); from a file with FLOWLENS_METRICS_TOKEN_FILE or `token-file` under `[metrics]`.
+    #[arg(long, env = "FLOWLENS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Let scrapers on this machine (loopback, not relayed by a proxy) read `/metrics` without
+    /// the token. Anyone else needs the token, a session or an API token.
+    #[arg(long, env = "FLOWLENS_METRICS_LOOPBACK", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics_loopback: bool,
 }
 
 impl AccessSettings {

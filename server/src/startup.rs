@@ -147,7 +147,8 @@ impl Application {
         let port = listener.local_addr().map_err(StartupError::Serve)?.port();
         // Only the local demo on a loopback address signs people in by itself.
         let auto_sign_in = settings.demo && settings.demo_sign_in && settings.host.is_loopback();
-        let auth = Auth::new(service.clone(), auto_sign_in, settings.access.secure_cookies, port);
+        let metrics = auth::MetricsAccess::new(settings.access.metrics_token.as_deref(), settings.access.metrics_loopback);
+        let auth = Auth::new(service.clone(), auto_sign_in, settings.access.secure_cookies, port, metrics);
         let options = LeptosOptions::builder()
             .output_name("flowlens")
             .site_root(settings.site_root.display().to_string())
@@ -174,7 +175,9 @@ impl Application {
             .layer(axum::middleware::from_fn_with_state(auth, auth::layer))
             // Every body, the API's and the server functions', is refused above this with 413.
             .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
-            .layer(axum::middleware::from_fn_with_state(Framing::new(&ancestors), crate::http::headers::layer));
+            .layer(axum::middleware::from_fn_with_state(Framing::new(&ancestors), crate::http::headers::layer))
+            // Outermost, so refusals and oversized bodies are timed too.
+            .layer(axum::middleware::from_fn_with_state(service.clone(), crate::http::metrics::timed));
         Ok(Application { service, consumer, commands, listener, router, settings })
     }
 

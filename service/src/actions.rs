@@ -73,7 +73,10 @@ impl Service {
             Some(event) => store.event_data(&event).await?,
             None => None,
         };
-        let cmd = loaded.instance.retry(&loaded.flow, &loaded.key, node, request.as_ref()).map_err(|e| Error::Conflict(e.to_string()))?;
+        let cmd = loaded.instance.retry(&loaded.flow, &loaded.key, node, request.as_ref()).map_err(|e| {
+            self.metrics().action(ActionKind::Retry, "refused", 1);
+            Error::Conflict(e.to_string())
+        })?;
         let at = self.now();
         let window = loaded
             .flow
@@ -83,7 +86,9 @@ impl Service {
             .and_then(|n| n.sla)
             .map_or(DEFAULT_RETRY_WINDOW, |s| s.0);
         let ids = store.record_actions(id, &[new_action(&cmd, actor, Some(Millis(at.0 + window)))], at).await?;
-        match self.publisher().publish(&cmd, ids[0], self.now()).await {
+        let published = self.publisher().publish(&cmd, ids[0], self.now()).await;
+        self.metrics().action(ActionKind::Retry, if published.is_ok() { "sent" } else { "failed" }, 1);
+        match published {
             Ok(()) => self.mark_retried(id, node, ids[0]).await?,
             Err(e) => store.settle_action(ids[0], ActionResult::Failed, &e, self.now()).await?,
         }
@@ -125,12 +130,17 @@ impl Service {
     async fn cancel_as(&self, id: i64, actor: &str) -> Result<Vec<ActionView>, Error> {
         let store = self.store();
         let loaded = store.load(id).await?.ok_or_else(|| no_instance(id))?;
-        let cmds = loaded.instance.cancel(&loaded.flow, &loaded.key).map_err(|e| Error::Conflict(e.to_string()))?;
+        let cmds = loaded.instance.cancel(&loaded.flow, &loaded.key).map_err(|e| {
+            self.metrics().action(ActionKind::Cancel, "refused", 1);
+            Error::Conflict(e.to_string())
+        })?;
         let new: Vec<NewAction> = cmds.iter().map(|c| new_action(c, actor, None)).collect();
         let ids = store.record_actions(id, &new, self.now()).await?;
         let mut cancel_sent = false;
-        for (cmd, action) in cmds.iter().zip(&ids) {
-            match self.publisher().publish(cmd, *action, self.now()).await {
+        for ((cmd, action), new) in cmds.iter().zip(&ids).zip(&new) {
+            let published = self.publisher().publish(cmd, *action, self.now()).await;
+            self.metrics().action(new.kind, if published.is_ok() { "sent" } else { "failed" }, 1);
+            match published {
                 Ok(()) => cancel_sent |= cmd.cause == Cause::Cancel,
                 Err(e) => store.settle_action(*action, ActionResult::Failed, &e, self.now()).await?,
             }
@@ -170,7 +180,10 @@ impl Service {
         let store = self.store();
         match store.expire_actions(self.now()).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(count = n, "retries had no effect before their deadline"),
+            Ok(n) => {
+                self.metrics().action(ActionKind::Retry, "no_effect", n);
+                tracing::info!(count = n, "retries had no effect before their deadline")
+            }
             Err(e) => tracing::warn!(error = %e, "could not settle expired retries"),
         }
         match store.due_escalations(self.now()).await {
@@ -195,6 +208,7 @@ impl Service {
         let at = self.now();
         let (cancel, alert) = match store.load(id).await {
             Ok(Some(l)) => {
+                self.metrics().sla_breached(&l.flow.id);
                 let alert = l.flow.webhook.clone().filter(|_| l.instance.sla_breached(&l.flow, at)).map(|url| (url, alert_body(&l.flow, &l.key, id, at)));
                 (l.instance.escalation(&l.flow, &l.key, at).is_some(), alert)
             }
@@ -235,7 +249,7 @@ impl Service {
         };
         let this = self.clone();
         self.tasks().spawn(async move {
-            let (result, detail) = match this.alerts().deliver(&url, &body).await {
+            let (result, detail) = match this.alerts().deliver(&url, &body, |attempt| this.metrics().webhook_attempt(attempt)).await {
                 Ok(d) => (ActionResult::TookEffect, d),
                 Err(d) => (ActionResult::Failed, d),
             };

@@ -47,8 +47,10 @@ impl Service {
     /// Commits routed events and dead letters in one transaction, then tells open pages what
     /// changed. Every source ends here, so data flows one way: intake, core (in the store's
     /// transaction), store, push. A Kafka consumer commits its offsets only after this returns.
-    #[tracing::instrument(skip_all, fields(events = routed.len(), dead = dead.len()))]
-    pub async fn commit(&self, routed: &[Routed], dead: &[DeadLetter]) -> Result<Ingested, Error> {
+    /// `source` names the transport for the metrics (`kafka`, `http`, `file`, `demo`).
+    #[tracing::instrument(skip_all, fields(source, events = routed.len(), dead = dead.len()))]
+    pub async fn commit(&self, source: &'static str, routed: &[Routed], dead: &[DeadLetter]) -> Result<Ingested, Error> {
+        let started = std::time::Instant::now();
         let result = {
             let _turn = self.write_turn().await;
             let mut wait = std::time::Duration::from_millis(20);
@@ -67,6 +69,7 @@ impl Service {
                 }
             }
         };
+        self.metrics().committed(source, &result, dead, started.elapsed().as_secs_f64());
         for change in &result.changes {
             self.push().publish(change.clone());
         }
@@ -115,8 +118,9 @@ impl Service {
 
     /// [`Service::submit`] for events that each came from their own place (the rows of a file).
     pub async fn submit_from(&self, events: impl IntoIterator<Item = (Origin, Value)>) -> Result<Report, Error> {
-        let (routed, dead, dead_lettered) = self.take_all(events)?;
-        let result = self.commit(&routed, &dead).await?;
+        let mut source = "http";
+        let (routed, dead, dead_lettered) = self.take_all(events.into_iter().inspect(|(origin, _)| source = origin.source()))?;
+        let result = self.commit(source, &routed, &dead).await?;
         let instances = result
             .changes
             .iter()

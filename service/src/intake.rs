@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use flowlens_core::{decode_message, EnvelopeFields, Event, Flows, Message, Millis, RouteError};
-use flowlens_store::{DeadLetter, Routed};
+use flowlens_store::{DeadClass, DeadLetter, Routed};
 use serde_json::Value;
 
 /// Where a piece of input came from.
@@ -76,9 +76,8 @@ impl Taken {
     pub fn or_dead_letter(self, origin: &Origin) -> Result<Routed, DeadLetter> {
         match self {
             Taken::Event(routed) => Ok(routed),
-            Taken::Malformed { reason, raw } | Taken::Unroutable { reason, raw } => {
-                Err(DeadLetter { source: origin.source().to_string(), origin: origin.place(), reason, raw })
-            }
+            Taken::Malformed { reason, raw } => Err(DeadLetter { source: origin.source().to_string(), origin: origin.place(), reason, class: DeadClass::Malformed, raw }),
+            Taken::Unroutable { reason, raw } => Err(DeadLetter { source: origin.source().to_string(), origin: origin.place(), reason, class: DeadClass::Unroutable, raw }),
         }
     }
 }

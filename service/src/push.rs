@@ -94,6 +94,11 @@ impl Service {
         let stream = futures_util::stream::select(changes.map(Some), revoked)
             .take_while(|p| futures_util::future::ready(p.is_some()))
             .filter_map(futures_util::future::ready);
-        Ok(stream.take_until(self.shutdown_token().clone().cancelled_owned()))
+        // Counted as open until the page goes away (the stream is dropped).
+        let open = self.metrics().stream_opened();
+        Ok(stream.take_until(self.shutdown_token().clone().cancelled_owned()).map(move |pushed| {
+            let _counted = &open;
+            pushed
+        }))
     }
 }

@@ -52,6 +52,7 @@ struct Inner {
     /// Where flows added while running are saved.
     flows_dir: Option<std::path::PathBuf>,
     alerts: crate::webhook::Alerts,
+    metrics: crate::metrics::Metrics,
 }
 
 /// Threads that hash passwords, and sign-ins that may wait for one.
@@ -80,6 +81,7 @@ impl Service {
             throttle: Throttle::default(),
             flows_dir: settings.flows_dir,
             alerts: settings.alerts,
+            metrics: crate::metrics::Metrics::default(),
         }))
     }
 
@@ -100,6 +102,11 @@ impl Service {
     /// Where flows added while running are saved, if anywhere.
     pub(crate) fn flows_dir(&self) -> Option<&std::path::Path> {
         self.0.flows_dir.as_deref()
+    }
+
+    /// This process's metrics, for the transports that measure (HTTP requests, the consumer's lag).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.0.metrics
     }
 
     /// Decodes and routes input for every source.

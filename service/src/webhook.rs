@@ -8,6 +8,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::metrics::Attempt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -114,18 +116,29 @@ impl Alerts {
 
     /// POSTs `body` to `url` until it answers 2xx or the attempts run out. Every attempt, in
     /// words, for the audit trail; `Ok` if one succeeded.
-    pub(crate) async fn deliver(&self, url: &str, body: &Value) -> Result<String, String> {
+    /// `counted` hears how each attempt ended.
+    pub(crate) async fn deliver(&self, url: &str, body: &Value, counted: impl Fn(Attempt)) -> Result<String, String> {
         let mut wait = FIRST_BACKOFF;
         let mut attempts = Vec::new();
         for attempt in 1..=ATTEMPTS {
             let outcome = match timeout(PER_ATTEMPT, self.post(url, body)).await {
                 Ok(Ok(status)) if (200..300).contains(&status) => {
+                    counted(Attempt::Delivered);
                     attempts.push(format!("attempt {attempt}: HTTP {status}"));
                     return Ok(attempts.join("; "));
                 }
-                Ok(Ok(status)) => format!("HTTP {status}"),
-                Ok(Err(e)) => e,
-                Err(_) => format!("no answer within {}s", PER_ATTEMPT.as_secs()),
+                Ok(Ok(status)) => {
+                    counted(Attempt::Refused);
+                    format!("HTTP {status}")
+                }
+                Ok(Err(e)) => {
+                    counted(Attempt::Unanswered);
+                    e
+                }
+                Err(_) => {
+                    counted(Attempt::Unanswered);
+                    format!("no answer within {}s", PER_ATTEMPT.as_secs())
+                }
             };
             tracing::warn!(url, attempt, problem = %outcome, "webhook: delivery failed");
             attempts.push(format!("attempt {attempt}: {outcome}"));

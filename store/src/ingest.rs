@@ -29,7 +29,27 @@ pub struct DeadLetter {
     /// a redelivery and is not kept twice.
     pub origin: Option<String>,
     pub reason: String,
+    /// Which kind of reason, for counting (the words say the rest).
+    pub class: DeadClass,
     pub raw: Vec<u8>,
+}
+
+/// Why input became a dead letter, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadClass {
+    /// Not an event Flowlens can read: bad JSON, a missing type, no business key.
+    Malformed,
+    /// A good event that no flow handles.
+    Unroutable,
+}
+
+impl DeadClass {
+    pub fn word(self) -> &'static str {
+        match self {
+            DeadClass::Malformed => "malformed",
+            DeadClass::Unroutable => "unroutable",
+        }
+    }
 }
 
 /// What one ingested batch did.
@@ -38,6 +58,8 @@ pub struct Ingested {
     pub stored: usize,
     pub duplicates: usize,
     pub dead_lettered: usize,
+    /// Retries whose step's outcome arrived in this batch: they took effect.
+    pub retries_took_effect: u64,
     /// One entry per instance that changed, with its latest event: what the live view pushes.
     pub changes: Vec<InstanceChanged>,
 }
@@ -212,7 +234,7 @@ impl Store {
             t.last = Some(EventRecord { id, event_type: r.event.event_type.clone(), time, received_at: now, data: r.event.data.preview(), form: r.event.data.form() });
         }
         for (instance, node, event_type) in settle {
-            sqlx::query(
+            let settled = sqlx::query(
                 "UPDATE actions SET result = 'took_effect', settled_at = $1, detail = $2
                  WHERE instance_id = $3 AND node = $4 AND kind = 'retry' AND result = 'sent'",
             )
@@ -221,7 +243,9 @@ impl Store {
             .bind(instance)
             .bind(node)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            out.retries_took_effect += settled;
         }
 
         // Write back the instances that changed, and say what changed for the live view.

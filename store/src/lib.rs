@@ -26,6 +26,7 @@ pub use access::StoredUser;
 pub use actions::{Loaded, NewAction};
 pub use cases::Case;
 pub use error::StoreError;
-pub use ingest::{DeadLetter, Ingested, Routed};
+pub use ingest::{DeadClass, DeadLetter, Ingested, Routed};
+pub use overview::StoreTotals;
 pub use store::{now, Backend, Store, DEAD_LETTER_MAX_BYTES};
 pub(crate) use store::{bounded, escalate_at};

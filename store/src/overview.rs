@@ -139,6 +139,15 @@ fn p95(sorted: &[i64]) -> Option<i64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
+/// Counts across every flow, for metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreTotals {
+    /// Flow, state, instances.
+    pub instances: Vec<(String, Status, i64)>,
+    /// Flow, step, visits active past their due time.
+    pub stuck: Vec<(String, String, i64)>,
+}
+
 impl Store {
     /// The overview of the latest version of `flow_id` from `from` until `to` (event time).
     /// What is waiting and what is stuck are as of `now`, whatever the range.
@@ -291,6 +300,31 @@ impl Store {
             diagram,
             discovered: flow.is_discovered(),
         }))
+    }
+
+    /// Every flow's instances by state, and the steps active past their due time, as of `now`:
+    /// what a metrics scrape reports. Both read small tables or partial indexes (the per-minute
+    /// state counts, the active visits), so a scrape stays cheap however many instances finished.
+    pub async fn totals(&self, now: Millis) -> Result<StoreTotals, StoreError> {
+        let mut totals = StoreTotals::default();
+        let rows = sqlx::query("SELECT flow_id, status, CAST(SUM(n) AS BIGINT) AS n FROM flow_states GROUP BY flow_id, status ORDER BY flow_id, status")
+            .fetch_all(&self.pool)
+            .await?;
+        for r in rows {
+            if let Some(status) = Status::parse(&r.col::<String>("flow_states", "status")?) {
+                totals.instances.push((r.col("flow_states", "flow_id")?, status, r.col::<i64>("flow_states", "n")?.max(0)));
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT flow_id, node, COUNT(*) AS n FROM node_visits WHERE status = 'active' AND due_at < $1 GROUP BY flow_id, node ORDER BY flow_id, node",
+        )
+        .bind(now.0)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            totals.stuck.push((r.col("node_visits", "flow_id")?, r.col("node_visits", "node")?, r.col::<i64>("node_visits", "n")?));
+        }
+        Ok(totals)
     }
 
     /// When the latest event was stored (read from the index on instances, not the events table).

@@ -32,11 +32,43 @@ pub struct Auth {
     /// Host names this machine on it (a page on another name resolving to 127.0.0.1, DNS
     /// rebinding, gets nothing).
     port: u16,
+    metrics: MetricsAccess,
+}
+
+/// Who may read `/metrics` without signing in: a scraper sending the metrics token, and, if
+/// allowed, one on this machine. Anyone else needs what reading the dashboard needs (a session
+/// or an API token).
+#[derive(Clone, Debug, Default)]
+pub struct MetricsAccess {
+    /// The token's digest, when one is configured.
+    token: Option<String>,
+    loopback: bool,
+}
+
+impl MetricsAccess {
+    pub fn new(token: Option<&str>, loopback: bool) -> MetricsAccess {
+        MetricsAccess { token: token.filter(|t| !t.is_empty()).map(flowlens_service::digest), loopback }
+    }
+
+    /// Whether this request may scrape without signing in. A request relayed by a proxy (it says
+    /// whom it forwards) is not a local one, even though it arrives over loopback.
+    fn admits(&self, headers: &HeaderMap, peer: Option<std::net::IpAddr>) -> bool {
+        let presented = bearer(headers).map(flowlens_service::digest);
+        if self.token.is_some() && presented == self.token {
+            return true;
+        }
+        let relayed = headers.contains_key("forwarded") || headers.contains_key("x-forwarded-for");
+        self.loopback && !relayed && peer.is_some_and(|ip| ip.is_loopback())
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
 }
 
 impl Auth {
-    pub fn new(service: Service, demo_auto_sign_in: bool, secure_cookies: bool, port: u16) -> Auth {
-        Auth { service, demo_csrf: demo_auto_sign_in.then(|| random_secret().into()), secure_cookies, port }
+    pub fn new(service: Service, demo_auto_sign_in: bool, secure_cookies: bool, port: u16, metrics: MetricsAccess) -> Auth {
+        Auth { service, demo_csrf: demo_auto_sign_in.then(|| random_secret().into()), secure_cookies, port, metrics }
     }
 
     /// Whether the request's Host is this machine's loopback name on our port.
@@ -50,9 +82,8 @@ impl Auth {
     /// live stream), a session cookie, or the demo's automatic sign-in, in that order.
     async fn identify(&self, head: Head) -> Result<Caller, Error> {
         let headers = &head.headers;
-        if let Some(auth) = headers.get(header::AUTHORIZATION) {
-            let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
-            return self.service.bearer_caller(token).await;
+        if headers.contains_key(header::AUTHORIZATION) {
+            return self.service.bearer_caller(bearer(headers).unwrap_or_default()).await;
         }
         let path = head.uri.path();
         if head.method == Method::GET && (path.starts_with("/embed/") || path == "/api/v1/stream") {
@@ -125,6 +156,8 @@ fn cross_site(headers: &HeaderMap) -> bool {
 enum PathKind {
     /// Static files and health checks: open, and no caller to find.
     Asset,
+    /// `/metrics`: the metrics token, loopback if allowed, or a reader.
+    Metrics,
     /// `/embed/...`: only with its link token.
     Embed,
     /// A screen: a signed-in viewer, or off to the sign-in page.
@@ -137,9 +170,11 @@ impl PathKind {
     fn of(path: &str) -> PathKind {
         // By exact place, never by suffix: `/api/v1/instances/1.css` is the API, not a file.
         let asset = (path.starts_with("/pkg/") && !path.contains(".."))
-            || matches!(path, "/healthz" | "/readyz" | "/metrics" | "/favicon.svg");
+            || matches!(path, "/healthz" | "/readyz" | "/favicon.svg");
         if asset {
             PathKind::Asset
+        } else if path == "/metrics" {
+            PathKind::Metrics
         } else if path.starts_with("/embed/") {
             PathKind::Embed
         } else if path.starts_with("/api/") || path.starts_with("/auth/") || path == "/login" {
@@ -164,6 +199,9 @@ pub async fn layer(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
         uri: req.uri().clone(),
         peer: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
     };
+    if kind == PathKind::Metrics && auth.metrics.admits(&head.headers, head.peer) {
+        return next.run(req).await;
+    }
     let presented = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
     let caller = match auth.identify(head).await {
         Ok(caller) => caller.presenting(presented),
@@ -179,6 +217,15 @@ pub async fn layer(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     if caller.who.is_none() && path.starts_with("/api/v1/") {
         // The whole API is for known callers: refuse here, before any handler reads the request.
         return ApiError(Error::SignIn("sign in, or send a bearer token".into())).into_response();
+    }
+    if kind == PathKind::Metrics {
+        match flowlens_core::authorize(caller.who.as_ref(), &Need::Read) {
+            Ok(()) => {}
+            Err(Refusal::SignIn) => {
+                return ApiError(Error::SignIn("send the metrics token (Authorization: Bearer …), or sign in".into())).into_response()
+            }
+            Err(Refusal::Forbidden(m)) => return ApiError(Error::Forbidden(m)).into_response(),
+        }
     }
     if req.method() == Method::GET && kind == PathKind::Embed {
         // An embed opens with its link token only, whoever is signed in: it is what the wiki has.

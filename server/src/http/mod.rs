@@ -11,6 +11,7 @@ mod health;
 pub mod headers;
 mod instances;
 mod live;
+pub mod metrics;
 mod tokens;
 
 use axum::Router;
@@ -26,6 +27,7 @@ pub fn router(service: Service, auth: auth::Auth) -> Router {
         .merge(live::router())
         .merge(tokens::router())
         .merge(health::router())
+        .merge(metrics::router())
         .with_state(service)
         .merge(auth::router(auth))
 }

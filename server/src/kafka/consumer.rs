@@ -148,16 +148,19 @@ async fn watch_lag(service: Service, consumer: Shared, positions: Positions, sto
         let measured = tokio::task::spawn_blocking(move || {
             let assigned = consumer.assignment().ok()?;
             status.consumer().set_partitions(assigned.elements().iter().map(|tp| format!("{}/{}", tp.topic(), tp.partition())).collect());
-            let mut total = 0i64;
+            let mut lags = Vec::new();
             for tp in assigned.elements() {
                 let (_, high) = consumer.fetch_watermarks(tp.topic(), tp.partition(), Duration::from_secs(2)).ok()?;
                 let at = positions.lock().expect("not poisoned").get(&(tp.topic().to_string(), tp.partition())).copied();
-                total += (high - at.unwrap_or(high)).max(0);
+                lags.push((tp.topic().to_string(), tp.partition(), (high - at.unwrap_or(high)).max(0)));
             }
-            Some(total)
+            Some(lags)
         })
         .await;
-        service.consumer().set_lag(measured.ok().flatten());
+        let lags = measured.ok().flatten();
+        // Per partition for the metrics (none while it cannot be measured), the sum for the strip.
+        service.metrics().set_consumer_lag(lags.as_deref().unwrap_or_default());
+        service.consumer().set_lag(lags.map(|l| l.iter().map(|(_, _, lag)| lag).sum()));
     }
 }
 
@@ -280,7 +283,7 @@ async fn take_batches(service: Service, consumer: Shared, batches: tokio::sync::
 async fn store_until_it_works(service: &Service, routed: Vec<Routed>, dead: Vec<DeadLetter>, stop: &CancellationToken) -> bool {
     let mut wait = Duration::from_millis(100);
     loop {
-        match service.commit(&routed, &dead).await {
+        match service.commit("kafka", &routed, &dead).await {
             Ok(_) => return true,
             Err(e) => {
                 tracing::error!(error = %e, cause = ?std::error::Error::source(&e).map(ToString::to_string), retry_in = ?wait, "kafka: storing a batch failed; will retry");

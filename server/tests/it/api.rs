@@ -391,6 +391,11 @@ mod escalation {
         let kinds: Vec<&str> = actions.as_array().unwrap().iter().map(|a| a["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds.iter().filter(|k| **k == "webhook").count(), 1, "one alert: {kinds:?}");
         assert!(kinds.contains(&"cancel"), "the flow also cancels on breach: {kinds:?}");
+        let m = scrape(addr).await;
+        assert_eq!(metric(&m, "flowlens_webhook_attempts_total", &[("outcome", "refused")]), 2.0);
+        assert_eq!(metric(&m, "flowlens_webhook_attempts_total", &[("outcome", "delivered")]), 1.0);
+        assert_eq!(metric(&m, "flowlens_sla_breaches_total", &[("flow", "customer-onboarding")]), 1.0);
+        assert_eq!(metric(&m, "flowlens_actions_total", &[("kind", "cancel")]), 1.0, "the SLA's cancel (sent to no one here)");
     }
 
     on_both_stores!(

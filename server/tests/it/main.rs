@@ -13,6 +13,7 @@ mod connections;
 mod kafka;
 mod kafka_security;
 mod malformed;
+mod metrics;
 mod replay;
 mod replicas;
 mod security;

@@ -175,4 +175,17 @@ async fn malformed_messages_over_kafka_are_dead_lettered_with_their_reason(db: D
     let big = letters.iter().find(|l| l["reason"].as_str().unwrap().contains("over the limit")).unwrap();
     assert!(big["reason"].as_str().unwrap().contains("raw bytes cut to 65536"), "raw bytes are bounded: {}", big["reason"]);
     assert_eq!(get(addr, "/healthz").await.0, 200);
+
+    // The metrics count the same, by reason class, and the lag of each partition consumed.
+    let kafka = ("source", "kafka");
+    eventually(20, "the lag of both partitions", || async {
+        let m = scrape(addr).await;
+        ["0", "1"].iter().all(|p| m.samples.iter().any(|s| s.metric == "flowlens_kafka_consumer_lag" && s.labels.get("partition") == Some(p) && s.labels.get("topic") == Some("malformed")))
+    })
+    .await;
+    let m = scrape(addr).await;
+    assert_eq!(metric(&m, "flowlens_events_ingested_total", &[kafka]), (bad.len() + 1) as f64);
+    assert_eq!(metric(&m, "flowlens_events_dead_lettered_total", &[kafka, ("reason", "unroutable")]), unroutable().len() as f64);
+    assert_eq!(metric(&m, "flowlens_events_dead_lettered_total", &[kafka, ("reason", "malformed")]), (bad.len() - unroutable().len()) as f64);
+    assert_eq!(metric(&m, "flowlens_ingest_batch_size_sum", &[kafka]), (2 * bad.len() + 1) as f64, "every message in some batch, once");
 }

@@ -92,6 +92,8 @@ pub async fn settings(db: Db, dir: &std::path::Path) -> Settings {
             admin_credential_file: dir.join("admin.txt"),
             embed_origins: vec![],
             secure_cookies: false,
+            metrics_token: None,
+            metrics_loopback: true,
         },
         alerts: Default::default(),
         config: None,
@@ -286,3 +288,27 @@ pub async fn open_stream(addr: SocketAddr, query: &str, headers: &[(&str, &str)]
     stream
 }
 
+
+/// `/metrics` as a scraper on this machine reads it, parsed by a Prometheus text-format parser.
+pub async fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
+    let (status, head, body) = exchange(addr, "GET", "/metrics", None, &[]).await;
+    assert_eq!(status, 200, "{head}\n{body}");
+    assert!(head.to_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
+    let body = if head.to_lowercase().contains("transfer-encoding: chunked") { dechunk(&body) } else { body };
+    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text")
+}
+
+/// The sum of the samples of `metric` carrying these labels (0 when there is none): a counter,
+/// gauge, or a histogram's `_count`/`_sum`.
+pub fn metric(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    use prometheus_parse::Value;
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
