@@ -48,7 +48,7 @@ impl Service {
     /// changed. Every source ends here, so data flows one way: intake, core (in the store's
     /// transaction), store, push. A Kafka consumer commits its offsets only after this returns.
     /// `source` names the transport for the metrics (`kafka`, `http`, `file`, `demo`).
-    #[tracing::instrument(skip_all, fields(source, events = routed.len(), dead = dead.len()))]
+    #[tracing::instrument(skip_all, fields(source = source, events = routed.len(), dead = dead.len()))]
     pub async fn commit(&self, source: &'static str, routed: &[Routed], dead: &[DeadLetter]) -> Result<Ingested, Error> {
         let started = std::time::Instant::now();
         let result = {

@@ -1,5 +1,6 @@
-//! `/metrics` for Prometheus, and the layer that times every request by its route. Who may read
-//! the metrics is decided in front of every route (see `auth::MetricsAccess`).
+//! `/metrics` for Prometheus, and the layer that times every request by its route (and gives it
+//! a span for the logs). Who may read the metrics is decided in front of every route (see
+//! `auth::MetricsAccess`).
 
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use flowlens_service::{Service, OPENMETRICS_TEXT, PROMETHEUS_TEXT};
+use tracing::Instrument;
 
 pub fn router() -> Router<Service> {
     Router::new().route("/metrics", get(scrape))
@@ -38,7 +40,10 @@ pub async fn timed(State(s): State<Service>, req: Request, next: Next) -> Respon
         None if req.uri().path().starts_with("/pkg/") => "/pkg/:file".to_string(),
         None => "unmatched".to_string(),
     };
-    let response = next.run(req).await;
+    // A span per request, so what a handler logs says which request it served (in JSON logs,
+    // the span and its fields ride along with every line).
+    let span = tracing::info_span!("request", method = %method, route = %route);
+    let response = next.run(req).instrument(span).await;
     s.metrics().request(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }

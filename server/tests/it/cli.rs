@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::support;
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -93,15 +95,20 @@ fn serve_writes_json_logs_when_asked() {
         .arg(dir.join("admin.txt"))
         .current_dir(repo())
         .env("RUST_LOG", "info")
+        .env("FLOWLENS_ADMIN_PASSWORD", support::ADMIN_PASSWORD)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut logged = Vec::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
         let line = line.unwrap();
-        if line.starts_with("Flowlens is listening on") {
-            continue; // the address, for scripts: not a log line
+        if let Some(at) = line.strip_prefix("Flowlens is listening on http://") {
+            // The address, for scripts: not a log line.
+            addr = at.split_whitespace().next().map(str::to_string);
+            continue;
         }
         let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
         let ready = event["fields"]["message"] == "ready";
@@ -110,6 +117,21 @@ fn serve_writes_json_logs_when_asked() {
             break;
         }
     }
+    // A request's lines carry its span: method and route.
+    let addr = addr.expect("the address was printed");
+    let form = format!("name=admin&password={}&next=%2F", support::ADMIN_PASSWORD);
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(
+        &mut conn,
+        format!("POST /auth/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}", form.len()).as_bytes(),
+    )
+    .unwrap();
+    let signed_in = lines
+        .map(|l| serde_json::from_str::<serde_json::Value>(&l.unwrap()).unwrap())
+        .find(|e| e["fields"]["message"] == "signed in")
+        .expect("the sign-in is logged");
+    let request = signed_in["spans"].as_array().and_then(|s| s.iter().find(|s| s["name"] == "request")).unwrap_or_else(|| panic!("in the request's span: {signed_in}"));
+    assert_eq!((request["method"].as_str(), request["route"].as_str()), (Some("POST"), Some("/auth/login")), "{signed_in}");
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
