@@ -78,7 +78,7 @@ pub fn SignIn() -> impl IntoView {
 }
 
 fn ago(t: Option<Millis>, now: Millis) -> String {
-    t.map_or_else(|| "never".into(), |t| crate::zone::ago(t, now))
+    t.map_or_else(|| "never".into(), |t| t.ago(now))
 }
 
 /// Store, last event and consumer lag, refreshed every few seconds.

@@ -5,6 +5,7 @@
 //! time carries its exact value in both zones on hover, and its machine-readable form in
 //! `datetime`; relative times ("3 min ago") keep ticking with the page's clock.
 
+use flowlens_core::time::offset_label;
 use flowlens_core::Millis;
 use leptos::prelude::*;
 
@@ -82,15 +83,6 @@ fn offset_minutes(_: Millis) -> i64 {
     0
 }
 
-/// `UTC+01:00`, `UTC−05:30`, `UTC`.
-pub fn offset_label(minutes: i64) -> String {
-    if minutes == 0 {
-        return "UTC".into();
-    }
-    let sign = if minutes < 0 { '−' } else { '+' };
-    format!("UTC{sign}{:02}:{:02}", minutes.abs() / 60, minutes.abs() % 60)
-}
-
 /// `at` as the reader reads it in `zone`: `2026-11-29 23:45:34`.
 pub fn show(at: Millis, zone: Zone) -> String {
     match zone {
@@ -107,26 +99,6 @@ pub fn exact(at: Millis, live: bool) -> String {
         format!("{} UTC", at.to_display())
     } else {
         format!("{} UTC · {} {}", at.to_display(), show(at, Zone::Local), offset_label(off))
-    }
-}
-
-/// How long ago, in words and as coarse as reads well: `just now`, `40 s ago`, `3 min ago`,
-/// `2 h ago`, `5 days ago`; `in 2 min` for a time still ahead (clocks differ a little).
-pub fn ago(at: Millis, now: Millis) -> String {
-    let d = now.0 - at.0;
-    let s = d.abs() / 1000;
-    let words = match s {
-        0 => return "just now".into(),
-        s if s < 60 => format!("{s} s"),
-        s if s < 3600 => format!("{} min", s / 60),
-        s if s < 86_400 => format!("{} h", s / 3600),
-        s if s < 2 * 86_400 => "1 day".into(),
-        s => format!("{} days", s / 86_400),
-    };
-    if d > 0 {
-        format!("{words} ago")
-    } else {
-        format!("in {words}")
     }
 }
 
@@ -151,7 +123,7 @@ pub fn Ago(at: Millis, now: ReadSignal<Millis>) -> impl IntoView {
     let live = choice().live;
     view! {
         <time datetime=at.to_rfc3339() title=move || exact(at, live.get()) data-ago="">
-            {move || ago(at, now.get())}
+            {move || at.ago(now.get())}
         </time>
     }
 }
@@ -186,23 +158,5 @@ fn js_now() -> i64 {
     #[cfg(not(feature = "hydrate"))]
     {
         0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn offsets_and_ago_read_as_words() {
-        assert_eq!(offset_label(60), "UTC+01:00");
-        assert_eq!(offset_label(-330), "UTC−05:30");
-        assert_eq!(offset_label(0), "UTC");
-        assert_eq!(ago(Millis(0), Millis(180_000)), "3 min ago");
-        assert_eq!(ago(Millis(0), Millis(500)), "just now");
-        assert_eq!(ago(Millis(0), Millis(45_000)), "45 s ago");
-        assert_eq!(ago(Millis(0), Millis(7_300_000)), "2 h ago");
-        assert_eq!(ago(Millis(0), Millis(5 * 86_400_000)), "5 days ago");
-        assert_eq!(ago(Millis(120_000), Millis(0)), "in 2 min");
     }
 }

@@ -101,6 +101,25 @@ impl Millis {
         format!("{date} {h:02}:{m:02}:{s:02}")
     }
 
+    /// How long before `now` this was, in words: `3 min ago`, `just now`, `in 2 min`.
+    pub fn ago(self, now: Millis) -> String {
+        let d = now.0 - self.0;
+        let s = d.abs() / 1000;
+        let words = match s {
+            0 => return "just now".into(),
+            s if s < 60 => format!("{s} s"),
+            s if s < 3600 => format!("{} min", s / 60),
+            s if s < 86_400 => format!("{} h", s / 3600),
+            s if s < 2 * 86_400 => "1 day".into(),
+            s => format!("{} days", s / 86_400),
+        };
+        if d > 0 {
+            format!("{words} ago")
+        } else {
+            format!("in {words}")
+        }
+    }
+
     fn split(self) -> (String, i64, i64, i64, i64) {
         let ms = self.0.rem_euclid(1000);
         let secs = self.0.div_euclid(1000);
@@ -108,6 +127,15 @@ impl Millis {
         let (y, mo, d) = civil_from_days(days);
         (format!("{y:04}-{mo:02}-{d:02}"), sod / 3600, sod % 3600 / 60, sod % 60, ms)
     }
+}
+
+/// A zone's offset from UTC in minutes, as people write it: `UTC+01:00`, `UTC−05:30`, `UTC`.
+pub fn offset_label(minutes: i64) -> String {
+    if minutes == 0 {
+        return "UTC".into();
+    }
+    let sign = if minutes < 0 { '−' } else { '+' };
+    format!("UTC{sign}{:02}:{:02}", minutes.abs() / 60, minutes.abs() % 60)
 }
 
 impl fmt::Display for Millis {
@@ -205,6 +233,19 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_and_ago_read_as_words() {
+        assert_eq!(offset_label(60), "UTC+01:00");
+        assert_eq!(offset_label(-330), "UTC−05:30");
+        assert_eq!(offset_label(0), "UTC");
+        assert_eq!(Millis(0).ago(Millis(180_000)), "3 min ago");
+        assert_eq!(Millis(0).ago(Millis(500)), "just now");
+        assert_eq!(Millis(0).ago(Millis(45_000)), "45 s ago");
+        assert_eq!(Millis(0).ago(Millis(7_300_000)), "2 h ago");
+        assert_eq!(Millis(0).ago(Millis(5 * 86_400_000)), "5 days ago");
+        assert_eq!(Millis(120_000).ago(Millis(0)), "in 2 min");
+    }
 
     #[test]
     fn parses_utc_offsets_and_fractions() {
