@@ -10,6 +10,7 @@ use flowlens_core::{ActionKind, ActionResult, ActionView, Caller, Cause, Command
 use flowlens_store::NewAction;
 use serde_json::json;
 
+use crate::metrics::Outcome;
 use crate::{Error, Service};
 
 /// How long a retry may take to show an effect when its task has no SLA.
@@ -74,7 +75,7 @@ impl Service {
             None => None,
         };
         let cmd = loaded.instance.retry(&loaded.flow, &loaded.key, node, request.as_ref()).map_err(|e| {
-            self.metrics().action(ActionKind::Retry, "refused", 1);
+            self.metrics().action(ActionKind::Retry, Outcome::Refused, 1);
             Error::Conflict(e.to_string())
         })?;
         let at = self.now();
@@ -87,7 +88,7 @@ impl Service {
             .map_or(DEFAULT_RETRY_WINDOW, |s| s.0);
         let ids = store.record_actions(id, &[new_action(&cmd, actor, Some(Millis(at.0 + window)))], at).await?;
         let published = self.publisher().publish(&cmd, ids[0], self.now()).await;
-        self.metrics().action(ActionKind::Retry, if published.is_ok() { "sent" } else { "failed" }, 1);
+        self.metrics().action(ActionKind::Retry, Outcome::of(&published), 1);
         match published {
             Ok(()) => self.mark_retried(id, node, ids[0]).await?,
             Err(e) => store.settle_action(ids[0], ActionResult::Failed, &e, self.now()).await?,
@@ -131,7 +132,7 @@ impl Service {
         let store = self.store();
         let loaded = store.load(id).await?.ok_or_else(|| no_instance(id))?;
         let cmds = loaded.instance.cancel(&loaded.flow, &loaded.key).map_err(|e| {
-            self.metrics().action(ActionKind::Cancel, "refused", 1);
+            self.metrics().action(ActionKind::Cancel, Outcome::Refused, 1);
             Error::Conflict(e.to_string())
         })?;
         let new: Vec<NewAction> = cmds.iter().map(|c| new_action(c, actor, None)).collect();
@@ -139,7 +140,7 @@ impl Service {
         let mut cancel_sent = false;
         for ((cmd, action), new) in cmds.iter().zip(&ids).zip(&new) {
             let published = self.publisher().publish(cmd, *action, self.now()).await;
-            self.metrics().action(new.kind, if published.is_ok() { "sent" } else { "failed" }, 1);
+            self.metrics().action(new.kind, Outcome::of(&published), 1);
             match published {
                 Ok(()) => cancel_sent |= cmd.cause == Cause::Cancel,
                 Err(e) => store.settle_action(*action, ActionResult::Failed, &e, self.now()).await?,
@@ -181,7 +182,7 @@ impl Service {
         match store.expire_actions(self.now()).await {
             Ok(0) => {}
             Ok(n) => {
-                self.metrics().action(ActionKind::Retry, "no_effect", n);
+                self.metrics().action(ActionKind::Retry, Outcome::NoEffect, n);
                 tracing::info!(count = n, "retries had no effect before their deadline")
             }
             Err(e) => tracing::warn!(error = %e, "could not settle expired retries"),

@@ -104,6 +104,38 @@ impl Attempt {
     }
 }
 
+/// What became of a retry, cancel or compensation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Published.
+    Sent,
+    /// Could not be published.
+    Failed,
+    /// The instance does not allow it (a retry of what is done, a cancel of what ended).
+    Refused,
+    /// The retried step's outcome arrived.
+    TookEffect,
+    /// Its deadline passed first.
+    NoEffect,
+}
+
+impl Outcome {
+    /// Sent or failed, as publishing went.
+    pub(crate) fn of<T, E>(published: &Result<T, E>) -> Outcome {
+        if published.is_ok() { Outcome::Sent } else { Outcome::Failed }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Failed => "failed",
+            Outcome::Refused => "refused",
+            Outcome::TookEffect => "took_effect",
+            Outcome::NoEffect => "no_effect",
+        }
+    }
+}
+
 /// Every metric of this process, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -197,7 +229,7 @@ impl Metrics {
             self.dead_lettered.get_or_create(&ByReason { source: letter.source.clone(), reason: letter.class.word() }).inc();
         }
         if ingested.retries_took_effect > 0 {
-            self.action(flowlens_core::ActionKind::Retry, "took_effect", ingested.retries_took_effect);
+            self.action(flowlens_core::ActionKind::Retry, Outcome::TookEffect, ingested.retries_took_effect);
         }
         self.batch_size.get_or_create(&by).observe((ingested.stored + ingested.duplicates + dead.len()) as f64);
         self.commit_seconds.get_or_create(&by).observe(seconds);
@@ -215,8 +247,8 @@ impl Metrics {
         self.sla_breaches.get_or_create(&ByFlow { flow: flow.to_string() }).inc();
     }
 
-    pub(crate) fn action(&self, kind: flowlens_core::ActionKind, outcome: &'static str, n: u64) {
-        self.actions.get_or_create(&ByAction { kind: kind.as_str(), outcome }).inc_by(n);
+    pub(crate) fn action(&self, kind: flowlens_core::ActionKind, outcome: Outcome, n: u64) {
+        self.actions.get_or_create(&ByAction { kind: kind.as_str(), outcome: outcome.word() }).inc_by(n);
     }
 
     pub(crate) fn webhook_attempt(&self, attempt: Attempt) {
@@ -296,7 +328,7 @@ mod tests {
     #[test]
     fn counters_and_labels_come_out_in_prometheus_text() {
         let m = Metrics::default();
-        m.action(flowlens_core::ActionKind::Retry, "sent", 2);
+        m.action(flowlens_core::ActionKind::Retry, Outcome::Sent, 2);
         m.webhook_attempt(Attempt::Refused);
         m.request("GET", "/api/v1/instances/:id", 200, 0.004);
         let _open = m.stream_opened();
@@ -347,7 +379,7 @@ mod tests {
         m.set_consumer_lag(&[("t".into(), 0, 1)]);
         m.set_totals(&StoreTotals { instances: vec![("f".into(), Status::Running, 1)], stuck: vec![("f".into(), "s".into(), 1)] });
         m.sla_breached("f");
-        m.action(ActionKind::Cancel, "sent", 1);
+        m.action(ActionKind::Cancel, Outcome::Sent, 1);
         m.webhook_attempt(Attempt::Delivered);
         m.request("GET", "/", 200, 0.1);
         m.store_errors.inc();
