@@ -77,7 +77,7 @@ async fn the_metrics_move_with_what_happens(db: Db) {
     let (status, head, body) = exchange(addr, "GET", "/metrics", None, &[("Accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")]).await;
     assert_eq!(status, 200);
     assert!(head.to_lowercase().contains("content-type: application/openmetrics-text"), "{head}");
-    let body = if head.to_lowercase().contains("transfer-encoding: chunked") { dechunk(&body) } else { body };
+    let body = whole_body(&head, body);
     assert!(body.trim_end().ends_with("# EOF"), "OpenMetrics ends with its marker");
 }
 

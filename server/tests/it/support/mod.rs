@@ -190,6 +190,11 @@ pub async fn exchange(addr: SocketAddr, method: &str, path: &str, body: Option<&
     (status, head, body)
 }
 
+/// A response's body as sent, put together if it came in chunks.
+pub fn whole_body(head: &str, body: String) -> String {
+    if head.to_lowercase().contains("transfer-encoding: chunked") { dechunk(&body) } else { body }
+}
+
 /// A chunked HTTP/1.1 body, put together.
 pub fn dechunk(raw: &str) -> String {
     let mut out = String::new();
@@ -294,7 +299,7 @@ pub async fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
     let (status, head, body) = exchange(addr, "GET", "/metrics", None, &[]).await;
     assert_eq!(status, 200, "{head}\n{body}");
     assert!(head.to_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
-    let body = if head.to_lowercase().contains("transfer-encoding: chunked") { dechunk(&body) } else { body };
+    let body = whole_body(&head, body);
     prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text")
 }
 
