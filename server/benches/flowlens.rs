@@ -1,7 +1,8 @@
 //! Flowlens's figures, measured side by side in one run and printed with their targets:
 //!
-//! 1. ingest: the raw rdkafka consume rate of a topic of onboarding events, and how fast Flowlens
-//!    commits the same topic into SQLite and into PostgreSQL, with the ratios;
+//! 1. ingest: the raw rdkafka consume rate of a topic of onboarding events (one in four with
+//!    rework), each store's ceiling (the same topic appended as plain rows in the same batches),
+//!    and how fast Flowlens commits the same topic into SQLite and into PostgreSQL, against it;
 //! 2. push: produce-to-SSE latency (p50, p99) of instance changes at 1 000 events/s;
 //! 3. reads: instance-list, overview and discovery response times (p50, p95) over HTTP with 1 M
 //!    instances and 10 M events in the store, on SQLite and on PostgreSQL;
@@ -42,6 +43,10 @@ const INGEST_TOPIC: &str = "bench-events";
 const PUSH_TOPIC: &str = "bench-push";
 const FLOW: &str = "customer-onboarding";
 const PUSH_RATE: u64 = 1_000;
+/// Every how many onboardings one reworks its address check, in the ingest topic.
+const REWORK_EVERY: usize = 4;
+/// The server consumes in batches of this many events (`server/src/kafka/consumer.rs`).
+const INGEST_BATCH: usize = 1_000;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -172,14 +177,20 @@ impl Drop for Server {
 async fn ingest(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
     let events: usize = env_or("FLOWLENS_BENCH_EVENTS", 400_000);
     broker.create_topic(INGEST_TOPIC, 4).await;
-    let records = traffic::onboardings("b", events / traffic::STEPS.len());
+    // One customer in four reworks its address check: nine events an onboarding on average.
+    let customers = events / (traffic::STEPS.len() + 1);
+    let records = traffic::onboardings_with_rework("b", customers, REWORK_EVERY);
     let n = records.len();
     let started = Instant::now();
     produce(&broker.producer(), INGEST_TOPIC, &records);
-    println!("ingest: produced {n} onboarding events ({} instances) to a 4-partition topic in {:.1} s", n / traffic::STEPS.len(), started.elapsed().as_secs_f64());
+    println!("ingest: produced {n} onboarding events ({customers} instances, one in {REWORK_EVERY} with rework) to a 4-partition topic in {:.1} s", started.elapsed().as_secs_f64());
 
     let raw = raw_consume(broker, n).await;
     println!("ingest: raw rdkafka consume {raw:.0} events/s");
+    let sqlite_ceiling = ceiling(broker, n, &format!("sqlite://{}", dir.join("ceiling.db").display()), "sqlite").await;
+    println!("ingest: SQLite store ceiling {sqlite_ceiling:.0} events/s");
+    let postgres_ceiling = ceiling(broker, n, &support::fresh_postgres().await, "postgres").await;
+    println!("ingest: PostgreSQL store ceiling {postgres_ceiling:.0} events/s");
     let (sqlite, sqlite_rss) = committed(broker, n, &format!("sqlite://{}", dir.join("ingest.db").display()), "sqlite", &[], dir).await;
     println!("ingest: SQLite {sqlite:.0} events/s committed");
     let no_discovery = format!("sqlite://{}", dir.join("ingest-no-discovery.db").display());
@@ -188,14 +199,41 @@ async fn ingest(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
     let cost = 100.0 * (1.0 - sqlite / bare);
     let (postgres, postgres_rss) = committed(broker, n, &support::fresh_postgres().await, "postgres", &[], dir).await;
     println!("ingest: PostgreSQL {postgres:.0} events/s committed");
+    let against = |rate: f64, ceiling: f64| format!("{rate:.0} ev/s = {:.0} % of ceiling", 100.0 * rate / ceiling);
     vec![
         figure(format!("ingest: raw rdkafka consume, {n} events"), format!("{raw:.0} ev/s"), "", None),
-        figure("ingest: committed into SQLite", format!("{sqlite:.0} ev/s = {:.1} %", 100.0 * sqlite / raw), "≥ 50 % of raw", Some(sqlite >= 0.5 * raw)),
+        figure("ingest: SQLite store ceiling (plain rows, same batches)", format!("{sqlite_ceiling:.0} ev/s"), "", None),
+        figure("ingest: committed into SQLite", against(sqlite, sqlite_ceiling), "≥ 100 000, ≥ 50 %", Some(sqlite >= 100_000.0 && sqlite >= 0.5 * sqlite_ceiling)),
         rss_figure("ingest into SQLite", sqlite_rss),
         figure("ingest: cost of keeping discovery (SQLite)", format!("{cost:.1} % ({bare:.0} ev/s without)"), "< 15 %", Some(cost < 15.0)),
-        figure("ingest: committed into PostgreSQL", format!("{postgres:.0} ev/s = {:.1} %", 100.0 * postgres / raw), "≥ 30 % of raw", Some(postgres >= 0.3 * raw)),
+        figure("ingest: PostgreSQL store ceiling (plain rows, same batches)", format!("{postgres_ceiling:.0} ev/s"), "", None),
+        figure("ingest: committed into PostgreSQL", against(postgres, postgres_ceiling), "≥ 60 000, ≥ 50 %", Some(postgres >= 60_000.0 && postgres >= 0.5 * postgres_ceiling)),
         rss_figure("ingest into PostgreSQL", postgres_rss),
     ]
+}
+
+/// The store's ceiling: the same topic consumed in batches of the server's size, each appended
+/// as plain rows (message key and offset, the payload) in one transaction through the store's
+/// own connections, and nothing else; timed like [`committed`], from the first batch to the last.
+async fn ceiling(broker: &Broker, n: usize, database_url: &str, name: &str) -> f64 {
+    let store = Store::open(database_url, flowlens::startup::load_flows(&support::repo().join("flows")).unwrap()).await.unwrap();
+    let consumer = broker.consumer(&format!("bench-ceiling-{name}"), &[INGEST_TOPIC]);
+    let mut started = None;
+    let mut taken = 0;
+    while taken < n {
+        let mut rows = Vec::with_capacity(INGEST_BATCH);
+        while rows.len() < INGEST_BATCH && taken < n {
+            let m = consumer.recv().await.unwrap();
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            let id = format!("{}/{}/{}", m.topic(), m.partition(), m.offset());
+            let payload = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            rows.push((id, key, "event".to_string(), m.timestamp().to_millis().unwrap_or(0), payload));
+            taken += 1;
+        }
+        started.get_or_insert_with(Instant::now);
+        store.append_plain_for_bench(&rows).await.unwrap();
+    }
+    n as f64 / started.unwrap().elapsed().as_secs_f64()
 }
 
 /// Consumes the whole topic doing nothing with the messages but touching their bytes, timed from

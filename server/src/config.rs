@@ -39,6 +39,11 @@ pub struct Settings {
     /// afresh from the stored events at start.
     #[arg(long, env = "FLOWLENS_DISCOVERY", default_value_t = true, action = clap::ArgAction::Set)]
     pub discovery: bool,
+    /// How many recently written instances ingest keeps in memory between batches, so that their
+    /// next events need not read them back from the database (0: none). Each costs about 4 KB for
+    /// an onboarding; the database stays the truth (a write elsewhere is noticed by its revision).
+    #[arg(long, env = "FLOWLENS_HOT_INSTANCES", default_value_t = flowlens_store::HOT_INSTANCES)]
+    pub hot_instances: usize,
     /// How logs are written on standard output: `text` for people, `json` (one object a line, with
     /// the spans each event happened in) for a log pipeline.
     #[arg(long, env = "FLOWLENS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]

@@ -114,6 +114,7 @@ impl Application {
         let store = Store::open_with(&settings.database_url, flows, settings.discovery)
             .await
             .map_err(|source| StartupError::Store { url: settings.database_url.clone(), source })?;
+        store.keep_hot_instances(settings.hot_instances);
         let (publisher, commands): (Box<dyn Publisher>, _) = if let Some(connection) = &connection {
             (Box::new(crate::kafka::KafkaPublisher::new(connection)?), None)
         } else {

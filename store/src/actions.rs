@@ -213,7 +213,7 @@ impl Store {
         }
         sqlx::query(
             "UPDATE instances SET status = $1, waiting_at = $2, due_at = $3, escalate_at = $4, reworked = $5, updated_at = $6, facts = $7, fits = $9,
-             deviating_at = $10 WHERE id = $8",
+             deviating_at = $10, revision = revision + 1 WHERE id = $8",
         )
         .bind(summary.status.as_str())
         .bind(summary.waiting_at.join("\n"))
@@ -227,7 +227,8 @@ impl Store {
         .bind(crate::instances::deviating_at(&change.deviations))
         .execute(&mut *tx)
         .await?;
-        crate::overview::write_visits(&mut tx, self.backend, &[(id, &**flow, summary.status, change.nodes.as_slice())], &[]).await?;
+        let visits: Vec<_> = crate::overview::visit_rows(id, flow, &change.nodes).collect();
+        crate::overview::write_visits(&mut tx, self.backend, &visits, &[]).await?;
         self.notify_changed(&mut tx, &[id]).await?;
         tx.commit().await?;
         Ok(change)

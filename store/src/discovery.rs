@@ -8,7 +8,7 @@ use flowlens_core::Millis;
 use sqlx::{Any, Transaction};
 
 use crate::row::Columns;
-use crate::sql::{rows_per_statement, tuples};
+use crate::sql::{insert_rows, json_param, JsonCol};
 use crate::{Backend, Store, StoreError};
 
 /// Drops every sum (to compute them afresh, or because they are not kept).
@@ -40,63 +40,51 @@ pub(crate) async fn write(tx: &mut Transaction<'_, Any>, backend: Backend, delta
             .execute(&mut **tx)
             .await?;
         }
-        let activities: Vec<_> = d.activities.iter().collect();
-        for chunk in activities.chunks(rows_per_statement(backend, 6)) {
-            let sql = format!(
-                "INSERT INTO dfg_activities (flow_id, day, activity, n, starts, ends) VALUES {}
-                 ON CONFLICT (flow_id, day, activity) DO UPDATE SET n = dfg_activities.n + excluded.n,
-                 starts = dfg_activities.starts + excluded.starts, ends = dfg_activities.ends + excluded.ends",
-                tuples(chunk.len(), 6)
-            );
-            let mut q = sqlx::query(&sql);
-            for (name, a) in chunk {
-                q = q.bind(flow.clone()).bind(day).bind((*name).clone()).bind(a.n).bind(a.starts).bind(a.ends);
-            }
-            q.execute(&mut **tx).await?;
-        }
-        let edges: Vec<_> = d.edges.iter().filter(|(_, e)| e.n != 0 || e.sum_ms != 0).collect();
-        for chunk in edges.chunks(rows_per_statement(backend, 6)) {
-            let sql = format!(
-                "INSERT INTO dfg_edges (flow_id, day, source, target, n, sum_ms) VALUES {}
-                 ON CONFLICT (flow_id, day, source, target) DO UPDATE SET n = dfg_edges.n + excluded.n, sum_ms = dfg_edges.sum_ms + excluded.sum_ms",
-                tuples(chunk.len(), 6)
-            );
-            let mut q = sqlx::query(&sql);
-            for ((from, to), e) in chunk {
-                q = q.bind(flow.clone()).bind(day).bind(from.clone()).bind(to.clone()).bind(e.n).bind(e.sum_ms);
-            }
-            q.execute(&mut **tx).await?;
-        }
+        let activities: Vec<_> = d.activities.iter().map(|(name, a)| (&flow, day, name, a.n, a.starts, a.ends)).collect();
+        upsert(
+            tx,
+            backend,
+            "dfg_activities",
+            &[("flow_id", "text"), ("day", "bigint"), ("activity", "text"), ("n", "bigint"), ("starts", "bigint"), ("ends", "bigint")],
+            "ON CONFLICT (flow_id, day, activity) DO UPDATE SET n = dfg_activities.n + excluded.n,
+             starts = dfg_activities.starts + excluded.starts, ends = dfg_activities.ends + excluded.ends",
+            &activities,
+        )
+        .await?;
+        let edges: Vec<_> = d.edges.iter().filter(|(_, e)| e.n != 0 || e.sum_ms != 0).map(|((from, to), e)| (&flow, day, from, to, e.n, e.sum_ms)).collect();
+        upsert(
+            tx,
+            backend,
+            "dfg_edges",
+            &[("flow_id", "text"), ("day", "bigint"), ("source", "text"), ("target", "text"), ("n", "bigint"), ("sum_ms", "bigint")],
+            "ON CONFLICT (flow_id, day, source, target) DO UPDATE SET n = dfg_edges.n + excluded.n, sum_ms = dfg_edges.sum_ms + excluded.sum_ms",
+            &edges,
+        )
+        .await?;
         // Histograms: the case durations under ('', ''), each edge under its ends.
-        let mut times: Vec<(&str, &str, u32, i64)> = d.cases.buckets.iter().map(|(b, n)| ("", "", *b, *n)).collect();
+        let mut times: Vec<(&str, i64, &str, &str, u32, i64)> = d.cases.buckets.iter().map(|(b, n)| (flow.as_str(), day, "", "", *b, *n)).collect();
         for ((from, to), e) in &d.edges {
-            times.extend(e.buckets.iter().map(|(b, n)| (from.as_str(), to.as_str(), *b, *n)));
+            times.extend(e.buckets.iter().map(|(b, n)| (flow.as_str(), day, from.as_str(), to.as_str(), *b, *n)));
         }
-        for chunk in times.chunks(rows_per_statement(backend, 6)) {
-            let sql = format!(
-                "INSERT INTO dfg_times (flow_id, day, source, target, bucket, n) VALUES {}
-                 ON CONFLICT (flow_id, day, source, target, bucket) DO UPDATE SET n = dfg_times.n + excluded.n",
-                tuples(chunk.len(), 6)
-            );
-            let mut q = sqlx::query(&sql);
-            for (from, to, bucket, n) in chunk {
-                q = q.bind(flow.clone()).bind(day).bind(from.to_string()).bind(to.to_string()).bind(i64::from(*bucket)).bind(*n);
-            }
-            q.execute(&mut **tx).await?;
-        }
-        let variants: Vec<_> = d.variants.iter().collect();
-        for chunk in variants.chunks(rows_per_statement(backend, 6)) {
-            let sql = format!(
-                "INSERT INTO dfg_variants (flow_id, day, variant_id, activities, n, sum_ms) VALUES {}
-                 ON CONFLICT (flow_id, day, variant_id) DO UPDATE SET n = dfg_variants.n + excluded.n, sum_ms = dfg_variants.sum_ms + excluded.sum_ms",
-                tuples(chunk.len(), 6)
-            );
-            let mut q = sqlx::query(&sql);
-            for (name, (n, sum)) in chunk {
-                q = q.bind(flow.clone()).bind(day).bind(variant_id(name)).bind((*name).clone()).bind(*n).bind(*sum);
-            }
-            q.execute(&mut **tx).await?;
-        }
+        upsert(
+            tx,
+            backend,
+            "dfg_times",
+            &[("flow_id", "text"), ("day", "bigint"), ("source", "text"), ("target", "text"), ("bucket", "bigint"), ("n", "bigint")],
+            "ON CONFLICT (flow_id, day, source, target, bucket) DO UPDATE SET n = dfg_times.n + excluded.n",
+            &times,
+        )
+        .await?;
+        let variants: Vec<_> = d.variants.iter().map(|(name, (n, sum))| (&flow, day, variant_id(name), name, *n, *sum)).collect();
+        upsert(
+            tx,
+            backend,
+            "dfg_variants",
+            &[("flow_id", "text"), ("day", "bigint"), ("variant_id", "text"), ("activities", "text"), ("n", "bigint"), ("sum_ms", "bigint")],
+            "ON CONFLICT (flow_id, day, variant_id) DO UPDATE SET n = dfg_variants.n + excluded.n, sum_ms = dfg_variants.sum_ms + excluded.sum_ms",
+            &variants,
+        )
+        .await?;
         // A running case passes through a variant per event it gets: the ones it left are gone.
         if d.variants.values().any(|(n, _)| *n < 0) {
             sqlx::query("DELETE FROM dfg_variants WHERE flow_id = $1 AND day = $2 AND n <= 0").bind(flow.clone()).bind(day).execute(&mut **tx).await?;
@@ -231,4 +219,13 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Adds a table's rows of one flow-day's sums, in one statement (none for no rows).
+async fn upsert<T: serde::Serialize>(tx: &mut Transaction<'_, Any>, backend: Backend, table: &str, cols: &[JsonCol], on_conflict: &str, rows: &[T]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&insert_rows(backend, table, cols, on_conflict)).bind(json_param(rows)).execute(&mut **tx).await?;
+    Ok(())
 }

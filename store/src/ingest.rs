@@ -9,8 +9,9 @@ use flowlens_core::flow::Trigger;
 use flowlens_core::discovery::{self, Deltas};
 use flowlens_core::{Event, EventRecord, Flow, Instance, InstanceChanged, Millis, Route, Status};
 
+use crate::hot::HotInstance;
 use crate::row::Columns;
-use crate::sql::{rows_per_statement, tuples};
+use crate::sql::{insert_rows, json_param, json_rows};
 use crate::{bounded, escalate_at, Store, StoreError};
 
 /// An event that found its flow and instance key, ready to be stored.
@@ -67,6 +68,8 @@ pub struct Ingested {
 /// An instance the batch touches, as it is being updated.
 struct Touched {
     id: i64,
+    /// Its stored revision before this batch (0 for a new instance).
+    revision: i64,
     flow: Arc<Flow>,
     key: String,
     instance: Instance,
@@ -76,15 +79,38 @@ struct Touched {
     was: Option<Status>,
     /// Where `flow_states` counts it now: the minute it started and its stored state.
     counted: (i64, Status),
-    /// How many visits each node had before this batch: a late event may replay the log into
-    /// fewer, and then the stored visits are written afresh.
-    visits_before: Vec<usize>,
+    /// Its node states before this batch: only the visits that changed are written, and when a
+    /// late event replayed the log into fewer, its stored visits are written afresh.
+    nodes_before: Vec<flowlens_core::NodeState>,
     /// Its trace before this batch, for the discovery's running sums.
     trace_before: Vec<(Millis, String)>,
     /// Whether a breach of its SLA was still to be acted on before this batch.
     escalating: bool,
 }
 
+/// The columns of an instance's row, in the order of [`InstanceRow`].
+const INSTANCE_COLS: [crate::sql::JsonCol; 16] = [
+    ("id", "bigint"),
+    ("flow_id", "text"),
+    ("flow_version", "bigint"),
+    ("key", "text"),
+    ("status", "text"),
+    ("waiting_at", "text"),
+    ("started_at", "bigint"),
+    ("updated_at", "bigint"),
+    ("events", "bigint"),
+    ("facts", "text"),
+    ("due_at", "bigint"),
+    ("escalate_at", "bigint"),
+    ("reworked", "integer"),
+    ("fits", "integer"),
+    ("deviating_at", "text"),
+    ("revision", "bigint"),
+];
+
+/// An instance's row as ingest writes it back, in the order of [`INSTANCE_COLS`] (a tuple: it
+/// serialises as the JSON array the statement reads).
+type InstanceRow<'a> = (i64, &'a str, u32, &'a str, &'static str, String, Option<i64>, i64, u32, String, Option<i64>, Option<i64>, i64, i64, String, i64);
 
 impl Store {
     /// Stores a batch of routed events in one transaction, applies them to their instances, and
@@ -124,61 +150,74 @@ impl Store {
             });
         }
         let mut touched: Vec<Option<Touched>> = (0..wanted.len()).map(|_| None).collect();
-        for chunk in wanted.chunks(rows_per_statement(self.backend, 2)) {
+        // Instances kept hot from earlier batches: their facts are read only if written since.
+        let mut hot: Vec<Option<HotInstance>> = {
+            let mut kept = self.hot.lock().expect("not poisoned");
+            wanted.iter().map(|r| kept.take(&r.route.flow.id, &r.route.key)).collect()
+        };
+        {
             let sql = format!(
                 // A join with the wanted keys, not `(flow_id, key) IN (...)`: SQLite scans the whole
                 // index for a row-value IN list, and ingest would slow down as the store grows.
-                "WITH wanted (flow_id, key) AS (VALUES {})
-                 SELECT i.id, i.flow_id, i.key, i.flow_version, i.events, i.facts, i.status, i.started_at, i.updated_at, i.escalate_at
+                "WITH wanted AS ({})
+                 SELECT i.id, i.flow_id, i.key, i.flow_version, i.events, i.revision, i.status, i.started_at, i.updated_at, i.escalate_at,
+                        CASE WHEN i.id = wanted.id AND i.revision = wanted.revision THEN NULL ELSE i.facts END AS facts
                  FROM wanted JOIN instances i ON i.flow_id = wanted.flow_id AND i.key = wanted.key",
-                tuples(chunk.len(), 2)
+                json_rows(self.backend, 1, &[("flow_id", "text"), ("key", "text"), ("id", "bigint"), ("revision", "bigint")])
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q.bind(r.route.flow.id.clone()).bind(r.route.key.clone());
-            }
-            for row in q.fetch_all(&mut *tx).await? {
+            let keys: Vec<(&str, &str, Option<i64>, Option<i64>)> = wanted
+                .iter()
+                .zip(&hot)
+                .map(|(r, h)| (r.route.flow.id.as_str(), r.route.key.as_str(), h.as_ref().map(|h| h.id), h.as_ref().map(|h| h.revision)))
+                .collect();
+            for row in sqlx::query(&sql).bind(json_param(&keys)).fetch_all(&mut *tx).await? {
                 let id: i64 = row.col("instances", "id")?;
                 let (flow_id, key): (String, String) = (row.col("instances", "flow_id")?, row.col("instances", "key")?);
+                let i = slot[&(flow_id.as_str(), key.as_str())];
                 // An instance stays on the flow version it started with.
                 let flow = self.pinned(id, &flow_id, row.col::<i64>("instances", "flow_version")? as u32)?;
-                let mut instance: Instance = serde_json::from_str(&row.col::<String>("instances", "facts")?).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
                 let events = row.col::<i64>("instances", "events")? as u32;
-                crate::upgrade::replay_if_kept_without_log(&mut *tx, id, &flow, &mut instance, events).await?;
-                instance.restore(&flow);
-                let i = slot[&(flow_id.as_str(), key.as_str())];
+                let revision = row.col::<i64>("instances", "revision")?;
+                let instance = match (row.col::<Option<String>>("instances", "facts")?, hot[i].take()) {
+                    (None, Some(kept)) => kept.instance,
+                    (Some(facts), _) => {
+                        let mut instance: Instance = serde_json::from_str(&facts).map_err(|e| StoreError::Corrupt(id, e.to_string()))?;
+                        crate::upgrade::replay_if_kept_without_log(&mut *tx, id, &flow, &mut instance, events).await?;
+                        instance.restore(&flow);
+                        instance
+                    }
+                    (None, None) => return Err(StoreError::Corrupt(id, "no facts were read and none are kept".into())),
+                };
                 let was = Some(instance.status(&flow));
                 let counted = crate::overview::counted_as(&row)?;
-                let visits_before = instance.visit_counts(&flow);
+                let nodes_before = instance.nodes(&flow);
                 let trace_before = if self.discovery { discovery::trace(&instance) } else { Vec::new() };
                 let escalating = row.col::<Option<i64>>("instances", "escalate_at")?.is_some();
-                touched[i] = Some(Touched { id, flow, key, instance, events, last: None, was, counted, visits_before, trace_before, escalating });
+                touched[i] = Some(Touched { id, revision, flow, key, instance, events, last: None, was, counted, nodes_before, trace_before, escalating });
             }
         }
         // Changes to `flow_states`, as deltas.
         let mut states: HashMap<(String, i64, Status), i64> = HashMap::new();
         let missing: Vec<usize> = (0..wanted.len()).filter(|&i| touched[i].is_none()).collect();
-        for chunk in missing.chunks(rows_per_statement(self.backend, 4)) {
-            let rows: Vec<String> =
-                (0..chunk.len()).map(|r| format!("(${}, ${}, ${}, 'running', ${}, '{{}}')", 4 * r + 1, 4 * r + 2, 4 * r + 3, 4 * r + 4)).collect();
-            let sql = format!(
-                "INSERT INTO instances (flow_id, flow_version, key, status, updated_at, facts) VALUES {} RETURNING id, flow_id, key",
-                rows.join(", ")
+        if !missing.is_empty() {
+            let sql = insert_rows(
+                self.backend,
+                "instances",
+                &[("flow_id", "text"), ("flow_version", "bigint"), ("key", "text"), ("status", "text"), ("updated_at", "bigint"), ("facts", "text")],
+                "RETURNING id, flow_id, key",
             );
-            let mut q = sqlx::query(&sql);
-            for &i in chunk {
-                let r = wanted[i];
-                q = q.bind(r.route.flow.id.clone()).bind(i64::from(r.route.flow.version)).bind(r.route.key.clone()).bind(now.0);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
+            let rows: Vec<(&str, u32, &str, &str, i64, &str)> = missing
+                .iter()
+                .map(|&i| (wanted[i].route.flow.id.as_str(), wanted[i].route.flow.version, wanted[i].route.key.as_str(), "running", now.0, "{}"))
+                .collect();
+            for row in sqlx::query(&sql).bind(json_param(&rows)).fetch_all(&mut *tx).await? {
                 let (flow_id, key): (String, String) = (row.col("instances", "flow_id")?, row.col("instances", "key")?);
                 let i = slot[&(flow_id.as_str(), key.as_str())];
                 let flow = wanted[i].route.flow.clone();
                 let instance = Instance::new(&flow);
-                let visits_before = vec![0; flow.nodes.len()];
                 let counted = (now.0 / 60_000, Status::Running);
                 *states.entry((flow.id.clone(), counted.0, counted.1)).or_default() += 1;
-                touched[i] = Some(Touched { id: row.col("instances", "id")?, flow, key, instance, events: 0, last: None, was: None, counted, visits_before, trace_before: Vec::new(), escalating: false });
+                touched[i] = Some(Touched { id: row.col("instances", "id")?, revision: 0, flow, key, instance, events: 0, last: None, was: None, counted, nodes_before: Vec::new(), trace_before: Vec::new(), escalating: false });
             }
         }
         let mut touched: Vec<Touched> = touched.into_iter().map(|t| t.expect("every instance loaded or created")).collect();
@@ -186,25 +225,22 @@ impl Store {
         // Record the events; the ones the database did not have yet come back.
         let mut new_ids: HashSet<String> = HashSet::with_capacity(batch.len());
         let id_of = |r: &Routed| r.event.id.clone().expect("the adapter assigns an id before storing");
-        for chunk in batch.chunks(rows_per_statement(self.backend, 7)) {
-            let sql = format!(
-                "INSERT INTO events (id, instance_id, type, time, received_at, data, data_form) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-                tuples(chunk.len(), 7)
+        {
+            let sql = insert_rows(
+                self.backend,
+                "events",
+                &[("id", "text"), ("instance_id", "bigint"), ("type", "text"), ("time", "bigint"), ("received_at", "bigint"), ("data", "text"), ("data_form", "text")],
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                let t = &touched[slot[&(r.route.flow.id.as_str(), r.route.key.as_str())]];
-                let (form, data) = r.event.data.to_stored();
-                q = q
-                    .bind(id_of(r))
-                    .bind(t.id)
-                    .bind(r.event.event_type.clone())
-                    .bind(r.event.time.unwrap_or(now).0)
-                    .bind(now.0)
-                    .bind(data)
-                    .bind(form.stored());
-            }
-            for row in q.fetch_all(&mut *tx).await? {
+            let rows: Vec<(String, i64, &str, i64, i64, String, Option<&str>)> = batch
+                .iter()
+                .map(|r| {
+                    let t = &touched[slot[&(r.route.flow.id.as_str(), r.route.key.as_str())]];
+                    let (form, data) = r.event.data.to_stored();
+                    (id_of(r), t.id, r.event.event_type.as_str(), r.event.time.unwrap_or(now).0, now.0, data, form.stored())
+                })
+                .collect();
+            for row in sqlx::query(&sql).bind(json_param(&rows)).fetch_all(&mut *tx).await? {
                 new_ids.insert(row.col::<String>("events", "id")?);
             }
         }
@@ -258,55 +294,68 @@ impl Store {
         for arrival in arrivals {
             minutes.entry(arrival).or_default().0 += 1;
         }
-        for chunk in changed.chunks(rows_per_statement(self.backend, 15)) {
-            let sql = format!(
-                "INSERT INTO instances (id, flow_id, flow_version, key, status, waiting_at, started_at, updated_at, events, facts, due_at, escalate_at, reworked, fits, deviating_at)
-                 VALUES {} ON CONFLICT (id) DO UPDATE SET status = excluded.status, waiting_at = excluded.waiting_at,
+        let mut rows = Vec::with_capacity(changed.len());
+        // The revision each written instance has now.
+        let mut written: HashMap<i64, i64> = HashMap::with_capacity(changed.len());
+        for (t, last) in &changed {
+            let change = InstanceChanged::of(&t.flow, &t.instance, t.id, &t.key, t.events, now, Some((*last).clone()));
+            let summary = &change.summary;
+            if summary.status == Status::Completed && t.was != Some(Status::Completed) {
+                let ended = t.instance.ended(&t.flow).unwrap_or(now);
+                minutes.entry((t.flow.id.clone(), ended.0.div_euclid(60_000))).or_default().1 += 1;
+            }
+            let counted = (summary.started_at.unwrap_or(now).0 / 60_000, summary.status);
+            if counted != t.counted {
+                *states.entry((t.flow.id.clone(), t.counted.0, t.counted.1)).or_default() -= 1;
+                *states.entry((t.flow.id.clone(), counted.0, counted.1)).or_default() += 1;
+            }
+            let row: InstanceRow = (
+                t.id,
+                &t.flow.id,
+                t.flow.version,
+                &t.key,
+                summary.status.as_str(),
+                summary.waiting_at.join("\n"),
+                summary.started_at.map(|m| m.0),
+                now.0,
+                t.events,
+                serde_json::to_string(&t.instance).expect("instances serialise"),
+                summary.due.map(|m| m.0),
+                escalate_at(&t.flow, &t.instance, &change.nodes, t.escalating, now).map(|m| m.0),
+                i64::from(summary.reworked),
+                i64::from(summary.fits),
+                crate::instances::deviating_at(&change.deviations),
+                t.revision + 1,
+            );
+            rows.push(row);
+            out.changes.push(change);
+        }
+        if !rows.is_empty() {
+            let sql = insert_rows(
+                self.backend,
+                "instances",
+                &INSTANCE_COLS,
+                "ON CONFLICT (id) DO UPDATE SET status = excluded.status, waiting_at = excluded.waiting_at,
                  started_at = excluded.started_at, updated_at = excluded.updated_at, events = excluded.events,
                  facts = excluded.facts, due_at = excluded.due_at, escalate_at = excluded.escalate_at, reworked = excluded.reworked,
-                 fits = excluded.fits, deviating_at = excluded.deviating_at",
-                tuples(chunk.len(), 15)
+                 fits = excluded.fits, deviating_at = excluded.deviating_at, revision = instances.revision + 1
+                 RETURNING id, revision",
             );
-            let mut q = sqlx::query(&sql);
-            for (t, last) in chunk {
-                let change = InstanceChanged::of(&t.flow, &t.instance, t.id, &t.key, t.events, now, Some((*last).clone()));
-                let summary = &change.summary;
-                if summary.status == Status::Completed && t.was != Some(Status::Completed) {
-                    let ended = t.instance.ended(&t.flow).unwrap_or(now);
-                    minutes.entry((t.flow.id.clone(), ended.0.div_euclid(60_000))).or_default().1 += 1;
-                }
-                let counted = (summary.started_at.unwrap_or(now).0 / 60_000, summary.status);
-                if counted != t.counted {
-                    *states.entry((t.flow.id.clone(), t.counted.0, t.counted.1)).or_default() -= 1;
-                    *states.entry((t.flow.id.clone(), counted.0, counted.1)).or_default() += 1;
-                }
-                q = q
-                    .bind(t.id)
-                    .bind(t.flow.id.clone())
-                    .bind(i64::from(t.flow.version))
-                    .bind(t.key.clone())
-                    .bind(summary.status.as_str())
-                    .bind(summary.waiting_at.join("\n"))
-                    .bind(summary.started_at.map(|m| m.0))
-                    .bind(now.0)
-                    .bind(i64::from(t.events))
-                    .bind(serde_json::to_string(&t.instance).expect("instances serialise"))
-                    .bind(summary.due.map(|m| m.0))
-                    .bind(escalate_at(&t.flow, &t.instance, &change.nodes, t.escalating, now).map(|m| m.0))
-                    .bind(i64::from(summary.reworked))
-                    .bind(i64::from(summary.fits))
-                    .bind(crate::instances::deviating_at(&change.deviations));
-                out.changes.push(change);
+            for row in sqlx::query(&sql).bind(json_param(&rows)).fetch_all(&mut *tx).await? {
+                written.insert(row.col::<i64>("instances", "id")?, row.col::<i64>("instances", "revision")?);
             }
-            q.execute(&mut *tx).await?;
         }
-        let visits: Vec<(i64, &Flow, Status, &[flowlens_core::NodeState])> =
-            changed.iter().zip(&out.changes).map(|((t, _), c)| (t.id, &*t.flow, c.summary.status, c.nodes.as_slice())).collect();
-        let rewrite: Vec<i64> = changed
-            .iter()
-            .filter(|(t, _)| t.instance.visit_counts(&t.flow).iter().zip(&t.visits_before).any(|(now, before)| now < before))
-            .map(|(t, _)| t.id)
-            .collect();
+        // Only the visits that are new or changed; all of an instance's whose visits became fewer.
+        let mut rewrite: Vec<i64> = Vec::new();
+        let mut visits = Vec::new();
+        for ((t, _), c) in changed.iter().zip(&out.changes) {
+            let before: HashSet<_> = crate::overview::visit_rows(t.id, &t.flow, &t.nodes_before).collect();
+            let fewer = t.nodes_before.iter().zip(&c.nodes).any(|(was, is)| is.visits.len() < was.visits.len());
+            if fewer {
+                rewrite.push(t.id);
+            }
+            visits.extend(crate::overview::visit_rows(t.id, &t.flow, &c.nodes).filter(|v| fewer || !before.contains(v)));
+        }
         crate::overview::write_visits(&mut tx, self.backend, &visits, &rewrite).await?;
         crate::overview::count_minutes(&mut tx, self.backend, &minutes).await?;
         crate::overview::count_states(&mut tx, self.backend, states).await?;
@@ -314,6 +363,17 @@ impl Store {
         let ids: Vec<i64> = changed.iter().map(|(t, _)| t.id).collect();
         self.notify_changed(&mut tx, &ids).await?;
         tx.commit().await?;
+        // Committed: the instances are kept hot as they now stand. One whose revision is not the
+        // one this batch wrote was written by someone else meanwhile, and is read afresh next time.
+        let mut kept = self.hot.lock().expect("not poisoned");
+        for t in touched {
+            let revision = match written.get(&t.id) {
+                Some(&stored) if stored == t.revision + 1 => stored,
+                Some(_) => continue,
+                None => t.revision,
+            };
+            kept.put(&t.flow.id, &t.key, HotInstance { id: t.id, revision, instance: t.instance });
+        }
         Ok(out)
     }
 }

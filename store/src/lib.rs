@@ -5,15 +5,18 @@
 //! transaction that records the event, so an event is either stored *and* applied, or neither.
 //!
 //! Both databases run the same SQL: it sticks to what both understand (`$1` parameters,
-//! `ON CONFLICT`, `RETURNING`, `CAST`), and each has its own migrations for the DDL.
+//! `ON CONFLICT`, `RETURNING`, `CAST`) but for reading a batch's rows from one JSON parameter
+//! (`sql::json_rows`), and each has its own migrations for the DDL.
 
 mod access;
 mod actions;
 mod cases;
+mod ceiling;
 mod dead_letters;
 mod discovery;
 mod error;
 mod fanout;
+mod hot;
 mod ingest;
 mod instances;
 mod overview;
@@ -28,5 +31,5 @@ pub use cases::Case;
 pub use error::StoreError;
 pub use ingest::{DeadClass, DeadLetter, Ingested, Routed};
 pub use overview::StoreTotals;
-pub use store::{now, Backend, Store, DEAD_LETTER_MAX_BYTES};
+pub use store::{now, Backend, Store, DEAD_LETTER_MAX_BYTES, HOT_INSTANCES};
 pub(crate) use store::{bounded, escalate_at};

@@ -9,7 +9,7 @@ use sqlx::{Any, Transaction};
 
 use crate::row::{word, Columns};
 
-use crate::sql::rows_per_statement;
+use crate::sql::{insert_rows, json_param, json_rows, JsonCol};
 use crate::{Backend, Store, StoreError};
 
 /// Timing figures read at most this many of a node's latest finished visits.
@@ -29,75 +29,73 @@ fn visit_status(v: &Visit, waiting_here: bool) -> &'static str {
 }
 
 /// One row of `node_visits`.
-type VisitRow<'a> = (i64, &'a str, &'a str, i64, &'static str, i64, Option<i64>, Option<i64>);
+pub(crate) type VisitRow<'a> = (i64, &'a str, &'a str, i64, &'static str, i64, Option<i64>, Option<i64>);
 
-/// Writes every visit of the given instances' tasks and decisions, in one statement per chunk.
-/// `rewrite` holds the instances whose visits may have become fewer (a late event replayed their
-/// log): their rows are deleted first.
-pub(crate) async fn write_visits(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    rows: &[(i64, &Flow, Status, &[NodeState])],
-    rewrite: &[i64],
-) -> Result<(), StoreError> {
-    for chunk in rewrite.chunks(rows_per_statement(backend, 1)) {
-        let sql = format!("DELETE FROM node_visits WHERE instance_id IN ({})", (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "));
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    let visits: Vec<VisitRow> = rows
-        .iter()
-        .flat_map(|(id, flow, _, nodes)| {
-            flow.nodes.iter().zip(nodes.iter()).filter(|(n, _)| n.counts_visits()).flat_map(move |(node, s)| {
-                let sla = node.sla;
-                s.visits.iter().enumerate().map(move |(k, v)| {
-                    let waiting = s.status == NodeStatus::Active && k + 1 == s.visits.len();
-                    let due = sla.map(|sla| v.started.0 + sla.0);
-                    (*id, flow.id.as_str(), s.id.as_str(), k as i64, visit_status(v, waiting), v.started.0, v.finished.map(|m| m.0), due)
-                })
-            })
+const VISIT_COLS: [JsonCol; 8] = [
+    ("instance_id", "bigint"),
+    ("flow_id", "text"),
+    ("node", "text"),
+    ("visit", "integer"),
+    ("status", "text"),
+    ("started_at", "bigint"),
+    ("finished_at", "bigint"),
+    ("due_at", "bigint"),
+];
+
+/// The `node_visits` rows of an instance in the given node states: every visit of its tasks and
+/// decisions.
+pub(crate) fn visit_rows<'a>(id: i64, flow: &'a Flow, nodes: &'a [NodeState]) -> impl Iterator<Item = VisitRow<'a>> + 'a {
+    flow.nodes.iter().zip(nodes.iter()).filter(|(n, _)| n.counts_visits()).flat_map(move |(node, s)| {
+        let sla = node.sla;
+        s.visits.iter().enumerate().map(move |(k, v)| {
+            let waiting = s.status == NodeStatus::Active && k + 1 == s.visits.len();
+            let due = sla.map(|sla| v.started.0 + sla.0);
+            (id, flow.id.as_str(), s.id.as_str(), k as i64, visit_status(v, waiting), v.started.0, v.finished.map(|m| m.0), due)
         })
-        .collect();
-    for chunk in visits.chunks(rows_per_statement(backend, 8)) {
-        let sql = format!(
-            "INSERT INTO node_visits (instance_id, flow_id, node, visit, status, started_at, finished_at, due_at) VALUES {}
-             ON CONFLICT (instance_id, node, visit) DO UPDATE SET status = excluded.status, started_at = excluded.started_at,
-             finished_at = excluded.finished_at, due_at = excluded.due_at",
-            crate::sql::tuples(chunk.len(), 8)
-        );
-        let mut q = sqlx::query(&sql);
-        for v in chunk {
-            q = q.bind(v.0).bind(v.1.to_string()).bind(v.2.to_string()).bind(v.3).bind(v.4).bind(v.5).bind(v.6).bind(v.7);
-        }
-        q.execute(&mut **tx).await?;
+    })
+}
+
+/// Writes the given visit rows (new or changed), in one statement. `rewrite` holds the instances
+/// whose visits may have become fewer (a late event replayed their log): their rows are deleted
+/// first, and `visits` must then hold all of theirs.
+pub(crate) async fn write_visits(tx: &mut Transaction<'_, Any>, backend: Backend, visits: &[VisitRow<'_>], rewrite: &[i64]) -> Result<(), StoreError> {
+    if !rewrite.is_empty() {
+        let sql = format!("DELETE FROM node_visits WHERE instance_id IN (SELECT id FROM ({}) AS gone)", json_rows(backend, 1, &[("id", "bigint")]));
+        let ids: Vec<(i64,)> = rewrite.iter().map(|id| (*id,)).collect();
+        sqlx::query(&sql).bind(json_param(&ids)).execute(&mut **tx).await?;
     }
+    if visits.is_empty() {
+        return Ok(());
+    }
+    let sql = insert_rows(
+        backend,
+        "node_visits",
+        &VISIT_COLS,
+        "ON CONFLICT (instance_id, node, visit) DO UPDATE SET status = excluded.status, started_at = excluded.started_at,
+         finished_at = excluded.finished_at, due_at = excluded.due_at",
+    );
+    sqlx::query(&sql).bind(json_param(visits)).execute(&mut **tx).await?;
     Ok(())
 }
 
-/// Adds a batch's events and completions to the per-minute throughput counters.
 pub(crate) async fn count_minutes(tx: &mut Transaction<'_, Any>, backend: Backend, counts: &HashMap<(String, i64), (i64, i64)>) -> Result<(), StoreError> {
-    let rows: Vec<_> = counts.iter().collect();
-    for chunk in rows.chunks(rows_per_statement(backend, 4)) {
-        let sql = format!(
-            "INSERT INTO flow_minutes (flow_id, minute, events, completed) VALUES {}
-             ON CONFLICT (flow_id, minute) DO UPDATE SET events = flow_minutes.events + excluded.events,
-             completed = flow_minutes.completed + excluded.completed",
-            crate::sql::tuples(chunk.len(), 4)
-        );
-        let mut q = sqlx::query(&sql);
-        for ((flow, minute), (events, completed)) in chunk {
-            q = q.bind(flow.clone()).bind(*minute).bind(*events).bind(*completed);
-        }
-        q.execute(&mut **tx).await?;
+    if counts.is_empty() {
+        return Ok(());
     }
+    // Sorted: one order for every writer, so two replicas never wait on each other in a circle.
+    let mut rows: Vec<(&str, i64, i64, i64)> = counts.iter().map(|((flow, minute), (events, completed))| (flow.as_str(), *minute, *events, *completed)).collect();
+    rows.sort_unstable();
+    let sql = insert_rows(
+        backend,
+        "flow_minutes",
+        &[("flow_id", "text"), ("minute", "bigint"), ("events", "bigint"), ("completed", "bigint")],
+        "ON CONFLICT (flow_id, minute) DO UPDATE SET events = flow_minutes.events + excluded.events,
+         completed = flow_minutes.completed + excluded.completed",
+    );
+    sqlx::query(&sql).bind(json_param(&rows)).execute(&mut **tx).await?;
     Ok(())
 }
 
-/// Where `flow_states` counts an instance row (with its `status`, `started_at` and `updated_at`):
-/// the minute it started (or was created, before any event time) and its stored state.
 pub(crate) fn counted_as(row: &sqlx::any::AnyRow) -> Result<(i64, Status), StoreError> {
     let started = match row.col::<Option<i64>>("instances", "started_at")? {
         Some(t) => t,
@@ -108,25 +106,22 @@ pub(crate) fn counted_as(row: &sqlx::any::AnyRow) -> Result<(i64, Status), Store
 
 /// Applies deltas to `flow_states`, in key order so concurrent writers (replicas) cannot deadlock.
 pub(crate) async fn count_states(tx: &mut Transaction<'_, Any>, backend: Backend, deltas: HashMap<(String, i64, Status), i64>) -> Result<(), StoreError> {
-    let mut rows: Vec<_> = deltas.into_iter().filter(|(_, n)| *n != 0).collect();
-    rows.sort_unstable_by(|a, b| (&a.0 .0, a.0 .1, a.0 .2.as_str()).cmp(&(&b.0 .0, b.0 .1, b.0 .2.as_str())));
-    for chunk in rows.chunks(rows_per_statement(backend, 4)) {
-        let sql = format!(
-            "INSERT INTO flow_states (flow_id, minute, status, n) VALUES {}
-             ON CONFLICT (flow_id, minute, status) DO UPDATE SET n = flow_states.n + excluded.n",
-            crate::sql::tuples(chunk.len(), 4)
-        );
-        let mut q = sqlx::query(&sql);
-        for ((flow, minute, status), n) in chunk {
-            q = q.bind(flow.clone()).bind(*minute).bind(status.as_str()).bind(*n);
-        }
-        q.execute(&mut **tx).await?;
+    let mut rows: Vec<(String, i64, &'static str, i64)> =
+        deltas.into_iter().filter(|(_, n)| *n != 0).map(|((flow, minute, status), n)| (flow, minute, status.as_str(), n)).collect();
+    if rows.is_empty() {
+        return Ok(());
     }
+    rows.sort_unstable();
+    let sql = insert_rows(
+        backend,
+        "flow_states",
+        &[("flow_id", "text"), ("minute", "bigint"), ("status", "text"), ("n", "bigint")],
+        "ON CONFLICT (flow_id, minute, status) DO UPDATE SET n = flow_states.n + excluded.n",
+    );
+    sqlx::query(&sql).bind(json_param(&rows)).execute(&mut **tx).await?;
     Ok(())
 }
 
-/// The first minute after the range ending at `to` (exclusive): a relative range ends now, and
-/// the current minute is in it.
 fn minute_after(to: Millis) -> i64 {
     (to.0 + 59_999) / 60_000
 }

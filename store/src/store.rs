@@ -51,7 +51,13 @@ pub struct Store {
     pub(crate) replica: Arc<str>,
     /// Whether ingest keeps discovery's sums (see [`Store::open_with`]).
     pub(crate) discovery: bool,
+    /// Recently written instances, replayed, so the next batch need not read them back.
+    pub(crate) hot: Arc<Mutex<crate::hot::Hot>>,
 }
+
+/// How many instances ingest keeps in memory between batches unless told otherwise
+/// ([`Store::keep_hot_instances`]).
+pub const HOT_INSTANCES: usize = 10_000;
 
 /// When the scheduler must act on an instance: its SLA deadline, if it is running and its flow
 /// cancels or alerts on breach.
@@ -110,7 +116,8 @@ impl Store {
         let nth = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let replica = Arc::from(format!("{}-{}-{nth}", std::process::id(), now().0));
         let (flows, diagrams) = (Arc::new(std::sync::RwLock::new(flows)), Arc::new(std::sync::RwLock::new(diagrams)));
-        let store = Store { pool, backend, flows, diagrams, open_retries, url, replica, discovery };
+        let hot = Arc::new(Mutex::new(crate::hot::Hot::new(HOT_INSTANCES)));
+        let store = Store { pool, backend, flows, diagrams, open_retries, url, replica, discovery, hot };
         crate::upgrade::mark_conformance(&store).await?;
         if !discovery {
             let mut tx = store.pool.begin().await?;
@@ -125,6 +132,12 @@ impl Store {
             store.rebuild_discovery().await?;
         }
         Ok(store)
+    }
+
+    /// How many recently written instances ingest keeps in memory between batches (0: none);
+    /// each costs about 4 KB for an onboarding (its log and its replayed state).
+    pub fn keep_hot_instances(&self, capacity: usize) {
+        self.hot.lock().expect("not poisoned").set_capacity(capacity);
     }
 
     /// Whether ingest keeps discovery's sums.

@@ -24,6 +24,7 @@ on_both_stores!(
     the_instance_list_downloads_as_csv_with_every_matching_row,
     instances_that_deviate_from_their_flow_are_marked_filtered_and_counted,
     instances_from_before_conformance_are_marked_when_the_store_opens,
+    servers_sharing_a_store_build_on_each_others_writes,
 );
 
 fn node<'a>(detail: &'a Value, id: &str) -> &'a Value {
@@ -409,7 +410,9 @@ mod escalation {
 /// rework, and the overview's rework heat counts it; an instance without rework is not listed.
 async fn a_reworked_step_counts_its_visits_in_the_instance_the_list_and_the_heat(db: Db) {
     let addr = spawn_app(db, "rework").await;
-    let at = |s: u32| format!("2026-11-27T08:00:{s:02}Z");
+    // Recent: the overview below reads the last seven days.
+    let base = flowlens_store::now().0 - 60_000;
+    let at = |s: u32| flowlens_core::Millis(base + 1000 * i64::from(s)).to_rfc3339();
     let reworked = [
         "RegistrationRequested", "AddressCheckRequested", "AddressCheckFailed", "AddressCorrectionRequested",
         "AddressCorrected", "AddressCheckRequested", "AddressChecked",
@@ -539,4 +542,47 @@ async fn instances_from_before_conformance_are_marked_when_the_store_opens(db: D
     assert_eq!(registration["deviations"], 1, "{registration}");
     let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM upgrades").fetch_one(&pool).await.unwrap();
     assert_eq!(done, 1, "done once");
+}
+
+/// Two servers on one database (replicas, or a restart beside a running one): each keeps the
+/// instances it wrote in memory, and must still see what the other wrote meanwhile: the step the
+/// other recorded stays recorded, the visits stay counted, nothing is lost to a stale copy.
+async fn servers_sharing_a_store_build_on_each_others_writes(db: Db) {
+    let dir = scratch("shared-store");
+    let s = settings(db, &dir).await;
+    let (one, two) = (support::start(s.clone()).await, support::start(s).await);
+    let (a, b) = (one.local_addr(), two.local_addr());
+    tokio::spawn(one.run());
+    tokio::spawn(two.run());
+    let base = flowlens_store::now().0 - 60_000;
+    let event = |id: &str, ty: &str, second: u32| {
+        json!({"id": id, "type": ty, "key": "shared-1", "time": flowlens_core::Millis(base + 1000 * i64::from(second)).to_rfc3339()})
+    };
+    // Alternating servers, each event building on the one before it.
+    let steps = [
+        (a, "s0", "RegistrationRequested"),
+        (a, "s1", "AddressCheckRequested"),
+        (b, "s2", "AddressCheckFailed"),
+        (a, "s3", "AddressCorrectionRequested"),
+        (b, "s4", "AddressCorrected"),
+        (a, "s5", "AddressCheckRequested"),
+    ];
+    let mut id = 0;
+    for (second, (server, event_id, ty)) in steps.iter().enumerate() {
+        let (status, report) = post(*server, &event(event_id, ty, second as u32)).await;
+        assert_eq!((status, report["stored"].as_u64()), (200, Some(1)), "{event_id}: {report}");
+        id = report["instances"][0]["id"].as_i64().unwrap();
+    }
+    for server in [a, b] {
+        let (_, detail) = get(server, &format!("/api/v1/instances/{id}")).await;
+        assert_eq!(detail["summary"]["events"], 6, "{detail}");
+        let address = node(&detail, "address");
+        let outcomes: Vec<&str> = address["visits"].as_array().unwrap().iter().map(|v| v["outcome"].as_str().unwrap()).collect();
+        assert_eq!(outcomes, ["failed", "open"], "{address}");
+        assert_eq!(node(&detail, "correction")["visits"].as_array().unwrap().len(), 1, "{detail}");
+    }
+    let (_, overview) = get(a, "/api/v1/flows/customer-onboarding/overview?range=7d").await;
+    let heat = overview["heat"].as_array().unwrap().iter().find(|h| h["id"] == "address").unwrap().clone();
+    // One instance reached the address check, and it ran there twice.
+    assert_eq!((heat["reached"].as_u64(), heat["reworked"].as_u64()), (Some(1), Some(1)), "{heat}");
 }

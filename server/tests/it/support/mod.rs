@@ -86,6 +86,7 @@ pub async fn settings(db: Db, dir: &std::path::Path) -> Settings {
         demo_interval: 1.0,
         demo_sign_in: false,
         discovery: true,
+        hot_instances: flowlens_store::HOT_INSTANCES,
         log_format: "text".into(),
         access: AccessSettings {
             admin_password: Some(ADMIN_PASSWORD.into()),
