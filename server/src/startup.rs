@@ -170,7 +170,9 @@ impl Application {
             })
             // Unknown paths render the app's "not found" page, with the same context as any page.
             .fallback(leptos_axum::file_and_error_handler_with_context(page_context, shell))
-            .with_state(options);
+            .with_state(options)
+            // The app's own files, gzipped when the browser takes it.
+            .merge(crate::http::assets::router(settings.site_root.join("pkg")));
         let router = crate::http::router(service.clone(), auth.clone())
             .merge(web)
             .layer(axum::middleware::from_fn_with_state(auth, auth::layer))

@@ -2,6 +2,7 @@
 //! sign-in routes, health checks, the pages, and the layers in front of them all. Handlers only
 //! parse, call the service, and map its answer.
 
+pub mod assets;
 pub mod auth;
 mod dead_letters;
 pub mod error;

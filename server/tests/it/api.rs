@@ -586,3 +586,63 @@ async fn servers_sharing_a_store_build_on_each_others_writes(db: Db) {
     // One instance reached the address check, and it ran there twice.
     assert_eq!((heat["reached"].as_u64(), heat["reworked"].as_u64()), (Some(1), Some(1)), "{heat}");
 }
+
+/// `GET path` with these request headers, as raw bytes: the response head, and the body (whose
+/// length the server gave).
+async fn raw_get(addr: std::net::SocketAddr, path: &str, headers: &str) -> (String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    (head, raw[split + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn the_browser_app_goes_gzipped_to_browsers_that_take_it() {
+    use std::io::{Read, Write};
+    let dir = scratch("assets");
+    let pkg = dir.join("site/pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let wasm: Vec<u8> = (0..200_000u32).map(|i| (i % 7) as u8).collect();
+    std::fs::write(pkg.join("flowlens.wasm"), &wasm).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&wasm).unwrap();
+    std::fs::write(pkg.join("flowlens.wasm.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(pkg.join("flowlens.css"), "body { color: black }").unwrap();
+    let app = support::start(settings(Db::Sqlite, &dir).await).await;
+    let addr = app.local_addr();
+    tokio::spawn(app.run());
+
+    let (head, body) = raw_get(addr, "/pkg/flowlens.wasm", "Accept-Encoding: gzip, deflate, br\r\n").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-encoding: gzip") && head.contains("content-type: application/wasm") && head.contains("vary: accept-encoding"), "{head}");
+    assert!(body.len() < wasm.len() / 10, "{} bytes on the wire", body.len());
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut unzipped).unwrap();
+    assert!(unzipped == wasm, "the gzipped body is the file");
+
+    // A browser that does not take gzip, or refuses it, gets the file as it is.
+    for accept in ["", "Accept-Encoding: br\r\n", "Accept-Encoding: gzip;q=0\r\n"] {
+        let (head, body) = raw_get(addr, "/pkg/flowlens.wasm", accept).await;
+        assert!(head.starts_with("http/1.1 200") && !head.contains("content-encoding"), "{accept}: {head}");
+        assert!(body == wasm, "{accept}: the plain file");
+    }
+    // A file without a .gz goes plain; a .gz older than its file (a rebuild without it) is not used.
+    let (head, body) = raw_get(addr, "/pkg/flowlens.css", "Accept-Encoding: gzip\r\n").await;
+    assert!(head.contains("content-type: text/css") && !head.contains("content-encoding"), "{head}");
+    assert_eq!(body, b"body { color: black }");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let rebuilt: Vec<u8> = wasm.iter().rev().copied().collect();
+    std::fs::write(pkg.join("flowlens.wasm"), &rebuilt).unwrap();
+    let (head, body) = raw_get(addr, "/pkg/flowlens.wasm", "Accept-Encoding: gzip\r\n").await;
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert!(body == rebuilt, "the rebuilt file, not the stale .gz");
+    // Nothing else is served from there.
+    for path in ["/pkg/.built-from", "/pkg/flowlens.wasm.gz", "/pkg/a%2Fb.js", "/pkg/missing.js"] {
+        let (head, _) = raw_get(addr, path, "Accept-Encoding: gzip\r\n").await;
+        assert!(head.starts_with("http/1.1 404"), "{path}: {head}");
+    }
+}
