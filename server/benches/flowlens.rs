@@ -8,7 +8,8 @@
 //!    instances and 10 M events in the store, on SQLite and on PostgreSQL;
 //! 4. replay: `flowlens replay` of a 1 M-event CSV log into SQLite, end to end;
 //! 5. the cost of keeping discovery at ingest (SQLite with it and without it);
-//! 6. the server's peak RSS during each.
+//! 6. the server's peak RSS during each;
+//! 7. the browser app's size gzipped, and the overview's first load in headless Chromium.
 //!
 //! The server is the real `flowlens` binary in its own process (so its memory is its own), talking
 //! to a real Kafka-protocol broker (tansu) and real databases.
@@ -18,7 +19,7 @@
 //! FLOWLENS_BENCH_EVENTS (default 400 000) sets the ingest topic's size, FLOWLENS_BENCH_INSTANCES
 //! (default 1 000 000) the read store's, FLOWLENS_BENCH_PUSH_SECONDS (default 20) the push run;
 //! FLOWLENS_BENCH_REPLAY (default 1 000 000) the replayed log's; FLOWLENS_TEST_POSTGRES the
-//! PostgreSQL server; FLOWLENS_BENCH_ONLY=ingest,push,reads,replay a subset.
+//! PostgreSQL server; FLOWLENS_BENCH_ONLY=ingest,push,reads,replay,bundle a subset.
 
 #[path = "../tests/it/support/mod.rs"]
 #[allow(dead_code, unused_macros)]
@@ -93,6 +94,9 @@ async fn run() {
     }
     if wanted("replay") {
         figures.extend(replay(&scratch).await);
+    }
+    if wanted("bundle") {
+        figures.extend(bundle());
     }
     if wanted("reads") {
         let n: usize = env_or("FLOWLENS_BENCH_INSTANCES", 1_000_000);
@@ -495,4 +499,51 @@ async fn replay(dir: &std::path::Path) -> Vec<Figure> {
     println!("replay: {}", String::from_utf8_lossy(&out.stdout).trim());
     let rate = events as f64 / seconds;
     vec![figure(format!("replay: {events}-event CSV into SQLite"), format!("{seconds:.0} s = {rate:.0} ev/s"), "≤ 30 s", Some(seconds <= 30.0))]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bundle
+
+/// The browser app as the server sends it (the gzipped files `scripts/build` writes), and the
+/// overview's first load in headless Chromium (`end2end/first-load.mjs`: a fresh profile each
+/// time, navigation until hydrated) against the release server.
+fn bundle() -> Vec<Figure> {
+    let site = std::env::var("FLOWLENS_SITE_ROOT").map(std::path::PathBuf::from).unwrap_or_else(|_| support::repo().join("target/site"));
+    let sizes: Vec<Option<u64>> =
+        ["flowlens.wasm.gz", "flowlens.js.gz", "flowlens.css.gz"].iter().map(|f| std::fs::metadata(site.join("pkg").join(f)).ok().map(|m| m.len())).collect();
+    let mut figures = Vec::new();
+    match sizes.iter().copied().collect::<Option<Vec<u64>>>() {
+        Some(sizes) => {
+            let total: u64 = sizes.iter().sum();
+            let kb = |b: u64| b as f64 / 1024.0;
+            figures.push(figure(
+                "bundle: browser app gzipped (wasm + JS + CSS)",
+                format!("{:.0} KB ({:.0} + {:.0} + {:.0})", kb(total), kb(sizes[0]), kb(sizes[1]), kb(sizes[2])),
+                "≤ 350 KB",
+                Some(total <= 350 * 1024),
+            ));
+        }
+        None => figures.push(figure("bundle: browser app gzipped", format!("not built in {} (scripts/build)", site.display()), "≤ 350 KB", Some(false))),
+    }
+    println!("bundle: timing the overview's first load in Chromium");
+    let run = Command::new("node")
+        .arg(support::repo().join("end2end/first-load.mjs"))
+        .env("FLOWLENS_BIN", env!("CARGO_BIN_EXE_flowlens"))
+        .env("FLOWLENS_SITE_ROOT", &site)
+        .stderr(Stdio::inherit())
+        .output();
+    let measured = run.ok().filter(|o| o.status.success()).and_then(|o| {
+        let line = String::from_utf8_lossy(&o.stdout).lines().last().map(str::to_string)?;
+        serde_json::from_str::<serde_json::Value>(&line).ok()
+    });
+    figures.push(match measured {
+        Some(m) => figure(
+            format!("first load of the overview in Chromium, p50 of {} (max)", m["runs"]),
+            format!("{} ms ({} ms), {:.0} KB", m["p50_ms"], m["max_ms"], m["bytes"].as_f64().unwrap_or(0.0) / 1024.0),
+            "",
+            None,
+        ),
+        None => figure("first load of the overview in Chromium", "not measured (node, end2end's packages, Chromium?)", "", Some(false)),
+    });
+    figures
 }
