@@ -184,13 +184,21 @@ impl Service {
 
     /// Changes a stored instance in turn with the ingest of events, so no update is lost, and
     /// pushes the change.
-    async fn amend(&self, id: i64, change: impl FnOnce(&mut Loaded, Millis)) -> Result<(), Error> {
+    async fn amend(&self, id: i64, change: impl Fn(&mut Loaded, Millis)) -> Result<(), Error> {
         let changed = {
             let _turn = self.write_turn().await;
-            let Some(mut loaded) = self.store().load(id).await? else { return Ok(()) };
-            let now = self.now();
-            change(&mut loaded, now);
-            self.store().save(loaded, now).await?
+            // Another replica may write the instance between reading and saving it: then it is
+            // read again and the change made afresh, a few times at most.
+            let mut tries = 1;
+            loop {
+                let Some(mut loaded) = self.store().load(id).await? else { return Ok(()) };
+                let now = self.now();
+                change(&mut loaded, now);
+                match self.store().save(loaded, now).await {
+                    Err(e) if e.is_transient() && tries < 5 => tries += 1,
+                    saved => break saved?,
+                }
+            }
         };
         self.push().publish(changed);
         Ok(())

@@ -20,6 +20,8 @@ pub struct Loaded {
     pub(crate) counted: (i64, Status),
     /// Whether a breach of its SLA was still to be acted on.
     pub(crate) escalating: bool,
+    /// Its stored revision when read: saving it back is refused if that moved meanwhile.
+    pub(crate) revision: i64,
 }
 
 impl Loaded {
@@ -42,7 +44,7 @@ pub struct NewAction {
 
 impl Store {
     pub async fn load(&self, id: i64) -> Result<Option<Loaded>, StoreError> {
-        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, events, facts, status, started_at, updated_at, escalate_at FROM instances WHERE id = $1")
+        let Some(row) = sqlx::query("SELECT flow_id, flow_version, key, events, facts, status, started_at, updated_at, escalate_at, revision FROM instances WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -63,6 +65,7 @@ impl Store {
             updated_at: Millis(row.col("instances", "updated_at")?),
             counted: crate::overview::counted_as(&row)?,
             escalating: row.col::<Option<i64>>("instances", "escalate_at")?.is_some(),
+            revision: row.col("instances", "revision")?,
         }))
     }
 
@@ -199,7 +202,9 @@ impl Store {
     }
 
     /// Writes back an instance an action changed (a cancel went out, a retry opened a visit): its
-    /// row, its place in the counts, its visits; returns the change to push.
+    /// row, its place in the counts, its visits; returns the change to push. Refused with
+    /// [`StoreError::Changed`] (transient: read it again and redo) when someone else (another
+    /// replica's ingest) wrote the instance since it was loaded, so that write is not lost.
     pub async fn save(&self, loaded: Loaded, now: Millis) -> Result<InstanceChanged, StoreError> {
         let change = loaded.change(now, None);
         let (id, flow, summary) = (loaded.id, &loaded.flow, &change.summary);
@@ -211,9 +216,9 @@ impl Store {
             *states.entry((flow.id.clone(), counted.0, counted.1)).or_insert(0) += 1;
             crate::overview::count_states(&mut tx, self.backend, states).await?;
         }
-        sqlx::query(
+        let written = sqlx::query(
             "UPDATE instances SET status = $1, waiting_at = $2, due_at = $3, escalate_at = $4, reworked = $5, updated_at = $6, facts = $7, fits = $9,
-             deviating_at = $10, revision = revision + 1 WHERE id = $8",
+             deviating_at = $10, revision = revision + 1 WHERE id = $8 AND revision = $11",
         )
         .bind(summary.status.as_str())
         .bind(summary.waiting_at.join("\n"))
@@ -225,8 +230,13 @@ impl Store {
         .bind(id)
         .bind(i64::from(summary.fits))
         .bind(crate::instances::deviating_at(&change.deviations))
+        .bind(loaded.revision)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if written == 0 {
+            return Err(StoreError::Changed(id));
+        }
         let visits: Vec<_> = crate::overview::visit_rows(id, flow, &change.nodes).collect();
         crate::overview::write_visits(&mut tx, self.backend, &visits, &[]).await?;
         self.notify_changed(&mut tx, &[id]).await?;

@@ -15,13 +15,20 @@ pub enum StoreError {
     Decode { table: &'static str, column: &'static str, reason: String },
     #[error("instance {instance} runs on flow `{flow}` version {version}, which is not loaded; keep its file in the flow directory")]
     FlowVersionMissing { instance: i64, flow: String, version: u32 },
+    /// Another writer changed the instance between reading and writing it back.
+    #[error("instance {0} was changed by another writer meanwhile; read it again")]
+    Changed(i64),
 }
 
 impl StoreError {
-    /// A conflict with another writer that the same transaction, tried again, would not meet:
+    /// A conflict with another writer that the same transaction, tried again, would not meet
+    /// (an instance written meanwhile: [`StoreError::Changed`]),
     /// SQLite busy or locked (a write transaction began while another connection wrote),
     /// PostgreSQL serialization failure or deadlock.
     pub fn is_transient(&self) -> bool {
+        if matches!(self, StoreError::Changed(_)) {
+            return true;
+        }
         let StoreError::Db(sqlx::Error::Database(e)) = self else { return false };
         let code = e.code();
         let code = code.as_deref().unwrap_or_default();

@@ -646,3 +646,31 @@ async fn the_browser_app_goes_gzipped_to_browsers_that_take_it() {
         assert!(head.starts_with("http/1.1 404"), "{path}: {head}");
     }
 }
+
+/// An action (a cancel, a retry) reads an instance and writes it back; another replica's ingest
+/// may write it in between. Its write must then be refused, not laid over the other one.
+#[tokio::test]
+async fn an_action_does_not_write_over_a_change_made_since_it_read_the_instance() {
+    let dir = scratch("stale-save");
+    let s = settings(Db::Sqlite, &dir).await;
+    let url = s.database_url.clone();
+    let app = support::start(s).await;
+    let addr = app.local_addr();
+    tokio::spawn(app.run());
+    let (_, report) = post(addr, &json!({"id": "stale-0", "type": "RegistrationRequested", "key": "stale-1"})).await;
+    let id = report["instances"][0]["id"].as_i64().unwrap();
+    let flows = flowlens::startup::load_flows(&repo().join("flows")).unwrap();
+    let (one, two) = (flowlens_store::Store::open(&url, flows.clone()).await.unwrap(), flowlens_store::Store::open(&url, flows).await.unwrap());
+    let stale = one.load(id).await.unwrap().unwrap();
+    let mut fresh = two.load(id).await.unwrap().unwrap();
+    let now = flowlens_store::now();
+    fresh.instance.mark_cancelled(now);
+    two.save(fresh, now).await.unwrap();
+    let refused = one.save(stale, now).await.err().expect("a stale write is refused");
+    assert!(refused.is_transient() && refused.to_string().contains("changed by another writer"), "{refused}");
+    let (_, detail) = get(addr, &format!("/api/v1/instances/{id}")).await;
+    assert_eq!(detail["summary"]["status"], "cancelled", "the other writer's change stays: {detail}");
+    // Read again, it saves.
+    let again = one.load(id).await.unwrap().unwrap();
+    one.save(again, flowlens_store::now()).await.unwrap();
+}
