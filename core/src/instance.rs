@@ -253,11 +253,6 @@ impl Instance {
         self.log.first().map(|e| e.at)
     }
 
-    /// How many times each node ran, in the flow's node order.
-    pub fn visit_counts(&self, flow: &Flow) -> Vec<usize> {
-        self.run(flow).visits.iter().map(Vec::len).collect()
-    }
-
     /// Whether some task or event ran more than once: the instance went through rework.
     pub fn reworked(&self, flow: &Flow) -> bool {
         let run = self.run(flow);

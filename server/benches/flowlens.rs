@@ -221,6 +221,7 @@ async fn ingest(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
 /// own connections, and nothing else; timed like [`committed`], from the first batch to the last.
 async fn ceiling(broker: &Broker, n: usize, database_url: &str, name: &str) -> f64 {
     let store = Store::open(database_url, flowlens::startup::load_flows(&support::repo().join("flows")).unwrap()).await.unwrap();
+    store.make_plain_for_bench().await.unwrap();
     let consumer = broker.consumer(&format!("bench-ceiling-{name}"), &[INGEST_TOPIC]);
     let mut started = None;
     let mut taken = 0;

@@ -53,21 +53,7 @@ impl Service {
         let started = std::time::Instant::now();
         let result = {
             let _turn = self.write_turn().await;
-            let mut wait = std::time::Duration::from_millis(20);
-            let mut tries = 1;
-            loop {
-                match self.store().ingest(routed, dead, self.now()).await {
-                    // Another writer (the SLA sweep, a replica) got in between: the same batch,
-                    // again, a moment later. The transaction rolled back, so nothing is doubled.
-                    Err(e) if e.is_transient() && tries < 5 => {
-                        tracing::debug!(error = %e, tries, "ingest met another writer; trying again");
-                        tokio::time::sleep(wait).await;
-                        wait *= 2;
-                        tries += 1;
-                    }
-                    other => break other?,
-                }
-            }
+            past_other_writers("ingest", || self.store().ingest(routed, dead, self.now())).await?
         };
         self.metrics().committed(source, &result, dead, started.elapsed().as_secs_f64());
         for change in &result.changes {
@@ -188,19 +174,39 @@ impl Service {
         let changed = {
             let _turn = self.write_turn().await;
             // Another replica may write the instance between reading and saving it: then it is
-            // read again and the change made afresh, a few times at most.
-            let mut tries = 1;
-            loop {
-                let Some(mut loaded) = self.store().load(id).await? else { return Ok(()) };
-                let now = self.now();
+            // read again and the change made afresh.
+            let (service, change) = (self, &change);
+            past_other_writers("an action", || async move {
+                let Some(mut loaded) = service.store().load(id).await? else { return Ok(None) };
+                let now = service.now();
                 change(&mut loaded, now);
-                match self.store().save(loaded, now).await {
-                    Err(e) if e.is_transient() && tries < 5 => tries += 1,
-                    saved => break saved?,
-                }
-            }
+                service.store().save(loaded, now).await.map(Some)
+            })
+            .await?
         };
+        let Some(changed) = changed else { return Ok(()) };
         self.push().publish(changed);
         Ok(())
+    }
+}
+
+/// Runs `attempt` (one transaction) again while it meets another writer (the SLA sweep, a
+/// replica) and so rolled back: a moment later each time, five times at most.
+async fn past_other_writers<T, Fut>(what: &str, mut attempt: impl FnMut() -> Fut) -> Result<T, flowlens_store::StoreError>
+where
+    Fut: std::future::Future<Output = Result<T, flowlens_store::StoreError>>,
+{
+    let mut wait = std::time::Duration::from_millis(20);
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_transient() && tries < 5 => {
+                tracing::debug!(error = %e, tries, "{what} met another writer; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                tries += 1;
+            }
+            other => return other,
+        }
     }
 }

@@ -8,7 +8,7 @@ use flowlens_core::Millis;
 use sqlx::{Any, Transaction};
 
 use crate::row::Columns;
-use crate::sql::{insert_rows, json_param, JsonCol};
+use crate::sql::{JsonCol, Sums};
 use crate::{Backend, Store, StoreError};
 
 /// Drops every sum (to compute them afresh, or because they are not kept).
@@ -18,6 +18,33 @@ pub(crate) async fn clear(tx: &mut Transaction<'_, Any>) -> Result<(), StoreErro
     }
     Ok(())
 }
+
+const FLOW_DAY: [JsonCol; 2] = [("flow_id", "text"), ("day", "bigint")];
+const CASES: Sums = Sums { table: "dfg_cases", keys: &FLOW_DAY, also: &[], sums: &[("n", "bigint"), ("sum_ms", "bigint")] };
+const ACTIVITIES: Sums = Sums {
+    table: "dfg_activities",
+    keys: &[FLOW_DAY[0], FLOW_DAY[1], ("activity", "text")],
+    also: &[],
+    sums: &[("n", "bigint"), ("starts", "bigint"), ("ends", "bigint")],
+};
+const EDGES: Sums = Sums {
+    table: "dfg_edges",
+    keys: &[FLOW_DAY[0], FLOW_DAY[1], ("source", "text"), ("target", "text")],
+    also: &[],
+    sums: &[("n", "bigint"), ("sum_ms", "bigint")],
+};
+const TIMES: Sums = Sums {
+    table: "dfg_times",
+    keys: &[FLOW_DAY[0], FLOW_DAY[1], ("source", "text"), ("target", "text"), ("bucket", "bigint")],
+    also: &[],
+    sums: &[("n", "bigint")],
+};
+const VARIANTS: Sums = Sums {
+    table: "dfg_variants",
+    keys: &[FLOW_DAY[0], FLOW_DAY[1], ("variant_id", "text")],
+    also: &[("activities", "text")],
+    sums: &[("n", "bigint"), ("sum_ms", "bigint")],
+};
 
 /// Adds each flow's delta, day by day, to its sums.
 pub(crate) async fn write(tx: &mut Transaction<'_, Any>, backend: Backend, deltas: Deltas) -> Result<(), StoreError> {
@@ -29,62 +56,20 @@ pub(crate) async fn write(tx: &mut Transaction<'_, Any>, backend: Backend, delta
             continue;
         }
         if d.cases.n != 0 || d.cases.sum_ms != 0 {
-            sqlx::query(
-                "INSERT INTO dfg_cases (flow_id, day, n, sum_ms) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (flow_id, day) DO UPDATE SET n = dfg_cases.n + excluded.n, sum_ms = dfg_cases.sum_ms + excluded.sum_ms",
-            )
-            .bind(flow.clone())
-            .bind(day)
-            .bind(d.cases.n)
-            .bind(d.cases.sum_ms)
-            .execute(&mut **tx)
-            .await?;
+            CASES.add(tx, backend, &[(&flow, day, d.cases.n, d.cases.sum_ms)]).await?;
         }
         let activities: Vec<_> = d.activities.iter().map(|(name, a)| (&flow, day, name, a.n, a.starts, a.ends)).collect();
-        upsert(
-            tx,
-            backend,
-            "dfg_activities",
-            &[("flow_id", "text"), ("day", "bigint"), ("activity", "text"), ("n", "bigint"), ("starts", "bigint"), ("ends", "bigint")],
-            "ON CONFLICT (flow_id, day, activity) DO UPDATE SET n = dfg_activities.n + excluded.n,
-             starts = dfg_activities.starts + excluded.starts, ends = dfg_activities.ends + excluded.ends",
-            &activities,
-        )
-        .await?;
+        ACTIVITIES.add(tx, backend, &activities).await?;
         let edges: Vec<_> = d.edges.iter().filter(|(_, e)| e.n != 0 || e.sum_ms != 0).map(|((from, to), e)| (&flow, day, from, to, e.n, e.sum_ms)).collect();
-        upsert(
-            tx,
-            backend,
-            "dfg_edges",
-            &[("flow_id", "text"), ("day", "bigint"), ("source", "text"), ("target", "text"), ("n", "bigint"), ("sum_ms", "bigint")],
-            "ON CONFLICT (flow_id, day, source, target) DO UPDATE SET n = dfg_edges.n + excluded.n, sum_ms = dfg_edges.sum_ms + excluded.sum_ms",
-            &edges,
-        )
-        .await?;
+        EDGES.add(tx, backend, &edges).await?;
         // Histograms: the case durations under ('', ''), each edge under its ends.
         let mut times: Vec<(&str, i64, &str, &str, u32, i64)> = d.cases.buckets.iter().map(|(b, n)| (flow.as_str(), day, "", "", *b, *n)).collect();
         for ((from, to), e) in &d.edges {
             times.extend(e.buckets.iter().map(|(b, n)| (flow.as_str(), day, from.as_str(), to.as_str(), *b, *n)));
         }
-        upsert(
-            tx,
-            backend,
-            "dfg_times",
-            &[("flow_id", "text"), ("day", "bigint"), ("source", "text"), ("target", "text"), ("bucket", "bigint"), ("n", "bigint")],
-            "ON CONFLICT (flow_id, day, source, target, bucket) DO UPDATE SET n = dfg_times.n + excluded.n",
-            &times,
-        )
-        .await?;
+        TIMES.add(tx, backend, &times).await?;
         let variants: Vec<_> = d.variants.iter().map(|(name, (n, sum))| (&flow, day, variant_id(name), name, *n, *sum)).collect();
-        upsert(
-            tx,
-            backend,
-            "dfg_variants",
-            &[("flow_id", "text"), ("day", "bigint"), ("variant_id", "text"), ("activities", "text"), ("n", "bigint"), ("sum_ms", "bigint")],
-            "ON CONFLICT (flow_id, day, variant_id) DO UPDATE SET n = dfg_variants.n + excluded.n, sum_ms = dfg_variants.sum_ms + excluded.sum_ms",
-            &variants,
-        )
-        .await?;
+        VARIANTS.add(tx, backend, &variants).await?;
         // A running case passes through a variant per event it gets: the ones it left are gone.
         if d.variants.values().any(|(n, _)| *n < 0) {
             sqlx::query("DELETE FROM dfg_variants WHERE flow_id = $1 AND day = $2 AND n <= 0").bind(flow.clone()).bind(day).execute(&mut **tx).await?;
@@ -221,11 +206,3 @@ impl Store {
     }
 }
 
-/// Adds a table's rows of one flow-day's sums, in one statement (none for no rows).
-async fn upsert<T: serde::Serialize>(tx: &mut Transaction<'_, Any>, backend: Backend, table: &str, cols: &[JsonCol], on_conflict: &str, rows: &[T]) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(&insert_rows(backend, table, cols, on_conflict)).bind(json_param(rows)).execute(&mut **tx).await?;
-    Ok(())
-}

@@ -89,7 +89,7 @@ struct Touched {
 }
 
 /// The columns of an instance's row, in the order of [`InstanceRow`].
-const INSTANCE_COLS: [crate::sql::JsonCol; 16] = [
+const INSTANCE_COLS: [crate::sql::JsonCol; 15] = [
     ("id", "bigint"),
     ("flow_id", "text"),
     ("flow_version", "bigint"),
@@ -105,12 +105,11 @@ const INSTANCE_COLS: [crate::sql::JsonCol; 16] = [
     ("reworked", "integer"),
     ("fits", "integer"),
     ("deviating_at", "text"),
-    ("revision", "bigint"),
 ];
 
 /// An instance's row as ingest writes it back, in the order of [`INSTANCE_COLS`] (a tuple: it
 /// serialises as the JSON array the statement reads).
-type InstanceRow<'a> = (i64, &'a str, u32, &'a str, &'static str, String, Option<i64>, i64, u32, String, Option<i64>, Option<i64>, i64, i64, String, i64);
+type InstanceRow<'a> = (i64, &'a str, u32, &'a str, &'static str, String, Option<i64>, i64, u32, String, Option<i64>, Option<i64>, i64, i64, String);
 
 impl Store {
     /// Stores a batch of routed events in one transaction, applies them to their instances, and
@@ -163,7 +162,7 @@ impl Store {
                  SELECT i.id, i.flow_id, i.key, i.flow_version, i.events, i.revision, i.status, i.started_at, i.updated_at, i.escalate_at,
                         CASE WHEN i.id = wanted.id AND i.revision = wanted.revision THEN NULL ELSE i.facts END AS facts
                  FROM wanted JOIN instances i ON i.flow_id = wanted.flow_id AND i.key = wanted.key",
-                json_rows(self.backend, 1, &[("flow_id", "text"), ("key", "text"), ("id", "bigint"), ("revision", "bigint")])
+                json_rows(self.backend, &[("flow_id", "text"), ("key", "text"), ("id", "bigint"), ("revision", "bigint")])
             );
             let keys: Vec<(&str, &str, Option<i64>, Option<i64>)> = wanted
                 .iter()
@@ -325,7 +324,6 @@ impl Store {
                 i64::from(summary.reworked),
                 i64::from(summary.fits),
                 crate::instances::deviating_at(&change.deviations),
-                t.revision + 1,
             );
             rows.push(row);
             out.changes.push(change);

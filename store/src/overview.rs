@@ -9,7 +9,7 @@ use sqlx::{Any, Transaction};
 
 use crate::row::{word, Columns};
 
-use crate::sql::{insert_rows, json_param, json_rows, JsonCol};
+use crate::sql::{insert_rows, json_param, json_rows, JsonCol, Sums};
 use crate::{Backend, Store, StoreError};
 
 /// Timing figures read at most this many of a node's latest finished visits.
@@ -60,7 +60,7 @@ pub(crate) fn visit_rows<'a>(id: i64, flow: &'a Flow, nodes: &'a [NodeState]) ->
 /// first, and `visits` must then hold all of theirs.
 pub(crate) async fn write_visits(tx: &mut Transaction<'_, Any>, backend: Backend, visits: &[VisitRow<'_>], rewrite: &[i64]) -> Result<(), StoreError> {
     if !rewrite.is_empty() {
-        let sql = format!("DELETE FROM node_visits WHERE instance_id IN (SELECT id FROM ({}) AS gone)", json_rows(backend, 1, &[("id", "bigint")]));
+        let sql = format!("DELETE FROM node_visits WHERE instance_id IN (SELECT id FROM ({}) AS gone)", json_rows(backend, &[("id", "bigint")]));
         let ids: Vec<(i64,)> = rewrite.iter().map(|id| (*id,)).collect();
         sqlx::query(&sql).bind(json_param(&ids)).execute(&mut **tx).await?;
     }
@@ -78,24 +78,24 @@ pub(crate) async fn write_visits(tx: &mut Transaction<'_, Any>, backend: Backend
     Ok(())
 }
 
+const MINUTES: Sums = Sums {
+    table: "flow_minutes",
+    keys: &[("flow_id", "text"), ("minute", "bigint")],
+    also: &[],
+    sums: &[("events", "bigint"), ("completed", "bigint")],
+};
+const STATES: Sums = Sums { table: "flow_states", keys: &[("flow_id", "text"), ("minute", "bigint"), ("status", "text")], also: &[], sums: &[("n", "bigint")] };
+
+/// Adds a batch's events and completions to the per-minute throughput counters.
 pub(crate) async fn count_minutes(tx: &mut Transaction<'_, Any>, backend: Backend, counts: &HashMap<(String, i64), (i64, i64)>) -> Result<(), StoreError> {
-    if counts.is_empty() {
-        return Ok(());
-    }
     // Sorted: one order for every writer, so two replicas never wait on each other in a circle.
     let mut rows: Vec<(&str, i64, i64, i64)> = counts.iter().map(|((flow, minute), (events, completed))| (flow.as_str(), *minute, *events, *completed)).collect();
     rows.sort_unstable();
-    let sql = insert_rows(
-        backend,
-        "flow_minutes",
-        &[("flow_id", "text"), ("minute", "bigint"), ("events", "bigint"), ("completed", "bigint")],
-        "ON CONFLICT (flow_id, minute) DO UPDATE SET events = flow_minutes.events + excluded.events,
-         completed = flow_minutes.completed + excluded.completed",
-    );
-    sqlx::query(&sql).bind(json_param(&rows)).execute(&mut **tx).await?;
-    Ok(())
+    MINUTES.add(tx, backend, &rows).await
 }
 
+/// Where `flow_states` counts an instance row (with its `status`, `started_at` and `updated_at`):
+/// the minute it started (or was created, before any event time) and its stored state.
 pub(crate) fn counted_as(row: &sqlx::any::AnyRow) -> Result<(i64, Status), StoreError> {
     let started = match row.col::<Option<i64>>("instances", "started_at")? {
         Some(t) => t,
@@ -108,20 +108,12 @@ pub(crate) fn counted_as(row: &sqlx::any::AnyRow) -> Result<(i64, Status), Store
 pub(crate) async fn count_states(tx: &mut Transaction<'_, Any>, backend: Backend, deltas: HashMap<(String, i64, Status), i64>) -> Result<(), StoreError> {
     let mut rows: Vec<(String, i64, &'static str, i64)> =
         deltas.into_iter().filter(|(_, n)| *n != 0).map(|((flow, minute, status), n)| (flow, minute, status.as_str(), n)).collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
     rows.sort_unstable();
-    let sql = insert_rows(
-        backend,
-        "flow_states",
-        &[("flow_id", "text"), ("minute", "bigint"), ("status", "text"), ("n", "bigint")],
-        "ON CONFLICT (flow_id, minute, status) DO UPDATE SET n = flow_states.n + excluded.n",
-    );
-    sqlx::query(&sql).bind(json_param(&rows)).execute(&mut **tx).await?;
-    Ok(())
+    STATES.add(tx, backend, &rows).await
 }
 
+/// The first minute after the range ending at `to` (exclusive): a relative range ends now, and
+/// the current minute is in it.
 fn minute_after(to: Millis) -> i64 {
     (to.0 + 59_999) / 60_000
 }

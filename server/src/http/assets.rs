@@ -25,16 +25,13 @@ async fn pkg(State(dir): State<PathBuf>, Path(file): Path<String>, headers: Head
     };
     let path = dir.join(&file);
     let gzipped = dir.join(format!("{file}.gz"));
-    let body = if takes_gzip(&headers) && fresh(&gzipped, &path).await {
-        tokio::fs::read(&gzipped).await.ok().map(|bytes| (bytes, true))
-    } else {
-        None
-    };
-    let Some((bytes, gzip)) = (match body {
-        Some(found) => Some(found),
-        None => tokio::fs::read(&path).await.ok().map(|bytes| (bytes, false)),
-    }) else {
-        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    let zipped = if takes_gzip(&headers) && fresh(&gzipped, &path).await { tokio::fs::read(&gzipped).await.ok() } else { None };
+    let (bytes, gzip) = match zipped {
+        Some(bytes) => (bytes, true),
+        None => match tokio::fs::read(&path).await {
+            Ok(bytes) => (bytes, false),
+            Err(_) => return (StatusCode::NOT_FOUND, "no such file").into_response(),
+        },
     };
     let mut res = Response::new(Body::from(bytes));
     let h = res.headers_mut();
@@ -70,14 +67,14 @@ fn takes_gzip(headers: &HeaderMap) -> bool {
 /// A `.gz` is served only if it is at least as new as the file it compresses: a rebuilt file
 /// with a stale `.gz` beside it goes out as it is.
 async fn fresh(gzipped: &std::path::Path, plain: &std::path::Path) -> bool {
-    let modified = |p: &std::path::Path| {
-        let p = p.to_path_buf();
-        async move { tokio::fs::metadata(p).await.and_then(|m| m.modified()).ok() }
-    };
     match (modified(gzipped).await, modified(plain).await) {
         (Some(gz), Some(file)) => gz >= file,
         _ => false,
     }
+}
+
+async fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    tokio::fs::metadata(path).await.and_then(|m| m.modified()).ok()
 }
 
 #[cfg(test)]
