@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use flowlens_core::{InstanceChanged, InstanceSummary, ListParams, ListQuery, Millis, Role, Sort, Status};
+use flowlens_core::live_list::ListFrame;
+use flowlens_core::{InstanceSummary, ListParams, ListQuery, Millis, Role, Sort, Status};
 use leptos::prelude::*;
 use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
@@ -40,6 +41,12 @@ fn params_from(q: &leptos_router::params::ParamsMap) -> ListParams {
 
 /// The same list's URL with other query values.
 fn href_with(p: &ListParams, after: Option<&str>) -> String {
+    let query = query_of(p, after);
+    if query.is_empty() { "/instances".into() } else { format!("/instances?{query}") }
+}
+
+/// A list's filter, sort and cursor as URL query text (`a=1&b=2`, values escaped).
+fn query_of(p: &ListParams, after: Option<&str>) -> String {
     let mut pairs: Vec<(&str, String)> = Vec::new();
     let mut put = |k: &'static str, v: &Option<String>| {
         if let Some(v) = v {
@@ -55,12 +62,13 @@ fn href_with(p: &ListParams, after: Option<&str>) -> String {
     put("rework", &p.rework);
     put("fits", &p.fits);
     put("sort", &p.sort);
+    put("from", &p.from.map(|v| v.to_string()));
+    put("to", &p.to.map(|v| v.to_string()));
     put("limit", &p.limit.map(|l| l.to_string()));
     if let Some(a) = after {
         pairs.push(("after", a.to_string()));
     }
-    let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={}", Url::escape(&v))).collect();
-    if query.is_empty() { "/instances".into() } else { format!("/instances?{}", query.join("&")) }
+    pairs.into_iter().map(|(k, v)| format!("{k}={}", Url::escape(&v))).collect::<Vec<_>>().join("&")
 }
 
 #[component]
@@ -79,24 +87,20 @@ pub fn InstanceList() -> impl IntoView {
         selected.set(BTreeSet::new());
         all_matching.set(None);
     });
-    subscribe(
-        "/api/v1/stream".into(),
-        move || data.refetch(),
-        move |change: InstanceChanged| {
-            let p = params.get_untracked();
-            // Only the first page in "recently updated" order moves by itself; other views would
-            // jump under the reader's eyes, and keyset pages are anchored.
-            if p.after.is_some() || p.sort.as_deref().is_some_and(|s| s != "recent") {
-                return;
-            }
-            let Ok(q) = ListQuery::parse(&p, change.summary.updated_at) else { return };
+    // The server sends the rows of this filter's first page that moved and those that left it
+    // (other views are anchored and only read again on a resync); a new filter follows anew.
+    Effect::new(move |_| {
+        let p = params.get();
+        let limit = ListQuery::parse(&p, Millis(0)).map(|q| q.limit as usize).unwrap_or(100);
+        let stream = format!("/api/v1/stream?view=list&{}", query_of(&p, p.after.as_deref()));
+        subscribe(stream, "rows", move || data.refetch(), move |frame: ListFrame| {
             data.update(|d| {
-                if let Some(Ok((now, page))) = d {
-                    upsert(&mut page.rows, change.summary, |r| q.matches(r, *now), q.limit as usize);
+                if let Some(Ok((_, page))) = d {
+                    frame.apply_to(&mut page.rows, limit);
                 }
             });
-        },
-    );
+        });
+    });
     let session = expect_context::<Session>();
     view! {
         <h1>"Instances"</h1>
@@ -131,15 +135,6 @@ pub fn InstanceList() -> impl IntoView {
                 }
             })}
         </Transition>
-    }
-}
-
-/// Puts a pushed change into a list ordered by last update, newest first.
-fn upsert(rows: &mut Vec<InstanceSummary>, changed: InstanceSummary, keep: impl Fn(&InstanceSummary) -> bool, limit: usize) {
-    rows.retain(|r| r.id != changed.id);
-    if keep(&changed) {
-        rows.insert(0, changed);
-        rows.truncate(limit);
     }
 }
 

@@ -4,16 +4,19 @@
 //! holds one EventSource for as long as it is shown, and resyncs on every (re)connect so nothing
 //! pushed while it was offline is missed.
 
-use flowlens_core::{InstanceChanged, Millis};
+use flowlens_core::Millis;
 use leptos::prelude::*;
+use serde::de::DeserializeOwned;
 
 /// Whether the push connection is up; shown on screen and used by tests to know when to act.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 #[derive(Clone, Copy)]
 pub struct Connection(pub RwSignal<bool>);
 
+/// Opens `url` and calls `on_message` with each message of kind `kind` (`instance`, `rows`,
+/// `moved`: see the server's `/api/v1/stream`), and `on_open` on every (re)connect and resync.
 #[cfg(feature = "hydrate")]
-pub fn subscribe(url: String, on_open: impl Fn() + 'static, on_change: impl Fn(InstanceChanged) + 'static) {
+pub fn subscribe<T: DeserializeOwned + 'static>(url: String, kind: &'static str, on_open: impl Fn() + 'static, on_message: impl Fn(T) + 'static) {
     use wasm_bindgen::{closure::Closure, JsCast};
     let connected = use_context::<Connection>().map(|c| c.0);
     let Ok(source) = web_sys::EventSource::new(&url) else {
@@ -21,8 +24,8 @@ pub fn subscribe(url: String, on_open: impl Fn() + 'static, on_change: impl Fn(I
         return;
     };
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-        match ev.data().as_string().map(|text| serde_json::from_str::<InstanceChanged>(&text)) {
-            Some(Ok(change)) => on_change(change),
+        match ev.data().as_string().map(|text| serde_json::from_str::<T>(&text)) {
+            Some(Ok(message)) => on_message(message),
             Some(Err(e)) => leptos::logging::error!("unreadable push message: {e}"),
             None => {}
         }
@@ -43,7 +46,7 @@ pub fn subscribe(url: String, on_open: impl Fn() + 'static, on_change: impl Fn(I
             c.set(false);
         }
     });
-    let _ = source.add_event_listener_with_callback("instance", on_message.as_ref().unchecked_ref());
+    let _ = source.add_event_listener_with_callback(kind, on_message.as_ref().unchecked_ref());
     let _ = source.add_event_listener_with_callback("resync", resync.as_ref().unchecked_ref());
     source.set_onopen(Some(opened.as_ref().unchecked_ref()));
     source.set_onerror(Some(failed.as_ref().unchecked_ref()));
@@ -57,7 +60,7 @@ pub fn subscribe(url: String, on_open: impl Fn() + 'static, on_change: impl Fn(I
 }
 
 #[cfg(not(feature = "hydrate"))]
-pub fn subscribe(_url: String, _on_open: impl Fn() + 'static, _on_change: impl Fn(InstanceChanged) + 'static) {}
+pub fn subscribe<T: DeserializeOwned + 'static>(_url: String, _kind: &'static str, _on_open: impl Fn() + 'static, _on_message: impl Fn(T) + 'static) {}
 
 /// A clock for countdowns: starts at the server's time (so the hydrated page matches the rendered
 /// one) and follows the browser's clock from then on.

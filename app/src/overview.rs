@@ -67,21 +67,21 @@ impl Heat {
     }
 }
 
-/// Refetches `data` on pushed changes, at most every two seconds: a busy flow changes many
-/// times a second and the overview is an aggregate.
-/// [`follow`] the pushed changes of one flow, or of all when none is named.
+/// [`follow`] the figures of one flow, or of all when none is named.
 pub(crate) fn follow_flow(flow: Option<String>, refetch: impl Fn() + Clone + 'static) {
     let stream = match flow {
-        Some(f) => format!("/api/v1/stream?flow={f}"),
-        None => "/api/v1/stream".into(),
+        Some(f) => format!("/api/v1/stream?view=totals&flow={f}"),
+        None => "/api/v1/stream?view=totals".into(),
     };
     follow(stream, refetch);
 }
 
+/// Refetches `data` when the server says the figures moved, at most every two seconds: a busy
+/// flow changes many times a second and the overview is an aggregate.
 fn follow(stream: String, refetch: impl Fn() + Clone + 'static) {
     let pending = StoredValue::new(false);
     let again = refetch.clone();
-    subscribe(stream, move || refetch(), move |_| {
+    subscribe(stream, "moved", move || refetch(), move |_: serde::de::IgnoredAny| {
         if pending.get_value() {
             return;
         }
@@ -310,7 +310,7 @@ pub fn EmbedOverview() -> impl IntoView {
     let range = move || chosen_range(&query.read());
     let heat = move || Heat::parse(&query.read().get("heat").unwrap_or_default());
     let data = Resource::new(move || (token(), flow(), range()), |(t, f, r)| embed_overview(t, f, r));
-    follow(format!("/api/v1/stream?flow={}&token={}", flow(), token()), move || data.refetch());
+    follow(format!("/api/v1/stream?view=totals&flow={}&token={}", flow(), token()), move || data.refetch());
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {

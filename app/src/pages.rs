@@ -21,8 +21,9 @@ pub fn InstancePage() -> impl IntoView {
             None => Ok((Millis(0), None)),
         }
     });
-    let stream = id().map(|id| format!("/api/v1/stream?instance={id}")).unwrap_or_else(|| "/api/v1/stream".into());
-    subscribe(stream, move || data.refetch(), move |change: InstanceChanged| {
+    // No instance, nothing to follow (no instance has id 0).
+    let stream = format!("/api/v1/stream?instance={}", id().unwrap_or(0));
+    subscribe(stream, "instance", move || data.refetch(), move |change: InstanceChanged| {
         let mut pending = false;
         data.update(|d| {
             if let Some(Ok((_, Some(detail)))) = d {
@@ -80,7 +81,7 @@ pub fn EmbedInstance() -> impl IntoView {
     let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
     let token = move || query.read().get("token").unwrap_or_default();
     let data = Resource::new(move || (token(), id()), |(t, id)| embed_instance(t, id));
-    subscribe(format!("/api/v1/stream?instance={}&token={}", id(), token()), move || data.refetch(), move |change: InstanceChanged| {
+    subscribe(format!("/api/v1/stream?instance={}&token={}", id(), token()), "instance", move || data.refetch(), move |change: InstanceChanged| {
         data.update(|d| {
             if let Some(Ok((_, Some(detail)))) = d {
                 apply_change(detail, change);

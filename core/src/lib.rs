@@ -20,6 +20,7 @@ pub mod graph;
 pub(crate) mod flow_file;
 pub mod instance;
 pub mod layout;
+pub mod live_list;
 pub mod query;
 pub mod registry;
 pub mod time;

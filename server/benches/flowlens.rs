@@ -3,9 +3,11 @@
 //! 1. ingest: the raw rdkafka consume rate of a topic of onboarding events (one in four with
 //!    rework), each store's ceiling (the same topic appended as plain rows in the same batches),
 //!    and how fast Flowlens commits the same topic into SQLite and into PostgreSQL, against it;
-//! 2. push: produce-to-SSE latency (p50, p99) of instance changes at 1 000 events/s;
-//! 3. reads: instance-list, overview and discovery response times (p50, p95) over HTTP with 1 M
-//!    instances and 10 M events in the store, on SQLite and on PostgreSQL;
+//! 2. push: produce-to-page latency (p50, p99) at 10 000 events/s with 200 pages open, half list
+//!    pages, half instance pages, each a server-sent-events stream of what that page shows;
+//! 3. reads: instance-list (every filter, page 1 000 by cursor), overview (1 h, 24 h, 7 d, an
+//!    absolute month), instance-page (500 events) and discovery response times (p50, p95) over
+//!    HTTP with 10 M instances and 100 M events in the store, on SQLite and on PostgreSQL;
 //! 4. replay: `flowlens replay` of a 1 M-event CSV log into SQLite, end to end;
 //! 5. the cost of keeping discovery at ingest (SQLite with it and without it);
 //! 6. the server's peak RSS during each;
@@ -17,7 +19,8 @@
 //!     cargo bench -p flowlens --bench flowlens      (or scripts/bench)
 //!
 //! FLOWLENS_BENCH_EVENTS (default 400 000) sets the ingest topic's size, FLOWLENS_BENCH_INSTANCES
-//! (default 1 000 000) the read store's, FLOWLENS_BENCH_PUSH_SECONDS (default 20) the push run;
+//! (default 10 000 000, ten events each) the read store's, FLOWLENS_BENCH_PUSH_SECONDS (default 21)
+//! the push run's length and FLOWLENS_BENCH_PUSH_RATE (default 10 000 events/s) its rate;
 //! FLOWLENS_BENCH_REPLAY (default 1 000 000) the replayed log's; FLOWLENS_TEST_POSTGRES the
 //! PostgreSQL server; FLOWLENS_BENCH_ONLY=ingest,push,reads,replay,bundle a subset.
 
@@ -25,7 +28,6 @@
 #[allow(dead_code, unused_macros)]
 mod support;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -43,7 +45,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const INGEST_TOPIC: &str = "bench-events";
 const PUSH_TOPIC: &str = "bench-push";
 const FLOW: &str = "customer-onboarding";
-const PUSH_RATE: u64 = 1_000;
+const PUSH_RATE: u64 = 10_000;
 /// Every how many onboardings one reworks its address check, in the ingest topic.
 const REWORK_EVERY: usize = 4;
 /// The server consumes in batches of this many events (`server/src/kafka/consumer.rs`).
@@ -99,7 +101,7 @@ async fn run() {
         figures.extend(bundle());
     }
     if wanted("reads") {
-        let n: usize = env_or("FLOWLENS_BENCH_INSTANCES", 1_000_000);
+        let n: usize = env_or("FLOWLENS_BENCH_INSTANCES", 10_000_000);
         figures.extend(reads("SQLite", &format!("sqlite://{}", scratch.join("reads.db").display()), n, &scratch).await);
         figures.extend(reads("PostgreSQL", &support::fresh_postgres().await, n, &scratch).await);
     }
@@ -287,14 +289,34 @@ async fn committed(broker: &Broker, n: usize, database_url: &str, name: &str, ex
 // ---------------------------------------------------------------------------------------------
 // Push
 
+/// Steps produced in the timed push run: step 0 of every onboarding is produced before it.
+const PUSH_STEPS: u64 = 7;
+/// Open pages during the push run: half list pages, half instance pages (FLOWLENS_BENCH_LIST_PAGES
+/// and FLOWLENS_BENCH_INSTANCE_PAGES change that, to see what each costs).
+const LIST_PAGES: usize = 100;
+const INSTANCE_PAGES: usize = 100;
+/// The list pages' filters, a quarter of the pages each.
+const LIST_FILTERS: [&str; 4] = ["", "&status=running", "&node=Address%20check", "&status=completed"];
+
+/// Which onboarding event the `k`-th of the timed run is: `PUSH_RATE` customers at a time, one
+/// step each per second, so every event changes its own instance and each change can be seen.
+fn push_event(k: u64, rate: u64) -> (u64, usize) {
+    let wave = k / (PUSH_STEPS * rate);
+    let customer = k % rate + rate * wave;
+    let step = 1 + ((k / rate) % PUSH_STEPS) as usize;
+    (customer, step)
+}
+
+/// The inverse: which event of the run made customer's instance reach `events` events.
+fn push_index(customer: u64, events: u32, rate: u64) -> Option<u64> {
+    let step = u64::from(events).checked_sub(1).filter(|s| (1..=PUSH_STEPS).contains(s))?;
+    Some((customer / rate) * PUSH_STEPS * rate + (step - 1) * rate + customer % rate)
+}
+
 /// An onboarding event whose id carries when it was produced, in microseconds since `zero`.
-fn push_record(k: u64, zero: Instant) -> Record {
-    // A thousand customers at a time, one step each per second: every event changes its own
-    // instance, so no change hides another and each event is seen on the stream.
-    let customer = k % 1000 + 1000 * (k / 8000);
-    let step = ((k / 1000) % 8) as usize;
+fn push_record(customer: u64, step: usize, zero: Instant) -> Record {
     let key = format!("pk-{customer}");
-    let id = format!("push-{}-{k}", zero.elapsed().as_micros());
+    let id = format!("push-{}-{customer}-{step}", zero.elapsed().as_micros());
     let event = json!({
         "specversion": "1.0", "id": id, "type": traffic::STEPS[step], "source": "/bench",
         "time": flowlens_store::now().to_rfc3339(), "data": { "customerId": key },
@@ -302,93 +324,206 @@ fn push_record(k: u64, zero: Instant) -> Record {
     (Some(key), vec![("content-type".into(), b"application/cloudevents+json".to_vec())], event.to_string().into_bytes())
 }
 
+/// What a page saw: a change it shows, how long after it was produced, and on which kind of page.
+struct Seen {
+    list: bool,
+    latency: Duration,
+}
+
 async fn push(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
-    let seconds: u64 = env_or("FLOWLENS_BENCH_PUSH_SECONDS", 20);
+    let seconds: u64 = env_or("FLOWLENS_BENCH_PUSH_SECONDS", 21);
+    let rate: u64 = env_or("FLOWLENS_BENCH_rate", rate);
+    let (list_pages, instance_pages): (usize, usize) = (env_or("FLOWLENS_BENCH_LIST_PAGES", LIST_PAGES), env_or("FLOWLENS_BENCH_INSTANCE_PAGES", INSTANCE_PAGES));
+    let total = rate * seconds;
+    let customers = rate * seconds.div_ceil(PUSH_STEPS);
     broker.create_topic(PUSH_TOPIC, 4).await;
     let server = Server::start(&format!("sqlite://{}", dir.join("push.db").display()), Some((&broker.address, PUSH_TOPIC, "bench-push")), &[], dir).await;
+    let addr = server.addr;
     let zero = Instant::now();
-    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Duration)>();
-    let reader = tokio::spawn(read_stream(server.addr, zero, seen_tx));
 
-    // Wait until the consumer has joined: a first event must come through.
+    // Every onboarding of the run starts first, so instance pages can be opened on some of them.
+    println!("push: starting {customers} onboardings before the timed run");
     let producer = Arc::new(broker.producer());
-    produce(&producer, PUSH_TOPIC, &[push_record(8_000_000, zero)]);
-    tokio::time::timeout(Duration::from_secs(60), seen_rx.recv()).await.expect("the first pushed change within a minute");
+    let starts: Vec<Record> = (0..customers).map(|c| push_record(c, 0, zero)).collect();
+    produce(&producer, PUSH_TOPIC, &starts);
+    let followed: Vec<u64> = (0..instance_pages as u64).map(|i| i * customers / instance_pages as u64).collect();
+    let mut ids = Vec::new();
+    for &c in &followed {
+        ids.push(instance_id(addr, &format!("pk-{c}")).await);
+    }
+    let auth = format!("Bearer {}", support::TOKEN);
+    loop {
+        let (_, body) = support::call(addr, "GET", &format!("/api/v1/instances?key=pk-{}", customers - 1), None).await;
+        if body.contains("\"id\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
-    println!("push: producing {PUSH_RATE} events/s for {seconds} s, reading the server's event stream");
-    let total = PUSH_RATE * seconds;
+    // When each event of the timed run went out, in microseconds since `zero` (0: not yet).
+    let produced: Arc<Vec<std::sync::atomic::AtomicU64>> = Arc::new((0..total).map(|_| Default::default()).collect());
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<Seen>();
+    let bytes = Arc::new([std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0)]);
+    let mut pages = Vec::new();
+    for p in 0..list_pages {
+        let path = format!("/api/v1/stream?view=list&flow={FLOW}{}", LIST_FILTERS[p % LIST_FILTERS.len()]);
+        let (seen, produced, bytes, auth) = (seen_tx.clone(), produced.clone(), bytes.clone(), auth.clone());
+        pages.push(tokio::spawn(async move {
+            read_stream(addr, &path, &auth, &bytes[0], |event, data| {
+                if event != "rows" {
+                    return;
+                }
+                let Ok(frame) = serde_json::from_str::<serde_json::Value>(data) else { return };
+                for row in frame["rows"].as_array().into_iter().flatten() {
+                    let customer = row["key"].as_str().and_then(|k| k.strip_prefix("pk-")).and_then(|c| c.parse().ok());
+                    let events = row["events"].as_u64().map(|e| e as u32);
+                    let Some(k) = customer.zip(events).and_then(|(c, e)| push_index(c, e, rate)) else { continue };
+                    let at = produced.get(k as usize).map_or(0, |a| a.load(std::sync::atomic::Ordering::Relaxed));
+                    if at > 0 {
+                        let _ = seen.send(Seen { list: true, latency: zero.elapsed().saturating_sub(Duration::from_micros(at)) });
+                    }
+                }
+            })
+            .await
+        }));
+    }
+    for id in &ids {
+        let path = format!("/api/v1/stream?instance={id}");
+        let (seen, bytes, auth) = (seen_tx.clone(), bytes.clone(), auth.clone());
+        pages.push(tokio::spawn(async move {
+            read_stream(addr, &path, &auth, &bytes[1], |event, data| {
+                // The event's identity is its source and id: "/bench push-{micros}-{customer}-{step}".
+                const MARK: &str = "\"event\":{\"id\":\"/bench push-";
+                let Some(at) = data.find(MARK).filter(|_| event == "instance") else { return };
+                let id: String = data[at + MARK.len()..].chars().take_while(|c| *c != '"').collect();
+                let mut parts = id.split('-');
+                let micros = parts.next().and_then(|m| m.parse::<u64>().ok());
+                // The starts were produced before the run: only the run's events count.
+                if let (Some(m), Some(step)) = (micros, parts.nth(1)) {
+                    if step != "0" {
+                        let _ = seen.send(Seen { list: false, latency: zero.elapsed().saturating_sub(Duration::from_micros(m)) });
+                    }
+                }
+            })
+            .await
+        }));
+    }
+    drop(seen_tx);
+    // Every page's stream is open before the run starts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let opened = bytes.iter().map(|b| b.load(std::sync::atomic::Ordering::Relaxed)).collect::<Vec<_>>();
+
+    println!("push: producing {rate} events/s for {seconds} s; {list_pages} list pages and {instance_pages} instance pages open");
     let paced = producer.clone();
+    let marks = produced.clone();
+    let started = Instant::now();
     let producing = tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
+        let mut behind = Duration::ZERO;
         for k in 0..total {
-            // Evenly spaced: event k goes out at k milliseconds.
-            let due = started + Duration::from_micros(k * 1_000_000 / PUSH_RATE);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
+            // Evenly spaced: event k goes out at k / rate seconds.
+            let due = started + Duration::from_micros(k * 1_000_000 / rate);
+            match due.checked_duration_since(Instant::now()) {
+                Some(wait) => std::thread::sleep(wait),
+                None => behind = behind.max(due.elapsed()),
             }
+            let (customer, step) = push_event(k, rate);
+            let record = push_record(customer, step, zero);
+            marks[k as usize].store(zero.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
             // The producer's queue is large; full, it would mean the broker is not keeping up.
-            assert!(send(&paced, PUSH_TOPIC, &push_record(k, zero)), "the producer's queue is full");
+            assert!(send(&paced, PUSH_TOPIC, &record), "the producer's queue is full");
             paced.poll(Duration::ZERO);
         }
         paced.flush(Duration::from_secs(30)).unwrap();
+        behind
     });
-    let mut latencies = Vec::with_capacity(total as usize);
-    let mut ids = HashSet::new();
+    let (mut list, mut instance) = (Vec::new(), Vec::new());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds + 10);
-    while ids.len() < total as usize {
+    // The followed instances' events in the run (the last wave may end early).
+    let expected = followed.iter().map(|&c| (2..=PUSH_STEPS as u32 + 1).filter(|&e| push_index(c, e, rate).is_some_and(|k| k < total)).count()).sum::<usize>();
+    while tokio::time::Instant::now() < deadline && instance.len() < expected || started.elapsed() < Duration::from_secs(seconds + 2) {
         match tokio::time::timeout_at(deadline, seen_rx.recv()).await {
-            Ok(Some((id, latency))) => {
-                if ids.insert(id) {
-                    latencies.push(latency.as_secs_f64() * 1000.0);
-                }
+            Ok(Some(seen)) => {
+                let ms = seen.latency.as_secs_f64() * 1000.0;
+                if seen.list { list.push(ms) } else { instance.push(ms) }
             }
             _ => break,
         }
     }
-    producing.await.unwrap();
-    reader.abort();
-    latencies.sort_by(f64::total_cmp);
-    let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
-    println!("push: {} of {total} events seen on the stream; p50 {p50:.1} ms, p99 {p99:.1} ms", latencies.len());
+    let behind = producing.await.unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    for page in pages {
+        page.abort();
+    }
+    let per_page_kbs = |i: usize, pages: usize| (bytes[i].load(std::sync::atomic::Ordering::Relaxed) - opened[i]) as f64 / 1024.0 / elapsed / pages as f64;
+    let (list_kbs, instance_kbs) = (per_page_kbs(0, list_pages), per_page_kbs(1, instance_pages));
+    list.sort_by(f64::total_cmp);
+    instance.sort_by(f64::total_cmp);
+    let mut all: Vec<f64> = list.iter().chain(&instance).copied().collect();
+    all.sort_by(f64::total_cmp);
+    let p = |v: &[f64], q: f64| percentile(v, q);
+    println!(
+        "push: instance pages saw {} of {expected} changes, p50 {:.1} p99 {:.1} ms; list pages saw {} rows, p50 {:.1} p99 {:.1} ms; producer at most {:.0} ms behind",
+        instance.len(), p(&instance, 0.5), p(&instance, 0.99), list.len(), p(&list, 0.5), p(&list, 0.99), behind.as_secs_f64() * 1000.0
+    );
+    println!("push: each list page got {list_kbs:.1} KB/s, each instance page {instance_kbs:.2} KB/s");
+    let label = format!("push at {rate} ev/s, {} pages", list_pages + instance_pages);
     vec![
-        figure(format!("push at {PUSH_RATE} ev/s: produce → SSE p50"), format!("{p50:.1} ms"), "", None),
+        figure(format!("{label}: produce → page p50"), format!("{:.1} ms", p(&all, 0.5)), "", None),
         figure(
-            format!("push at {PUSH_RATE} ev/s: produce → SSE p99 ({} of {total} seen)", latencies.len()),
-            format!("{p99:.1} ms"),
-            "≤ 250 ms",
-            Some(p99 <= 250.0 && latencies.len() == total as usize),
+            format!("{label}: produce → page p99 ({} changes seen)", all.len()),
+            format!("{:.1} ms", p(&all, 0.99)),
+            "≤ 100 ms",
+            Some(p(&all, 0.99) <= 100.0 && instance.len() == expected),
         ),
+        figure(format!("{label}: instance pages p99 ({} of {expected})", instance.len()), format!("{:.1} ms", p(&instance, 0.99)), "", None),
+        figure(format!("{label}: list pages p99 ({} rows)", list.len()), format!("{:.1} ms", p(&list, 0.99)), "", None),
+        figure(format!("{label}: sent to each list / instance page"), format!("{list_kbs:.1} / {instance_kbs:.2} KB/s"), "", None),
         rss_figure("push", server.peak_rss()),
     ]
 }
 
-/// Reads the server-sent events as a browser's EventSource would, and reports each event id it
-/// sees in a change, with how long ago it was produced.
-async fn read_stream(addr: SocketAddr, zero: Instant, seen: tokio::sync::mpsc::UnboundedSender<(String, Duration)>) {
+/// The id of the instance of `key`, once the server has it.
+async fn instance_id(addr: SocketAddr, key: &str) -> i64 {
+    for _ in 0..600 {
+        let (_, body) = support::call(addr, "GET", &format!("/api/v1/instances?key={key}"), None).await;
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if let Some(id) = page["rows"].get(0).or_else(|| page.get(0)).and_then(|r| r["id"].as_i64()) {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no instance of {key} within a minute");
+}
+
+/// Reads server-sent events as a browser's EventSource does (a message ends at a blank line; its
+/// `event:` and `data:` lines say what it is), calling `each` with every message's kind and data,
+/// and counting the bytes that came.
+async fn read_stream(addr: SocketAddr, path: &str, auth: &str, bytes: &std::sync::atomic::AtomicU64, mut each: impl FnMut(&str, &str)) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET /api/v1/stream?flow={FLOW} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nAuthorization: Bearer {}\r\n\r\n",
-        support::TOKEN
-    );
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nAuthorization: {auth}\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut buf = vec![0u8; 1 << 16];
     let mut pending = String::new();
-    const MARK: &str = "\"id\":\"push-";
+    let (mut event, mut data) = (String::new(), String::new());
     loop {
         let n = match stream.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        let arrived = zero.elapsed();
+        bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         pending.push_str(&String::from_utf8_lossy(&buf[..n]));
         // Whole lines only; a line cut by the read waits for its rest.
         let Some(end) = pending.rfind('\n') else { continue };
-        for line in pending[..end].lines().filter(|l| l.starts_with("data:")) {
-            let Some(at) = line.find(MARK) else { continue };
-            let rest = &line[at + MARK.len()..];
-            let id: String = rest.chars().take_while(|c| *c != '"').collect();
-            if let Some(Ok(micros)) = id.split('-').next().map(str::parse::<u64>) {
-                let _ = seen.send((id.clone(), arrived.saturating_sub(Duration::from_micros(micros))));
+        for line in pending[..end + 1].lines() {
+            // A chunked body's size lines are not part of the stream; neither is the response head.
+            if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            } else if line.is_empty() && !data.is_empty() {
+                each(&event, &data);
+                event.clear();
+                data.clear();
             }
         }
         pending.drain(..=end);
@@ -424,9 +559,25 @@ async fn reads(name: &str, database_url: &str, n: usize, dir: &std::path::Path) 
     let server = Server::start(database_url, None, &[], dir).await;
     let addr = server.addr;
 
-    // Page 51 of the default list, reached by following the cursors.
+    // One instance with 500 events: an address check that failed and was corrected 124 times.
+    let mut long = vec![json!({"type": "RegistrationRequested", "key": "long-1"})];
+    for _ in 0..124 {
+        for t in ["AddressCheckRequested", "AddressCheckFailed", "AddressCorrectionRequested", "AddressCorrected"] {
+            long.push(json!({"type": t, "key": "long-1"}));
+        }
+    }
+    for t in ["AddressCheckRequested", "AddressChecked", "CreditCheckRequested"] {
+        long.push(json!({"type": t, "key": "long-1"}));
+    }
+    let body = serde_json::to_vec(&long).unwrap();
+    let (status, report) = support::call(addr, "POST", "/api/v1/events", Some(&body)).await;
+    assert_eq!(status, 200, "{report}");
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let long_id = report["instances"][0]["id"].as_i64().expect("the long instance");
+
+    // Page 1 000 of the default list, reached by following the cursors.
     let mut deep = "/api/v1/instances".to_string();
-    for _ in 0..50 {
+    for _ in 0..999 {
         let (_, head, _) = support::exchange(addr, "GET", &deep, None, &[("Authorization", &format!("Bearer {}", support::TOKEN))]).await;
         let cursor = head.lines().find_map(|l| l.strip_prefix("x-next-cursor: ")).expect("a next page").trim().to_string();
         deep = format!("/api/v1/instances?after={cursor}");
@@ -437,10 +588,16 @@ async fn reads(name: &str, database_url: &str, n: usize, dir: &std::path::Path) 
         ("list: stuck (SLA overdue)", "/api/v1/instances?sla=overdue".into()),
         ("list: waiting at the address check", "/api/v1/instances?node=Address%20check".into()),
         ("list: one key", "/api/v1/instances?key=c-777777".into()),
-        ("list: page 51 by keyset cursor", deep),
+        ("list: page 1 000 by keyset cursor", deep),
         ("overview: last hour", format!("/api/v1/flows/{FLOW}/overview?range=1h")),
         ("overview: last 24 hours", format!("/api/v1/flows/{FLOW}/overview?range=24h")),
         ("overview: last 7 days", format!("/api/v1/flows/{FLOW}/overview?range=7d")),
+        ("overview: an absolute month", {
+            let day = |ms: i64| flowlens_core::Millis(ms).to_rfc3339()[..10].to_string();
+            let now = flowlens_store::now().0;
+            format!("/api/v1/flows/{FLOW}/overview?range={}..{}", day(now - 30 * 86_400_000), day(now))
+        }),
+        ("instance page: 500 events", format!("/api/v1/instances/{long_id}")),
         ("discovery: all cases", format!("/api/v1/flows/{FLOW}/discovery")),
         ("discovery: cases of one day", {
             let today = flowlens_store::now().to_rfc3339()[..10].to_string();
@@ -461,7 +618,7 @@ async fn reads(name: &str, database_url: &str, n: usize, dir: &std::path::Path) 
         ms.sort_by(f64::total_cmp);
         let (p50, p95) = (percentile(&ms, 0.5), percentile(&ms, 0.95));
         println!("reads: {name}: {label}: p50 {p50:.2} ms, p95 {p95:.2} ms");
-        figures.push(figure(format!("{name} {label}"), format!("p50 {p50:.1} / p95 {p95:.1} ms"), "p95 ≤ 50 ms", Some(p95 <= 50.0)));
+        figures.push(figure(format!("{name} {label}"), format!("p50 {p50:.1} / p95 {p95:.1} ms"), "p95 ≤ 20 ms", Some(p95 <= 20.0)));
     }
     figures.push(rss_figure(&format!("{name} reads"), server.peak_rss()));
     figures

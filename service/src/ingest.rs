@@ -56,9 +56,7 @@ impl Service {
             past_other_writers("ingest", || self.store().ingest(routed, dead, self.now())).await?
         };
         self.metrics().committed(source, &result, dead, started.elapsed().as_secs_f64());
-        for change in &result.changes {
-            self.push().publish(change.clone());
-        }
+        self.push().publish(result.changes.iter().cloned());
         Ok(result)
     }
 
@@ -185,7 +183,7 @@ impl Service {
             .await?
         };
         let Some(changed) = changed else { return Ok(()) };
-        self.push().publish(changed);
+        self.push().publish([changed]);
         Ok(())
     }
 }

@@ -18,6 +18,7 @@ on_both_stores!(
     bad_input_gets_a_4xx_that_says_why,
     events_no_flow_handles_are_dead_lettered_not_dropped,
     changes_are_pushed_to_open_streams,
+    a_list_page_is_sent_the_rows_its_filter_shows_and_an_overview_only_that_figures_moved,
     health_checks_answer,
     an_instance_stays_on_the_flow_version_it_started_with,
     a_reworked_step_counts_its_visits_in_the_instance_the_list_and_the_heat,
@@ -149,6 +150,100 @@ async fn changes_are_pushed_to_open_streams(db: Db) {
     assert_eq!(pushed["summary"]["key"], "cust-4", "the stream only carries the instance asked for");
     assert_eq!(pushed["event"]["event_type"], "CreditCheckFailed");
     assert!(pushed["nodes"].as_array().unwrap().iter().any(|n| n["id"] == "credit" && n["status"] == "failed"));
+}
+
+/// Reads server-sent messages from `stream` (adding to `seen`) until one of kind `kind` is among
+/// them; returns every message read so far (kind, data), in order.
+async fn messages_until(stream: &mut TcpStream, kind: &str, seen: &mut String) -> Vec<(String, Value)> {
+    let mut buf = [0u8; 8192];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let messages = sse_messages(seen);
+            if messages.iter().any(|(k, _)| k == kind) {
+                return messages;
+            }
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the stream ended; read so far: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no `{kind}` message within 10 s; read so far: {seen}"))
+}
+
+/// The whole messages in a stream's text: each `event:` line with the `data:` line after it.
+fn sse_messages(text: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut kind = String::new();
+    for line in text.lines() {
+        if let Some(k) = line.strip_prefix("event: ") {
+            kind = k.to_string();
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            if let Ok(v) = serde_json::from_str(d) {
+                out.push((kind.clone(), v));
+            }
+        }
+    }
+    out
+}
+
+async fn a_list_page_is_sent_the_rows_its_filter_shows_and_an_overview_only_that_figures_moved(db: Db) {
+    let addr = spawn_app(db, "push-list").await;
+    let auth = [("Authorization", format!("Bearer {TOKEN}"))];
+    let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_, first) = post(addr, &json!({"type": "RegistrationRequested", "key": "on-the-page"})).await;
+    let shown = first["instances"][0]["id"].as_i64().unwrap();
+    let (status, _, body) = exchange(addr, "GET", "/api/v1/stream?view=list&status=sleeping", None, &auth).await;
+    assert_eq!((status, body.contains("unknown status `sleeping`")), (400, true), "{body}");
+
+    let mut list = open_stream(addr, "?view=list&flow=customer-onboarding&status=running&limit=3", &auth).await;
+    let mut totals = open_stream(addr, "?view=totals&flow=customer-onboarding", &auth).await;
+    let (mut seen_list, mut seen_totals) = (String::new(), String::new());
+    // One burst: an instance on the page completes, which takes it off, and two new running ones.
+    let steps = [
+        "RegistrationRequested", "AddressCheckRequested", "CreditCheckRequested", "CriminalRecordCheckRequested",
+        "AddressChecked", "CreditChecked", "CriminalRecordChecked", "CustomerCreated",
+    ];
+    let mut burst: Vec<Value> = steps[1..].iter().map(|t| json!({"type": t, "key": "on-the-page"})).collect();
+    burst.push(json!({"type": "RegistrationRequested", "key": "new-1"}));
+    burst.push(json!({"type": "RegistrationRequested", "key": "new-2"}));
+    let (status, report) = post(addr, &Value::Array(burst)).await;
+    assert_eq!(status, 200, "{report}");
+
+    let messages = messages_until(&mut list, "rows", &mut seen_list).await;
+    let frames: Vec<&Value> = messages.iter().filter(|(k, _)| k == "rows").map(|(_, v)| v).collect();
+    assert_eq!(frames.len(), 1, "one message for the burst: {seen_list}");
+    let keys: Vec<&str> = frames[0]["rows"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["new-2", "new-1"], "the new running rows, newest first");
+    assert_eq!(frames[0]["gone"], json!([shown]), "the completed instance leaves the page of running ones");
+    assert!(frames[0]["rows"][0].get("nodes").is_none(), "rows only, no diagrams: {seen_list}");
+
+    let messages = messages_until(&mut totals, "moved", &mut seen_totals).await;
+    assert_eq!(messages.iter().filter(|(k, _)| k == "moved").count(), 1, "{seen_totals}");
+    assert!(!seen_totals.contains("new-1") && !seen_totals.contains("on-the-page"), "totals carry no instance: {seen_totals}");
+
+    // A change of another flow sends neither page anything; the next one they show comes alone.
+    post(addr, &json!({"type": "OrderPlaced", "data": {"orderId": "o-1"}})).await;
+    post(addr, &json!({"type": "AddressCheckRequested", "key": "new-1"})).await;
+    let mut frames = Vec::new();
+    while frames.len() < 2 {
+        frames = messages_until(&mut list, "rows", &mut seen_list).await.into_iter().filter(|(k, _)| k == "rows").collect();
+        if frames.len() < 2 {
+            // What was read holds one frame still: read more.
+            let mut buf = [0u8; 8192];
+            let n = tokio::time::timeout(Duration::from_secs(10), list.read(&mut buf)).await.expect("a second frame").unwrap();
+            seen_list.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    assert_eq!(frames.len(), 2, "{seen_list}");
+    let keys: Vec<&str> = frames[1].1["rows"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!((keys, &frames[1].1["gone"]), (vec!["new-1"], &json!([])), "{seen_list}");
+    // The order's change would have come before new-1's.
+    let mut buf = [0u8; 8192];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), totals.read(&mut buf)).await {
+        seen_totals.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert_eq!(sse_messages(&seen_totals).iter().filter(|(k, _)| k == "moved").count(), 2, "{seen_totals}");
 }
 
 #[tokio::test]
