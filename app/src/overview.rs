@@ -210,7 +210,6 @@ pub fn OverviewBody(o: Overview, heat: Heat) -> impl IntoView {
             (n.id.clone(), v, text)
         })
         .collect();
-    let sample = o.timing_sample.map(|n| view! { <p class="muted small">{format!("Times from the latest {n} visits of each step.")}</p> });
     // A discovered flow has no model to heat: its process is the one mined from its events.
     let body = if o.discovered {
         let map = format!("/discovery?flow={}", o.flow_id);
@@ -226,7 +225,6 @@ pub fn OverviewBody(o: Overview, heat: Heat) -> impl IntoView {
             <section class="card heatmap" data-heat=heat.key()>
                 <h2>{format!("Heatmap: {}", heat.label().to_lowercase())}</h2>
                 <HeatDiagram diagram=o.diagram.clone() values/>
-                {sample}
             </section>
         }.into_any()
     };

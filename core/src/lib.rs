@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod event;
 pub mod flow;
 pub mod graph;
+pub mod histogram;
 #[cfg(feature = "files")]
 pub(crate) mod flow_file;
 pub mod instance;

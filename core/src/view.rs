@@ -291,8 +291,6 @@ pub struct Overview {
     pub throughput: Vec<Bucket>,
     pub bucket_ms: i64,
     pub heat: Vec<NodeHeat>,
-    /// Timing figures come from at most this many of the latest visits per node, when capped.
-    pub timing_sample: Option<u64>,
     pub diagram: Diagram,
     /// A discovered flow: no model, so no diagram to heat; its map is on the discovery page.
     #[serde(default)]

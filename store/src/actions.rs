@@ -22,6 +22,8 @@ pub struct Loaded {
     pub(crate) escalating: bool,
     /// Its stored revision when read: saving it back is refused if that moved meanwhile.
     pub(crate) revision: i64,
+    /// Its node states when read, for the step histograms' deltas on saving.
+    pub(crate) nodes_before: Vec<flowlens_core::NodeState>,
 }
 
 impl Loaded {
@@ -56,6 +58,7 @@ impl Store {
         let events = row.col::<i64>("instances", "events")? as u32;
         crate::upgrade::replay_if_kept_without_log(&self.pool, id, &flow, &mut instance, events).await?;
         instance.restore(&flow);
+        let nodes_before = instance.nodes(&flow);
         Ok(Some(Loaded {
             id,
             flow,
@@ -66,6 +69,7 @@ impl Store {
             counted: crate::overview::counted_as(&row)?,
             escalating: row.col::<Option<i64>>("instances", "escalate_at")?.is_some(),
             revision: row.col("instances", "revision")?,
+            nodes_before,
         }))
     }
 
@@ -239,6 +243,9 @@ impl Store {
         }
         let visits: Vec<_> = crate::overview::visit_rows(id, flow, &change.nodes).collect();
         crate::overview::write_visits(&mut tx, self.backend, &visits, &[]).await?;
+        let mut durations = crate::durations::Durations::default();
+        durations.change(&crate::overview::visit_rows(id, flow, &loaded.nodes_before).collect::<Vec<_>>(), &visits);
+        durations.write(&mut tx, self.backend).await?;
         self.notify_changed(&mut tx, &[id]).await?;
         tx.commit().await?;
         Ok(change)

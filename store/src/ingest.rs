@@ -9,6 +9,7 @@ use flowlens_core::flow::Trigger;
 use flowlens_core::discovery::{self, Deltas};
 use flowlens_core::{Event, EventRecord, Flow, Instance, InstanceChanged, Millis, Route, Status};
 
+use crate::durations::Durations;
 use crate::hot::HotInstance;
 use crate::row::Columns;
 use crate::sql::{insert_rows, json_param, json_rows};
@@ -344,17 +345,23 @@ impl Store {
             }
         }
         // Only the visits that are new or changed; all of an instance's whose visits became fewer.
+        // The step histograms take the visits that finished and give back those rewritten.
         let mut rewrite: Vec<i64> = Vec::new();
         let mut visits = Vec::new();
+        let mut durations = Durations::default();
         for ((t, _), c) in changed.iter().zip(&out.changes) {
-            let before: HashSet<_> = crate::overview::visit_rows(t.id, &t.flow, &t.nodes_before).collect();
+            let (was, is): (Vec<_>, Vec<_>) =
+                (crate::overview::visit_rows(t.id, &t.flow, &t.nodes_before).collect(), crate::overview::visit_rows(t.id, &t.flow, &c.nodes).collect());
+            durations.change(&was, &is);
+            let before: HashSet<_> = was.into_iter().collect();
             let fewer = t.nodes_before.iter().zip(&c.nodes).any(|(was, is)| is.visits.len() < was.visits.len());
             if fewer {
                 rewrite.push(t.id);
             }
-            visits.extend(crate::overview::visit_rows(t.id, &t.flow, &c.nodes).filter(|v| fewer || !before.contains(v)));
+            visits.extend(is.into_iter().filter(|v| fewer || !before.contains(v)));
         }
         crate::overview::write_visits(&mut tx, self.backend, &visits, &rewrite).await?;
+        durations.write(&mut tx, self.backend).await?;
         crate::overview::count_minutes(&mut tx, self.backend, &minutes).await?;
         crate::overview::count_states(&mut tx, self.backend, states).await?;
         crate::discovery::write(&mut tx, self.backend, discovered).await?;

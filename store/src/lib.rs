@@ -14,6 +14,7 @@ mod cases;
 mod ceiling;
 mod dead_letters;
 mod discovery;
+mod durations;
 mod error;
 mod fanout;
 mod hot;

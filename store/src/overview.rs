@@ -12,8 +12,6 @@ use crate::row::{word, Columns};
 use crate::sql::{insert_rows, json_param, json_rows, JsonCol, Sums};
 use crate::{Backend, Store, StoreError};
 
-/// Timing figures read at most this many of a node's latest finished visits.
-const TIMING_SAMPLE: i64 = 2_000;
 /// The throughput chart has about this many bars.
 const BARS: i64 = 30;
 
@@ -116,14 +114,6 @@ pub(crate) async fn count_states(tx: &mut Transaction<'_, Any>, backend: Backend
 /// the current minute is in it.
 fn minute_after(to: Millis) -> i64 {
     (to.0 + 59_999) / 60_000
-}
-
-fn p95(sorted: &[i64]) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((sorted.len() as f64) * 0.95).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 /// Counts across every flow, for metrics.
@@ -250,24 +240,12 @@ impl Store {
                 heat[i].deviations += 1;
             }
         }
-        let mut capped = false;
-        for (i, node) in flow.nodes.iter().enumerate() {
-            let mut times: Vec<i64> = sqlx::query_scalar(
-                "SELECT finished_at - started_at FROM node_visits WHERE flow_id = $1 AND node = $2 AND finished_at >= $3
-                 AND finished_at < $5 AND status IN ('done', 'failed') ORDER BY finished_at DESC LIMIT $4",
-            )
-            .bind(flow_id)
-            .bind(node.id.clone())
-            .bind(from.0)
-            .bind(TIMING_SAMPLE)
-            .bind(to.0)
-            .fetch_all(&self.pool)
-            .await?;
-            capped |= times.len() as i64 == TIMING_SAMPLE;
-            times.sort_unstable();
-            heat[i].finished = times.len() as u64;
-            heat[i].mean_ms = (!times.is_empty()).then(|| times.iter().sum::<i64>() / times.len() as i64);
-            heat[i].p95_ms = p95(&times);
+        // Step times: the histograms of the visits that finished in the range, all of them.
+        let times = crate::durations::read(&self.pool, flow_id, from, to).await?;
+        for h in &mut heat {
+            if let Some(t) = times.get(&h.id) {
+                (h.finished, h.mean_ms, h.p95_ms) = (t.count(), t.mean_ms(), t.quantile_ms(0.95));
+            }
         }
 
         let diagram = self.diagram(&flow);
@@ -283,7 +261,6 @@ impl Store {
             throughput,
             bucket_ms,
             heat,
-            timing_sample: capped.then_some(TIMING_SAMPLE as u64),
             diagram,
             discovered: flow.is_discovered(),
         }))
@@ -318,19 +295,6 @@ impl Store {
     pub async fn last_event(&self) -> Result<Option<Millis>, StoreError> {
         let t: Option<i64> = sqlx::query_scalar("SELECT MAX(updated_at) FROM instances").fetch_one(&self.pool).await?;
         Ok(t.map(Millis))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn p95_is_the_nearest_rank() {
-        assert_eq!(super::p95(&[]), None);
-        assert_eq!(super::p95(&[7]), Some(7));
-        let v: Vec<i64> = (1..=100).collect();
-        assert_eq!(super::p95(&v), Some(95));
-        let v: Vec<i64> = (1..=10).collect();
-        assert_eq!(super::p95(&v), Some(10));
     }
 }
 
@@ -375,6 +339,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        crate::durations::fill_from_visits(&mut tx, self.backend).await?;
         sqlx::query(
             "INSERT INTO events (id, instance_id, type, time, received_at, data)
              SELECT 'e-' || id || '-' || k, id,

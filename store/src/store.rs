@@ -119,6 +119,7 @@ impl Store {
         let hot = Arc::new(Mutex::new(crate::hot::Hot::new(HOT_INSTANCES)));
         let store = Store { pool, backend, flows, diagrams, open_retries, url, replica, discovery, hot };
         crate::upgrade::mark_conformance(&store).await?;
+        crate::upgrade::fill_step_durations(&store).await?;
         if !discovery {
             let mut tx = store.pool.begin().await?;
             crate::discovery::clear(&mut tx).await?;

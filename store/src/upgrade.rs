@@ -30,13 +30,41 @@ pub(crate) async fn replay_if_kept_without_log<'e>(
     Ok(())
 }
 
+/// Whether the one-off upgrade `name` is done.
+async fn done(store: &crate::Store, name: &str) -> Result<bool, StoreError> {
+    let row: Option<String> = sqlx::query_scalar("SELECT name FROM upgrades WHERE name = $1").bind(name).fetch_optional(&store.pool).await?;
+    Ok(row.is_some())
+}
+
+/// Records the upgrade `name` as done, in the transaction that did it.
+async fn mark_done(tx: &mut sqlx::Transaction<'_, Any>, name: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO upgrades (name, done_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING").bind(name).bind(crate::now().0).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// A store from before step durations were kept as histograms gets them counted once from its
+/// visits; from then on ingest keeps them.
+pub(crate) async fn fill_step_durations(store: &crate::Store) -> Result<(), StoreError> {
+    const NAME: &str = "step_durations";
+    if done(store, NAME).await? {
+        return Ok(());
+    }
+    let mut tx = store.pool.begin().await?;
+    let counted = crate::durations::fill_from_visits(&mut tx, store.backend).await?;
+    mark_done(&mut tx, NAME).await?;
+    tx.commit().await?;
+    if counted > 0 {
+        tracing::info!(visits = counted, "step durations counted for the visits stored before they were kept");
+    }
+    Ok(())
+}
+
 /// Instances stored before conformance was kept (whether they fit their flow, and at which steps
 /// they deviate) get it computed once from their facts, so the overview's deviation figures cover
 /// them too. Instances of a flow version no longer loaded are left as they are.
 pub(crate) async fn mark_conformance(store: &crate::Store) -> Result<(), StoreError> {
     const NAME: &str = "conformance";
-    let done: Option<String> = sqlx::query_scalar("SELECT name FROM upgrades WHERE name = $1").bind(NAME).fetch_optional(&store.pool).await?;
-    if done.is_some() {
+    if done(store, NAME).await? {
         return Ok(());
     }
     let mut tx = store.pool.begin().await?;
@@ -64,7 +92,7 @@ pub(crate) async fn mark_conformance(store: &crate::Store) -> Result<(), StoreEr
             }
         }
     }
-    sqlx::query("INSERT INTO upgrades (name, done_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING").bind(NAME).bind(crate::now().0).execute(&mut *tx).await?;
+    mark_done(&mut tx, NAME).await?;
     tx.commit().await?;
     if changed > 0 {
         tracing::info!(changed, "conformance computed for instances stored before it was kept");

@@ -25,6 +25,7 @@ on_both_stores!(
     the_instance_list_downloads_as_csv_with_every_matching_row,
     instances_that_deviate_from_their_flow_are_marked_filtered_and_counted,
     instances_from_before_conformance_are_marked_when_the_store_opens,
+    step_times_count_every_finished_visit_and_a_store_from_before_gets_them_when_it_opens,
     servers_sharing_a_store_build_on_each_others_writes,
 );
 
@@ -635,8 +636,67 @@ async fn instances_from_before_conformance_are_marked_when_the_store_opens(db: D
     let (_, overview) = get(addr, "/api/v1/flows/customer-onboarding/overview?range=1h").await;
     let registration = overview["heat"].as_array().unwrap().iter().find(|h| h["id"] == "registration").unwrap().clone();
     assert_eq!(registration["deviations"], 1, "{registration}");
-    let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM upgrades").fetch_one(&pool).await.unwrap();
+    let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM upgrades WHERE name = 'conformance'").fetch_one(&pool).await.unwrap();
     assert_eq!(done, 1, "done once");
+}
+
+/// 2 500 credit checks of known durations, more than a sample would read: the overview's mean is
+/// theirs exactly and its p95 their nearest-rank 95th percentile to its histogram bucket (1/32);
+/// a range before them shows none. A store from before the histograms were kept counts them from
+/// its visits when it opens, to the same figures.
+async fn step_times_count_every_finished_visit_and_a_store_from_before_gets_them_when_it_opens(db: Db) {
+    let dir = scratch("step-times");
+    let s = settings(db, &dir).await;
+    let url = s.database_url.clone();
+    let app = start(s).await;
+    let addr = app.local_addr();
+    tokio::spawn(app.run());
+    let base = flowlens_store::now().0 - 30 * 60_000;
+    let at = |ms: i64| flowlens_core::Millis(ms).to_rfc3339();
+    let durations: Vec<i64> = (0..2_500i64).map(|i| 1_000 + (i * 7_919) % 50_000 + i / 7).collect();
+    let events: Vec<Value> = durations
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| {
+            let (key, started) = (format!("credit-{i}"), base + i as i64 * 100);
+            [
+                json!({"id": format!("s-{i}-0"), "type": "RegistrationRequested", "key": key, "time": at(started)}),
+                json!({"id": format!("s-{i}-1"), "type": "CreditCheckRequested", "key": key, "time": at(started + 10)}),
+                json!({"id": format!("s-{i}-2"), "type": "CreditChecked", "key": key, "time": at(started + 10 + d)}),
+            ]
+        })
+        .collect();
+    for batch in events.chunks(900) {
+        let (status, report) = post(addr, &Value::Array(batch.to_vec())).await;
+        assert_eq!(status, 200, "{report}");
+    }
+    let mut sorted = durations.clone();
+    sorted.sort_unstable();
+    let exact_mean = durations.iter().sum::<i64>() / durations.len() as i64;
+    let exact_p95 = sorted[(sorted.len() as f64 * 0.95).ceil() as usize - 1];
+    let credit = |overview: &Value| overview["heat"].as_array().unwrap().iter().find(|h| h["id"] == "credit").unwrap().clone();
+    let check = |heat: &Value| {
+        assert_eq!(heat["finished"], 2_500, "{heat}");
+        assert_eq!(heat["mean_ms"], exact_mean, "{heat}");
+        let p95 = heat["p95_ms"].as_i64().unwrap();
+        assert!((p95 - exact_p95).abs() * 32 <= exact_p95, "p95 {p95}, exactly {exact_p95}");
+    };
+    let (status, overview) = get(addr, "/api/v1/flows/customer-onboarding/overview?range=24h").await;
+    assert_eq!(status, 200, "{overview}");
+    check(&credit(&overview));
+    let before = format!("/api/v1/flows/customer-onboarding/overview?range={}..{}", at(base - 86_400_000), at(base - 3_600_000));
+    let (status, earlier) = get(addr, &before).await;
+    assert_eq!(status, 200, "{earlier}");
+    assert_eq!((credit(&earlier)["finished"].as_u64(), credit(&earlier)["p95_ms"].as_i64()), (Some(0), None), "{}", credit(&earlier));
+
+    // As a store from before: no histograms, the upgrade not done. Opening it counts them.
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM step_durations").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM upgrades WHERE name = 'step_durations'").execute(&pool).await.unwrap();
+    assert_eq!(credit(&get(addr, "/api/v1/flows/customer-onboarding/overview?range=24h").await.1)["finished"], 0);
+    let flows = flowlens::startup::load_flows(&repo().join("flows")).unwrap();
+    flowlens_store::Store::open(&url, flows).await.unwrap();
+    check(&credit(&get(addr, "/api/v1/flows/customer-onboarding/overview?range=24h").await.1));
 }
 
 /// Two servers on one database (replicas, or a restart beside a running one): each keeps the
