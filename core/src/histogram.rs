@@ -63,6 +63,40 @@ impl Histogram {
         self.sum_ms += sum_ms;
     }
 
+    /// Adds `n` durations of `bucket` summing to `sum_ms`, or with a negative `n` takes them off
+    /// (a visit rewritten by a late event); a bucket never goes below empty.
+    pub fn shift(&mut self, bucket: u16, n: i64, sum_ms: i64) {
+        if n >= 0 {
+            return self.add_bucket(bucket, n as u64, sum_ms);
+        }
+        let Some(held) = self.bins.get_mut(&bucket) else { return };
+        let taken = (n.unsigned_abs()).min(*held);
+        *held -= taken;
+        if *held == 0 {
+            self.bins.remove(&bucket);
+        }
+        self.count -= taken;
+        self.sum_ms = (self.sum_ms + sum_ms).max(0);
+    }
+
+    /// The bins as stored: `bucket:count` pairs, space-separated, in bucket order.
+    pub fn bins_text(&self) -> String {
+        let pairs: Vec<String> = self.bins.iter().map(|(b, n)| format!("{b}:{n}")).collect();
+        pairs.join(" ")
+    }
+
+    /// A histogram from its stored bins ([`Histogram::bins_text`]) and summed time.
+    pub fn from_stored(bins: &str, sum_ms: i64) -> Result<Histogram, String> {
+        let mut h = Histogram { sum_ms, ..Histogram::default() };
+        for pair in bins.split_whitespace() {
+            let parsed = pair.split_once(':').and_then(|(b, n)| Some((b.parse::<u16>().ok()?, n.parse::<u64>().ok()?)));
+            let Some((b, n)) = parsed else { return Err(format!("`{pair}` is not a bucket:count pair")) };
+            *h.bins.entry(b).or_default() += n;
+            h.count += n;
+        }
+        Ok(h)
+    }
+
     pub fn merge(&mut self, other: &Histogram) {
         for (&b, &n) in &other.bins {
             *self.bins.entry(b).or_default() += n;
@@ -73,6 +107,10 @@ impl Histogram {
 
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    pub fn sum_ms(&self) -> i64 {
+        self.sum_ms
     }
 
     pub fn mean_ms(&self) -> Option<i64> {
@@ -225,6 +263,22 @@ mod tests {
             // Few pieces whatever the length: at most one of days, two of hours, two of minutes.
             prop_assert!(pieces.len() <= 5);
         }
+    }
+
+    #[test]
+    fn stored_bins_read_back_and_taking_off_never_goes_below_empty() {
+        let mut h = Histogram::default();
+        for ms in [3, 3, 40, 70_000] {
+            h.add(ms);
+        }
+        let back = Histogram::from_stored(&h.bins_text(), 70_046).unwrap();
+        assert_eq!(back, h);
+        assert!(Histogram::from_stored("3:1 x", 0).is_err());
+        h.shift(bucket(3), -1, -3);
+        assert_eq!((h.count(), h.mean_ms()), (3, Some(70_043 / 3)));
+        h.shift(bucket(40), -5, -40);
+        assert_eq!(h.count(), 2, "only the one held came off");
+        assert_eq!(h.bins_text(), format!("3:1 {}:1", bucket(70_000)));
     }
 
     #[test]

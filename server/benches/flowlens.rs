@@ -332,7 +332,7 @@ struct Seen {
 
 async fn push(broker: &Broker, dir: &std::path::Path) -> Vec<Figure> {
     let seconds: u64 = env_or("FLOWLENS_BENCH_PUSH_SECONDS", 21);
-    let rate: u64 = env_or("FLOWLENS_BENCH_rate", rate);
+    let rate: u64 = env_or("FLOWLENS_BENCH_PUSH_RATE", PUSH_RATE);
     let (list_pages, instance_pages): (usize, usize) = (env_or("FLOWLENS_BENCH_LIST_PAGES", LIST_PAGES), env_or("FLOWLENS_BENCH_INSTANCE_PAGES", INSTANCE_PAGES));
     let total = rate * seconds;
     let customers = rate * seconds.div_ceil(PUSH_STEPS);

@@ -1,7 +1,8 @@
-//! Step durations as histograms in `step_durations`: every write of an instance's visits adds the
-//! visits that finished and takes off those that no longer stand as they were (a late event
-//! replayed the log, an action rewrote them), so the counts are exact; the overview reads the
-//! few stretches of periods its range is made of (`histogram::cover`).
+//! Step durations as histograms in `step_durations`, a row per flow, period (minute, hour, day)
+//! and step holding its histogram's bins: every write of an instance's visits adds the visits
+//! that finished and takes off those that no longer stand as they were (a late event replayed the
+//! log, an action rewrote them), so the counts are exact; the overview reads the few stretches of
+//! periods its range is made of (`histogram::cover`): about a hundred rows a step for any range.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,15 +12,18 @@ use sqlx::{Any, Transaction};
 
 use crate::overview::VisitRow;
 use crate::row::Columns;
-use crate::sql::Sums;
+use crate::sql::{insert_rows, json_param, json_rows, JsonCol};
 use crate::{Backend, StoreError};
 
-const DURATIONS: Sums = Sums {
-    table: "step_durations",
-    keys: &[("flow_id", "text"), ("span", "bigint"), ("start", "bigint"), ("node", "text"), ("bucket", "integer")],
-    also: &[],
-    sums: &[("n", "bigint"), ("total_ms", "bigint")],
-};
+/// A histogram row's key: flow, span, start of the period, step.
+type Key = (String, i64, i64, String);
+const KEY_COLS: [JsonCol; 4] = [("flow_id", "text"), ("span", "bigint"), ("start", "bigint"), ("node", "text")];
+const ROW_COLS: [JsonCol; 7] =
+    [("flow_id", "text"), ("span", "bigint"), ("start", "bigint"), ("node", "text"), ("n", "bigint"), ("total_ms", "bigint"), ("bins", "text")];
+
+fn bins_unreadable(reason: String) -> StoreError {
+    StoreError::Decode { table: "step_durations", column: "bins", reason }
+}
 
 /// A finished visit as the histograms count it: flow, step, which visit, when it finished, how long it took.
 type Finished<'a> = (&'a str, &'a str, i64, i64, i64);
@@ -31,9 +35,9 @@ fn finished<'a>(rows: &'a [VisitRow<'a>]) -> impl Iterator<Item = Finished<'a>> 
     })
 }
 
-/// Changes to the histograms, as deltas: `(flow, span, start, step, bucket)` → (visits, ms).
+/// Changes to the histograms, as deltas: per row, per bucket, (visits, ms).
 #[derive(Debug, Default)]
-pub(crate) struct Durations(HashMap<(String, i64, i64, String, u16), (i64, i64)>);
+pub(crate) struct Durations(HashMap<Key, HashMap<u16, (i64, i64)>>);
 
 impl Durations {
     /// One instance's visits went from `before` to `after`.
@@ -52,22 +56,57 @@ impl Durations {
     fn count(&mut self, &(flow, node, _, at, ms): &Finished, sign: i64) {
         let bucket = histogram::bucket(ms);
         for (span, start) in histogram::periods(Millis(at)) {
-            let d = self.0.entry((flow.to_string(), span, start, node.to_string(), bucket)).or_default();
+            let d = self.0.entry((flow.to_string(), span, start, node.to_string())).or_default().entry(bucket).or_default();
             d.0 += sign;
             d.1 += sign * ms.max(0);
         }
     }
 
-    /// Adds the deltas, in key order so concurrent writers (replicas) cannot deadlock.
+    /// Applies the deltas to the stored rows: the missing ones made empty, all of them read (and
+    /// on PostgreSQL locked, in key order, so concurrent writers wait rather than lose a count or
+    /// deadlock), merged, written back.
     pub async fn write(self, tx: &mut Transaction<'_, Any>, backend: Backend) -> Result<(), StoreError> {
-        let mut rows: Vec<(String, i64, i64, String, i64, i64, i64)> = self
-            .0
-            .into_iter()
-            .filter(|(_, (n, ms))| (*n, *ms) != (0, 0))
-            .map(|((flow, span, start, node, bucket), (n, ms))| (flow, span, start, node, i64::from(bucket), n, ms))
-            .collect();
-        rows.sort_unstable();
-        DURATIONS.add(tx, backend, &rows).await
+        let mut deltas: Vec<(Key, HashMap<u16, (i64, i64)>)> = self.0.into_iter().collect();
+        deltas.retain(|(_, d)| d.values().any(|&v| v != (0, 0)));
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        deltas.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let empty: Vec<(&str, i64, i64, &str, i64, i64, &str)> =
+            deltas.iter().map(|((flow, span, start, node), _)| (flow.as_str(), *span, *start, node.as_str(), 0, 0, "")).collect();
+        let sql = insert_rows(backend, "step_durations", &ROW_COLS, "ON CONFLICT (flow_id, span, start, node) DO NOTHING");
+        sqlx::query(&sql).bind(json_param(&empty)).execute(&mut **tx).await?;
+        let keys: Vec<(&str, i64, i64, &str)> = empty.iter().map(|r| (r.0, r.1, r.2, r.3)).collect();
+        let lock = if backend == Backend::Postgres { " FOR UPDATE OF s" } else { "" };
+        let sql = format!(
+            "WITH wanted AS ({}) SELECT s.flow_id, s.span, s.start, s.node, s.total_ms, s.bins FROM wanted
+             JOIN step_durations s ON s.flow_id = wanted.flow_id AND s.span = wanted.span AND s.start = wanted.start AND s.node = wanted.node
+             ORDER BY s.flow_id, s.span, s.start, s.node{lock}",
+            json_rows(backend, &KEY_COLS)
+        );
+        let mut stored: HashMap<Key, Histogram> = HashMap::with_capacity(deltas.len());
+        for r in sqlx::query(&sql).bind(json_param(&keys)).fetch_all(&mut **tx).await? {
+            let key: Key = (r.col("step_durations", "flow_id")?, r.col("step_durations", "span")?, r.col("step_durations", "start")?, r.col("step_durations", "node")?);
+            let bins: String = r.col("step_durations", "bins")?;
+            let h = Histogram::from_stored(&bins, r.col("step_durations", "total_ms")?).map_err(bins_unreadable)?;
+            stored.insert(key, h);
+        }
+        let mut rows = Vec::with_capacity(deltas.len());
+        for (key, delta) in deltas {
+            let mut h = stored.remove(&key).unwrap_or_default();
+            for (bucket, (n, ms)) in delta {
+                h.shift(bucket, n, ms);
+            }
+            rows.push((key.0, key.1, key.2, key.3, h.count() as i64, h.sum_ms(), h.bins_text()));
+        }
+        let sql = insert_rows(
+            backend,
+            "step_durations",
+            &ROW_COLS,
+            "ON CONFLICT (flow_id, span, start, node) DO UPDATE SET n = excluded.n, total_ms = excluded.total_ms, bins = excluded.bins",
+        );
+        sqlx::query(&sql).bind(json_param(&rows)).execute(&mut **tx).await?;
+        Ok(())
     }
 }
 
@@ -111,22 +150,15 @@ pub(crate) async fn read(pool: &sqlx::AnyPool, flow_id: &str, from: Millis, to: 
     let ranges: Vec<String> = (0..pieces.len())
         .map(|i| format!("(span = ${} AND start >= ${} AND start < ${})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
         .collect();
-    let sql = format!(
-        "SELECT node, CAST(bucket AS BIGINT) AS bucket, CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(total_ms) AS BIGINT) AS total_ms
-         FROM step_durations WHERE flow_id = $1 AND ({}) GROUP BY node, bucket",
-        ranges.join(" OR ")
-    );
+    let sql = format!("SELECT node, total_ms, bins FROM step_durations WHERE flow_id = $1 AND ({})", ranges.join(" OR "));
     let mut query = sqlx::query(&sql).bind(flow_id);
     for (span, first, end) in pieces {
         query = query.bind(span).bind(first).bind(end);
     }
     for r in query.fetch_all(pool).await? {
-        let n = r.col::<i64>("step_durations", "n")?;
-        if n <= 0 {
-            continue;
-        }
-        let bucket = u16::try_from(r.col::<i64>("step_durations", "bucket")?).unwrap_or(u16::MAX);
-        out.entry(r.col("step_durations", "node")?).or_default().add_bucket(bucket, n as u64, r.col("step_durations", "total_ms")?);
+        let bins: String = r.col("step_durations", "bins")?;
+        let h = Histogram::from_stored(&bins, r.col("step_durations", "total_ms")?).map_err(bins_unreadable)?;
+        out.entry(r.col("step_durations", "node")?).or_default().merge(&h);
     }
     Ok(out)
 }
@@ -146,12 +178,12 @@ mod tests {
         let done = [visit("a", 0, "done", 1_000, Some(61_000))];
         d.change(&active, &done);
         assert_eq!(d.0.len(), 3, "minute, hour and day: {:?}", d.0);
-        assert!(d.0.values().all(|&v| v == (1, 60_000)));
+        assert!(d.0.values().all(|b| b.len() == 1 && b[&histogram::bucket(60_000)] == (1, 60_000)));
         // A late event moved the finish: the old duration comes off, the new one goes on.
         let later = [visit("a", 0, "done", 1_000, Some(121_000))];
         let mut moved = Durations::default();
         moved.change(&done, &later);
-        let minute = |d: &Durations, start: i64, ms: i64| d.0.get(&("f".into(), 60_000, start, "a".into(), histogram::bucket(ms))).copied();
+        let minute = |d: &Durations, start: i64, ms: i64| d.0.get(&("f".into(), 60_000, start, "a".into())).and_then(|b| b.get(&histogram::bucket(ms))).copied();
         assert_eq!(minute(&moved, 60_000, 60_000), Some((-1, -60_000)));
         assert_eq!(minute(&moved, 120_000, 120_000), Some((1, 120_000)));
         // Unchanged visits, open ones and abandoned ones count nothing.
