@@ -26,6 +26,7 @@ on_both_stores!(
     instances_that_deviate_from_their_flow_are_marked_filtered_and_counted,
     instances_from_before_conformance_are_marked_when_the_store_opens,
     step_times_count_every_finished_visit_and_a_store_from_before_gets_them_when_it_opens,
+    the_overview_counts_breaches_per_step_and_per_instance_and_sums_throughput_into_bars,
     servers_sharing_a_store_build_on_each_others_writes,
 );
 
@@ -697,6 +698,39 @@ async fn step_times_count_every_finished_visit_and_a_store_from_before_gets_them
     let flows = flowlens::startup::load_flows(&repo().join("flows")).unwrap();
     flowlens_store::Store::open(&url, flows).await.unwrap();
     check(&credit(&get(addr, "/api/v1/flows/customer-onboarding/overview?range=24h").await.1));
+}
+
+/// Breaches by step and by instance (an instance late at two steps is one breached instance), and
+/// the throughput chart's bars holding every event of the range once.
+async fn the_overview_counts_breaches_per_step_and_per_instance_and_sums_throughput_into_bars(db: Db) {
+    let addr = spawn_app(db, "breaches").await;
+    let base = flowlens_store::now().0 - 50 * 60_000;
+    let at = |ms: i64| flowlens_core::Millis(ms).to_rfc3339();
+    // Both checks have a 10-minute SLA: `late-both` misses both, `late-credit` one, `on-time` none;
+    // the criminal-record check, started beside them and never answered, is overdue in all three.
+    let cases = [("late-both", 11, 12), ("late-credit", 1, 11), ("on-time", 1, 2)];
+    let mut events = Vec::new();
+    for (key, address_min, credit_min) in cases {
+        let took = |min: i64| base + 1_000 + min * 60_000;
+        events.extend([
+            json!({"id": format!("{key}-0"), "type": "RegistrationRequested", "key": key, "time": at(base)}),
+            json!({"id": format!("{key}-1"), "type": "AddressCheckRequested", "key": key, "time": at(base + 1_000)}),
+            json!({"id": format!("{key}-2"), "type": "CreditCheckRequested", "key": key, "time": at(base + 1_000)}),
+            json!({"id": format!("{key}-3"), "type": "AddressChecked", "key": key, "time": at(took(address_min))}),
+            json!({"id": format!("{key}-4"), "type": "CreditChecked", "key": key, "time": at(took(credit_min))}),
+        ]);
+    }
+    let (status, report) = post(addr, &Value::Array(events)).await;
+    assert_eq!(status, 200, "{report}");
+    let (status, overview) = get(addr, "/api/v1/flows/customer-onboarding/overview?range=1h").await;
+    assert_eq!(status, 200, "{overview}");
+    let heat = |node: &str| overview["heat"].as_array().unwrap().iter().find(|h| h["id"] == node).unwrap()["breaches"].as_u64();
+    assert_eq!((heat("address"), heat("credit"), heat("criminal")), (Some(1), Some(2), Some(3)), "{}", overview["heat"]);
+    assert_eq!(overview["counts"]["breached"], 3, "six breaches, three instances: {}", overview["counts"]);
+    let bars = overview["throughput"].as_array().unwrap();
+    assert!(bars.len() >= 20, "{bars:?}");
+    assert_eq!(bars.iter().map(|b| b["events"].as_u64().unwrap()).sum::<u64>(), 15, "{bars:?}");
+    assert!(bars.iter().filter(|b| b["events"].as_u64() > Some(0)).count() >= 3, "spread over the bars of their times: {bars:?}");
 }
 
 /// Two servers on one database (replicas, or a restart beside a running one): each keeps the
