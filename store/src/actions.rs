@@ -241,10 +241,10 @@ impl Store {
         if written == 0 {
             return Err(StoreError::Changed(id));
         }
-        let visits: Vec<_> = crate::overview::visit_rows(id, flow, &change.nodes).collect();
-        crate::overview::write_visits(&mut tx, self.backend, &visits, &[]).await?;
+        let visits: Vec<_> = crate::visits::visit_rows(id, flow, &change.nodes).collect();
+        crate::visits::write_visits(&mut tx, self.backend, &visits, &[]).await?;
         let mut durations = crate::durations::Durations::default();
-        durations.change(&crate::overview::visit_rows(id, flow, &loaded.nodes_before).collect::<Vec<_>>(), &visits);
+        durations.change(&crate::visits::visit_rows(id, flow, &loaded.nodes_before).collect::<Vec<_>>(), &visits);
         durations.write(&mut tx, self.backend).await?;
         self.notify_changed(&mut tx, &[id]).await?;
         tx.commit().await?;

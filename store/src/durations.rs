@@ -10,7 +10,7 @@ use flowlens_core::histogram::{self, Histogram};
 use flowlens_core::Millis;
 use sqlx::{Any, Transaction};
 
-use crate::overview::VisitRow;
+use crate::visits::VisitRow;
 use crate::row::Columns;
 use crate::sql::{insert_rows, json_param, json_rows, JsonCol};
 use crate::{Backend, StoreError};

@@ -351,7 +351,7 @@ impl Store {
         let mut durations = Durations::default();
         for ((t, _), c) in changed.iter().zip(&out.changes) {
             let (was, is): (Vec<_>, Vec<_>) =
-                (crate::overview::visit_rows(t.id, &t.flow, &t.nodes_before).collect(), crate::overview::visit_rows(t.id, &t.flow, &c.nodes).collect());
+                (crate::visits::visit_rows(t.id, &t.flow, &t.nodes_before).collect(), crate::visits::visit_rows(t.id, &t.flow, &c.nodes).collect());
             durations.change(&was, &is);
             let before: HashSet<_> = was.into_iter().collect();
             let fewer = t.nodes_before.iter().zip(&c.nodes).any(|(was, is)| is.visits.len() < was.visits.len());
@@ -360,7 +360,7 @@ impl Store {
             }
             visits.extend(is.into_iter().filter(|v| fewer || !before.contains(v)));
         }
-        crate::overview::write_visits(&mut tx, self.backend, &visits, &rewrite).await?;
+        crate::visits::write_visits(&mut tx, self.backend, &visits, &rewrite).await?;
         durations.write(&mut tx, self.backend).await?;
         crate::overview::count_minutes(&mut tx, self.backend, &minutes).await?;
         crate::overview::count_states(&mut tx, self.backend, states).await?;

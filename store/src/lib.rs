@@ -25,6 +25,7 @@ mod row;
 mod sql;
 mod store;
 mod upgrade;
+mod visits;
 
 pub use access::StoredUser;
 pub use actions::{Loaded, NewAction};
